@@ -1,0 +1,78 @@
+"""Small file-system helpers shared by every stage: hashing and atomic writes.
+
+Nothing sshconv produces appears at its final path until it is complete: it is
+written under a temporary name in the same folder and renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import OutputError
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: str | Path, chunk: int = CHUNK) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def ensure_dir(path: str | Path, what: str = "output folder") -> Path:
+    """Create ``path`` (and parents) and check it is writable, or raise :class:`OutputError`."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"{what} {path}: exists and is not a folder; pass another path") from None
+    except OSError as exc:
+        raise OutputError(f"{what} {path}: cannot create it ({exc.strerror}); pass a writable path") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {path}: not writable; fix its permissions or pass another path")
+    return path
+
+
+def temp_path_for(target: Path) -> Path:
+    """A fresh, unique temporary name beside ``target`` (same file system, so rename is atomic)."""
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    return Path(name)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it to ``target``.
+
+    On any exception (including KeyboardInterrupt) the temporary file is removed and
+    ``target`` is left as it was.
+    """
+    target = Path(target)
+    ensure_dir(target.parent)
+    tmp = temp_path_for(target)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return Path(target)
+
+
+def atomic_write_text(target: str | Path, text: str) -> Path:
+    return atomic_write_bytes(target, text.encode("utf-8"))
