@@ -66,3 +66,17 @@ def synth_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("synth")
     synthesize(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def converted_dir(synth_dir, tmp_path_factory) -> Path:
+    """``sshconv convert`` of the synthetic checkpoint, both routes, FP32 and FP16 (read-only).
+
+    Layout: ``ir/{mo,onnx}/{FP32,FP16}/ssh-mxnet.{xml,bin}``, ``onnx/ssh-mxnet.onnx``, ``manifest.json``.
+    """
+    from sshconv.convert import convert
+    from sshconv.spec import load_model_spec
+
+    out = tmp_path_factory.mktemp("converted")
+    convert(load_model_spec(synth_dir / "model.yml"), synth_dir, out, via=("mo", "onnx"), precisions=("FP32", "FP16"))
+    return out
