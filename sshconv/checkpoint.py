@@ -116,7 +116,9 @@ def check_params_fit(symbol, args: dict, auxs: dict, params_path: Path, input_na
     needed += [(n, s, auxs) for n, s in zip(symbol.list_auxiliary_states(), aux_shapes)]
     for name, shape, table in needed:
         if name not in table:
-            raise CheckpointError(f"{params_path}: no parameter {name!r} that the symbol needs; params and symbol do not belong together")
+            raise CheckpointError(
+                f"{params_path}: no parameter {name!r} that the symbol needs; params and symbol do not belong together"
+            )
         if tuple(table[name].shape) != tuple(shape):
             raise CheckpointError(
                 f"{params_path}: parameter {name!r} has shape {tuple(table[name].shape)}, the symbol needs {tuple(shape)}; "

@@ -80,3 +80,7 @@ class Interrupted(SshconvError):
     """The run was stopped by SIGINT or SIGTERM; nothing half-written was left."""
 
     exit_code = 130
+
+
+class LockTimeout(OutputError):
+    """Another process held a lock on the output or cache folder for longer than the timeout."""

@@ -360,7 +360,7 @@ def _tolerances(f: _Field) -> dict[str, dict[str, Tolerance]]:
     merged = {p: {fam: Tolerance(**t) for fam, t in fams.items()} for p, fams in DEFAULT_TOLERANCES.items()}
     if f.value is None:
         return merged
-    for precision, fams in f.mapping().items():
+    for precision in f.mapping():
         pf = f.child(precision)
         if precision.upper() not in PRECISIONS:
             raise _Field(f.source, pf.path, precision).fail(f"a precision among {', '.join(PRECISIONS)}")

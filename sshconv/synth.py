@@ -20,12 +20,14 @@ import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .checkpoint import PARAMS_FILE, SYMBOL_FILE
 from .fsutil import atomic_write_bytes, atomic_write_text, ensure_dir, sha256_file
 from .spec import PACKAGED_MODEL_YML
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ class SynthResult:
 
 def calibration_image(seed: int, size: int = CALIBRATION_SIZE) -> np.ndarray:
     """A smooth image with face-sized blobs (1x3xSxS, RGB 0..255) for calibrating activations."""
+    import numpy as np
+
     rng = np.random.RandomState(seed ^ 0x5EED)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     img = np.zeros((3, size, size), np.float32)
@@ -68,6 +72,8 @@ def calibration_image(seed: int, size: int = CALIBRATION_SIZE) -> np.ndarray:
 
 
 def _bilinear_kernel(channels: int, k: int = 4) -> np.ndarray:
+    import numpy as np
+
     factor = (k + 1) // 2
     center = factor - 1 if k % 2 == 1 else factor - 0.5
     og = np.ogrid[:k, :k]
@@ -90,6 +96,7 @@ def _quantized(factor: float) -> float:
 def make_weights(seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
     """Seeded, calibrated parameters for :func:`sshconv.network.build_symbol` (``arg:`` names)."""
     import mxnet as mx
+    import numpy as np
 
     from .network import INPUT_NAME, build_symbol, parameter_shapes
     from .spec import InputSpec
@@ -113,7 +120,11 @@ def make_weights(seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
     noise = np.random.RandomState(seed ^ 0xBEEF).randint(0, 256, (1, 3, CALIBRATION_SIZE, CALIBRATION_SIZE))
     sample = np.concatenate([calibration_image(seed), noise.astype(np.float32)]) - mean  # RGB minus mean
     internals = symbol.get_internals()
-    convs = [n[: -len("_output")] for n in internals.list_outputs() if f"{n[: -len('_output')]}_weight" in shapes and n.endswith("_output")]
+    convs = [
+        n[: -len("_output")]
+        for n in internals.list_outputs()
+        if f"{n[: -len('_output')]}_weight" in shapes and n.endswith("_output")
+    ]
     convs = [c for c in convs if c != "ssh_m2_red_upsampling"]
     # A fresh executor per layer: MXNet's CPU backend caches weights in its own
     # layout after a forward pass, so updating a bound executor in place is unsafe.
