@@ -28,7 +28,7 @@ def describe(spec: ModelSpec, checkpoint_dir: str | Path | None = None) -> dict[
     from .checkpoint import load_checkpoint
     from .network import count_gflops, count_parameters, output_shapes
 
-    ckpt = load_checkpoint(checkpoint_dir)
+    ckpt = load_checkpoint(checkpoint_dir, expected_outputs=[o.name for o in spec.outputs])
     shape = tuple(spec.input.shape)
     report.update(
         checkpoint=str(Path(checkpoint_dir)),

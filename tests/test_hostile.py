@@ -1,0 +1,151 @@
+"""Hostile input: whatever a user points sshconv at ends in one line, a documented exit
+code and nothing half-written."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sshconv.errors import SpecError
+from sshconv.spec import load_model_spec, parse_model_spec
+
+from .conftest import assert_one_line_error, run_cli
+
+# ----------------------------------------------------------------------------- model.yml fuzz
+
+KEYS = [
+    "files", "name", "size", "sha256", "source", "sources", "postprocessing", "$type", "format", "file",
+    "pattern", "replacement", "count", "model_optimizer_args", "framework", "quantizable", "outputs", "shape",
+    "verification", "tolerances", "FP32", "fp16", "cls_prob", "bbox_pred", "atol", "rtol", "description",
+]  # fmt: skip
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(
+        ["a" * 64, "../x", "/abs", "ftp://h/x", "https://h/x", "unpack_archive", "regex_replace", "zip", "(", "x.zip"]
+    ),
+    st.sampled_from(["--input_shape=[1,3,640,640]", "--mean_values=data[1,2,3]", "--mean_values=data[a]", "--input_shape=[x]"]),
+)
+documents = st.recursive(
+    scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.dictionaries(st.one_of(st.sampled_from(KEYS), st.text(max_size=6), st.integers()), children, max_size=6),
+    ),
+    max_leaves=30,
+)
+
+
+def _near_valid():
+    """Documents shaped like a model.yml with one or more random values."""
+    file_entry = st.fixed_dictionaries(
+        {"name": scalars, "size": scalars, "sha256": scalars},
+        optional={"source": scalars, "sources": st.lists(scalars, max_size=3)},
+    )
+    post = st.fixed_dictionaries(
+        {"$type": scalars},
+        optional={"file": scalars, "format": scalars, "pattern": scalars, "replacement": scalars, "count": scalars},
+    )
+    return st.fixed_dictionaries(
+        {"files": st.one_of(st.lists(file_entry, max_size=3), scalars), "framework": scalars},
+        optional={
+            "postprocessing": st.one_of(st.lists(post, max_size=3), scalars),
+            "model_optimizer_args": st.one_of(st.lists(scalars, max_size=5), scalars),
+            "outputs": st.one_of(st.lists(st.fixed_dictionaries({"name": scalars, "shape": documents}), max_size=3), scalars),
+            "verification": documents,
+            "quantizable": scalars,
+        },
+    )
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(documents, _near_valid()))
+def test_fuzz_model_spec_raises_only_spec_error(tmp_path_factory, document):
+    try:
+        parse_model_spec(document, tmp_path_factory.getbasetemp() / "fuzz.yml")
+    except SpecError as exc:
+        assert "\n" not in str(exc)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(st.text(max_size=200), st.binary(max_size=200), documents.map(lambda d: yaml.safe_dump(d))))
+def test_fuzz_model_yml_text_raises_only_spec_error(tmp_path_factory, content):
+    path = tmp_path_factory.getbasetemp() / "fuzz-text.yml"
+    path.write_bytes(content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content)
+    try:
+        load_model_spec(path)
+    except SpecError as exc:
+        assert "\n" not in str(exc)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def _copy_checkpoint(src, dst):
+    dst.mkdir()
+    for name in ("sshb-symbol.json", "sshb-0000.params"):
+        shutil.copy(src / name, dst / name)
+    return dst
+
+
+def _break(case: str, folder):
+    params = folder / "sshb-0000.params"
+    symbol = folder / "sshb-symbol.json"
+    if case == "missing params":
+        params.unlink()
+    elif case == "missing symbol":
+        symbol.unlink()
+    elif case == "empty params":
+        params.write_bytes(b"")
+    elif case == "truncated params":
+        data = params.read_bytes()
+        params.write_bytes(data[: len(data) // 3])
+    elif case == "symbol not json":
+        symbol.write_text("this is not json {")
+    elif case == "json not a symbol":
+        symbol.write_text('{"hello": "world"}')
+    elif case == "different network":
+        import mxnet as mx
+
+        x = mx.sym.Variable("data")
+        other = mx.sym.Convolution(x, kernel=(3, 3), num_filter=8, name="conv1_1")
+        symbol.write_text(other.tojson())
+    elif case == "params do not fit":
+        import mxnet as mx
+
+        saved = mx.nd.load(str(params))
+        saved["arg:conv1_1_weight"] = mx.nd.zeros((32, 3, 3, 3))
+        mx.nd.save(str(params), saved)
+
+
+CHECKPOINT_CASES = {
+    "missing params": "sshb-0000.params: missing",
+    "missing symbol": "sshb-symbol.json: missing",
+    "empty params": "is empty (0 bytes)",
+    "truncated params": "truncated or damaged",
+    "symbol not json": "not a JSON file",
+    "json not a symbol": "not an MXNet symbol",
+    "different network": "different network",
+    "params do not fit": "has shape (32, 3, 3, 3), the symbol needs (64, 3, 3, 3)",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(CHECKPOINT_CASES))
+def test_broken_checkpoint_is_one_line_exit_2(synth_dir, tmp_path, case):
+    folder = _copy_checkpoint(synth_dir, tmp_path / "ckpt")
+    _break(case, folder)
+    from sshconv.checkpoint import load_checkpoint
+    from sshconv.errors import CheckpointError
+
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(folder, expected_outputs=[o.name for o in load_model_spec().outputs])
+    assert CHECKPOINT_CASES[case] in str(err.value)
+    assert_one_line_error(run_cli("info", "--input-dir", folder), 2, CHECKPOINT_CASES[case])
