@@ -141,10 +141,211 @@ def _add_synth(sub) -> None:
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
 
 
+# --------------------------------------------------------------------------- download
+
+
+class _DownloadProgress:
+    """Turns download events into a tqdm bar (``bar``), JSON lines (``json``) or nothing, on stderr."""
+
+    def __init__(self, mode: str):
+        self.mode, self.bar = mode, None
+
+    def __call__(self, event: dict) -> None:
+        if self.mode == "json":
+            print(json.dumps(event, default=str), file=sys.stderr, flush=True)
+        elif self.mode == "bar":
+            self._bar(event)
+
+    def _bar(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "start":
+            from tqdm import tqdm
+
+            self.close()
+            self.bar = tqdm(total=event["size"], initial=event["offset"], unit="B", unit_scale=True, unit_divisor=1024, desc=event["file"], file=sys.stderr, leave=True)  # fmt: skip
+        elif kind == "progress" and self.bar is not None:
+            self.bar.update(event["bytes"] - self.bar.n)
+        elif kind in ("retry", "error"):
+            (self.bar.write if self.bar is not None else lambda m: print(m, file=sys.stderr))(f"{event['url']}: {event['reason']}")
+        elif kind == "done":
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def cmd_download(args) -> int:
+    from .download import download_model
+
+    mode = args.progress or ("bar" if sys.stderr.isatty() else "none")
+    progress = _DownloadProgress(mode)
+    try:
+        res = download_model(
+            _load_spec(args), args.output_dir, cache_dir=args.cache_dir, mirrors=args.mirror or (),
+            from_file=args.from_file or (), retries=args.retries, timeout=args.timeout, offline=args.offline,
+            on_event=progress,
+        )  # fmt: skip
+    finally:
+        progress.close()
+    if args.json:
+        _print_json(res.to_dict())
+        return 0
+    for f in res.files:
+        how = {"existing": "already present, verified", "cache": "from the cache"}.get(f.source, f"from {f.source}")
+        extra = f", {f.bytes_transferred:,} bytes transferred" if f.bytes_transferred else ""
+        print(f"{f.name}: {how}{extra} (sha256 {f.sha256[:12]}…)")
+    for p in res.postprocessing:
+        print(f"{p.kind} {p.file}: {', '.join(p.outputs) or '-'}")
+    print(f"output folder: {res.output_dir}" + (" (up to date)" if res.up_to_date else ""))
+    return 0
+
+
+def _add_download(sub) -> None:
+    from .download import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+
+    p = _command(
+        sub, "download", "Fetch the files of model.yml by checksum (sources, mirrors, cache, resume), then unpack them.",
+        "sshconv download --output-dir ./ssh --mirror https://mirror.example.com/models/ssh\n"
+        "sshconv download --output-dir ./ssh --from-file ~/Downloads/ssh-model-final.zip", cmd_download,
+    )  # fmt: skip
+    _add_model(p)
+    p.add_argument("--output-dir", metavar="D", type=Path, help="folder for the files (default $SSHCONV_HOME/ssh-mxnet, else ~/.local/share/sshconv/ssh-mxnet)")  # fmt: skip
+    p.add_argument("--cache-dir", metavar="C", type=Path, help="content-addressed cache (default $SSHCONV_CACHE_DIR, else ~/.cache/sshconv)")  # fmt: skip
+    p.add_argument("--mirror", metavar="URL_PREFIX", action="append", help="try URL_PREFIX/NAME after model.yml's sources (repeatable; a folder works too)")  # fmt: skip
+    p.add_argument("--from-file", metavar="PATH", action="append", type=Path, help="import a local copy after checking its size and sha256 (repeatable)")  # fmt: skip
+    p.add_argument("--retries", metavar="N", type=int, default=DEFAULT_RETRIES, help=f"extra attempts per source on transient failures (default {DEFAULT_RETRIES})")  # fmt: skip
+    p.add_argument("--timeout", metavar="S", type=float, default=DEFAULT_TIMEOUT, help=f"connect and read timeout in seconds (default {DEFAULT_TIMEOUT:g})")  # fmt: skip
+    p.add_argument("--offline", action="store_true", help="never touch the network: output folder, cache and --from-file only")
+    p.add_argument("--progress", choices=("bar", "json", "none"), help="progress on stderr (default: bar on a terminal, else none)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (files, paths, sha256, sources, bytes)")
+
+
+# --------------------------------------------------------------------------- detect, bench, demo
+
+
+class _StepBar:
+    """An ``on_event(message, done, total)`` callback that drives a tqdm bar on stderr (on a TTY only)."""
+
+    def __init__(self, desc: str):
+        self.desc = desc
+        self.bar = None
+
+    def __call__(self, message: str, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit="step", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+        self.bar.total = total
+        self.bar.n = done
+        self.bar.set_postfix_str(message[-60:], refresh=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _with_bar(desc: str, func, *args, **kwargs):
+    bar = _StepBar(desc)
+    try:
+        return func(*args, on_event=bar, **kwargs)
+    finally:
+        bar.close()
+
+
+def cmd_detect(args) -> int:
+    from .deploy import detect
+
+    results = _with_bar(
+        "detect", detect, args.images, args.ir, out=args.out, out_dir=args.out_dir, threshold=args.threshold, fit=args.fit,
+        max_faces=args.max_faces,
+    )  # fmt: skip
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+        return 0
+    for r in results:
+        drawn = f" -> {r.drawn} (boxes {r.boxes_json})" if r.drawn else ""
+        print(f"{r.image}: {len(r.boxes)} faces ({r.width}x{r.height}){drawn}")
+        for x1, y1, x2, y2, score in r.boxes:
+            print(f"  {score:.3f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
+    return 0
+
+
+def _add_detect(sub) -> None:
+    from .decode import SCORE_THRESHOLD
+    from .deploy import DEFAULT_FIT, FIT_MODES
+
+    p = _command(
+        sub, "detect", "Find faces on photos with the converted IR; draw them and give the boxes as JSON.",
+        "sshconv detect photo.jpg --ir out/ir/mo/FP32/ssh-mxnet.xml --out photo-faces.png", cmd_detect,
+    )  # fmt: skip
+    p.add_argument("images", metavar="IMAGE", nargs="+", type=Path, help="photos (JPEG, PNG, BMP, ...; any size)")
+    p.add_argument("--ir", metavar="X.xml", type=Path, required=True, help="the IR .xml (its .bin beside it)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--out", metavar="OUT.png", type=Path, help="write the photo with boxes here (one IMAGE only), boxes to OUT.json")
+    where.add_argument("--out-dir", metavar="DIR", type=Path, help="write DIR/<name>.png with boxes and DIR/<name>.json for each IMAGE")
+    p.add_argument("--threshold", metavar="T", type=float, default=SCORE_THRESHOLD, help=f"face score threshold (default {SCORE_THRESHOLD})")
+    p.add_argument("--fit", choices=FIT_MODES, default=DEFAULT_FIT, help=f"how photos are fitted to the input (default {DEFAULT_FIT})")
+    p.add_argument("--max-faces", metavar="N", type=int, help="keep only the N best-scoring faces per photo (default: all)")
+    p.add_argument("--json", action="store_true", help="print the boxes of every photo as JSON")
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    spec = _load_spec(args)
+    res = _with_bar("bench", run_bench, args.input_dir, ir=args.ir, artifacts=args.artifacts, seconds=args.seconds, spec=spec)
+    if args.json:
+        _print_json(res.to_dict())
+        return 0
+    print(format_bench_table(res))
+    return 0
+
+
+def format_bench_table(res) -> str:
+    """The benchmark as a text table (also used by the demo)."""
+    peak = res.matmul_peak
+    lines = [
+        f"input {'x'.join(map(str, res.input_shape))}, {res.gflop_per_frame:.2f} GFLOP/frame; "
+        f"FP32 matmul ceiling {peak.gflops_per_s:.1f} GFLOP/s ({peak.cores} cores, {peak.size}x{peak.size} GEMM)",
+        f"{'engine':<34} {'exec':>5} {'median s':>9} {'± s':>7} {'runs':>5} {'frames/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'vs MXNet':>9}",
+    ]
+    for c in res.cases:
+        speed = f"{c.speedup_vs_mxnet:.2f}x" if c.speedup_vs_mxnet else "-"
+        lines.append(
+            f"{c.name:<34} {c.effective_execution:>5} {c.median_s:>9.3f} {c.spread_s:>7.3f} {len(c.times_s):>5} "
+            f"{c.fps:>9.2f} {c.gflops_per_s:>8.1f} {c.gflops_per_s / peak.gflops_per_s:>7.0%} {speed:>9}"
+        )
+    asked_bf16 = [c for c in res.cases if c.execution == "bf16" and c.effective_execution != "bf16"]
+    if asked_bf16:
+        lines.append("note: this CPU has no BF16 support; the CPU plugin ran the bf16 requests in f32")
+    return "\n".join(lines)
+
+
+def _add_bench(sub) -> None:
+    from .bench import BENCH_SECONDS
+
+    p = _command(
+        sub, "bench", "Time MXNet and the IR (FP32 and BF16 execution, FP16 IR) against this machine's FP32 ceiling.",
+        "sshconv bench --input-dir ./synthetic --artifacts ./converted --seconds 10", cmd_bench,
+    )  # fmt: skip
+    _add_model(p)
+    p.add_argument(
+        "--input-dir", metavar="D", type=Path,
+        help="the MXNet checkpoint folder, to time MXNet too and give speed-ups (default: IR only)",
+    )  # fmt: skip
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ir", metavar="X.xml", type=Path, help="time this IR")
+    which.add_argument("--artifacts", metavar="O", type=Path, help="time every IR in this `sshconv convert` output folder")
+    p.add_argument("--seconds", metavar="S", type=float, default=BENCH_SECONDS, help=f"timed seconds per engine after warm-up (default {BENCH_SECONDS:g})")
+    p.add_argument("--json", action="store_true", help="print every timing as JSON")
+
+
 # --------------------------------------------------------------------------- registry
 
 #: One function per command adds its sub-parser; the order here is the order in --help.
-COMMANDS = [_add_info, _add_synth]
+COMMANDS = [_add_info, _add_synth, _add_download, _add_detect, _add_bench]
 
 
 def build_parser() -> argparse.ArgumentParser:
