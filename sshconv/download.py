@@ -3,9 +3,9 @@
 The entry point is :func:`download_model`. For each file of the model it takes the
 first of these that works:
 
-1. the file already in the output folder, verified by size and sha256;
-2. the content-addressed cache (``CACHE/sha256/<hex>``), verified, hard-linked or copied;
-3. a ``--from-file`` copy whose size and sha256 match;
+1. a ``--from-file`` copy whose size and sha256 match (always imported when given);
+2. the file already in the output folder, verified by size and sha256;
+3. the content-addressed cache (``CACHE/sha256/<hex>``), verified, hard-linked or copied;
 4. the network: the file's ``source``, then its ``sources``, then each mirror prefix
    + ``/NAME``, in that order (``--offline`` stops before this step).
 
@@ -836,7 +836,7 @@ def _obtain(
     fspec: FileSpec, output_dir: Path, cache: Cache, local: Path | None, mirrors: Sequence[str],
     offline: bool, tx: _Transfer, policy: RetryPolicy, lock_timeout: float,
 ) -> FileResult:  # fmt: skip
-    """Get one file into ``output_dir``: already there, cache, --from-file, then the network."""
+    """Get one file into ``output_dir``: --from-file, already there, cache, then the network."""
     target = output_dir / fspec.name
     ensure_dir(target.parent)
 
