@@ -29,6 +29,8 @@ FIT_MODES = ("resize", "letterbox")
 DEFAULT_FIT = "resize"
 #: OpenVINO execution precision for detection: exact FP32 unless asked otherwise.
 DEFAULT_EXECUTION = "f32"
+#: A box keeps only if at least this fraction of it lies on the photo (not in letterbox padding).
+MIN_INSIDE_FRACTION = 0.5
 #: Colour (RGB) of the drawn boxes.
 BOX_COLOR = (0, 255, 0)
 
@@ -96,6 +98,19 @@ def _drawn_paths(images: Sequence[Path], out: Path | None, out_dir: Path | None)
     return paths
 
 
+def inside_photo(dets: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Boxes clipped to the photo; a box mostly outside it (found in letterbox padding) is dropped."""
+    clipped = dets.copy()
+    clipped[:, [0, 2]] = np.clip(clipped[:, [0, 2]], 0, width - 1)
+    clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], 0, height - 1)
+
+    def area(b: np.ndarray) -> np.ndarray:
+        return np.maximum(0.0, b[:, 2] - b[:, 0] + 1) * np.maximum(0.0, b[:, 3] - b[:, 1] + 1)
+
+    keep = area(clipped) >= MIN_INSIDE_FRACTION * area(dets)
+    return clipped[keep]
+
+
 def detect_faces(
     runner, bgr: np.ndarray, input_hw: tuple[int, int], threshold: float, fit: str = DEFAULT_FIT, max_faces: int | None = None
 ) -> np.ndarray:
@@ -103,9 +118,7 @@ def detect_faces(
     fitted = fit_to_network(bgr, input_hw[0], input_hw[1], fit)
     outputs = runner.infer(fitted.tensor)
     dets = decode(outputs, input_hw, DecodeConfig(score_threshold=threshold), scale=fitted.scale)
-    h, w = fitted.original_hw
-    dets[:, [0, 2]] = np.clip(dets[:, [0, 2]], 0, w - 1)
-    dets[:, [1, 3]] = np.clip(dets[:, [1, 3]], 0, h - 1)
+    dets = inside_photo(dets, *fitted.original_hw)
     dets = dets[np.argsort(-dets[:, 4], kind="stable")]
     return dets if max_faces is None else dets[:max_faces]
 
