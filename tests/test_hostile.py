@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sshconv.errors import SpecError
@@ -149,3 +149,111 @@ def test_broken_checkpoint_is_one_line_exit_2(synth_dir, tmp_path, case):
         load_checkpoint(folder, expected_outputs=[o.name for o in load_model_spec().outputs])
     assert CHECKPOINT_CASES[case] in str(err.value)
     assert_one_line_error(run_cli("info", "--input-dir", folder), 2, CHECKPOINT_CASES[case])
+
+
+# ----------------------------------------------------------------------------- archive fuzz
+
+
+def _tree(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _member_names(outside_abs: str):
+    benign = st.sampled_from(["a", "b", "dir", "x.params", "ü", "...", " "])
+    dangerous = st.sampled_from(["..", ".", "", "a\\b", "C:", "\x00", "outside"])
+    relative = st.lists(benign, min_size=1, max_size=3).map("/".join)
+    hostile = st.lists(st.one_of(benign, dangerous), min_size=1, max_size=4).map("/".join)
+    absolute = st.sampled_from([outside_abs + "/owned", "../outside/owned", "/etc/owned", "/a"])
+    return st.one_of(relative, relative, relative, relative, hostile, absolute)
+
+
+@st.composite
+def _archives(draw, outside_abs: str):
+    kinds = st.sampled_from(["file"] * 8 + ["dir", "symlink", "hardlink"])
+    members = draw(
+        st.lists(
+            st.tuples(
+                _member_names(outside_abs),
+                kinds,
+                st.integers(0, 3000),
+                st.sampled_from(["x", outside_abs, "../outside", "a", "/etc/passwd"]),
+            ),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    fmt = draw(st.sampled_from(["zip", "tar", "gztar"]))
+    return fmt, members
+
+
+def _write_archive(path, fmt, members):
+    import io
+    import tarfile
+    import zipfile
+
+    if fmt == "zip":
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, kind, size, target in members:
+                info = zipfile.ZipInfo(name or "empty")
+                if kind == "symlink":
+                    info.external_attr = (0o120777) << 16
+                    zf.writestr(info, target)
+                elif kind == "dir":
+                    zf.writestr(zipfile.ZipInfo((name or "d").rstrip("/") + "/"), b"")
+                else:
+                    zf.writestr(info, b"z" * size)
+        return
+    mode = {"tar": "w", "gztar": "w:gz"}[fmt]
+    with tarfile.open(path, mode) as tf:
+        for name, kind, size, target in members:
+            info = tarfile.TarInfo(name or "empty")
+            if kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tf.addfile(info)
+            elif kind == "hardlink":
+                info.type, info.linkname = tarfile.LNKTYPE, target
+                tf.addfile(info)
+            elif kind == "dir":
+                info.type = tarfile.DIRTYPE
+                tf.addfile(info)
+            else:
+                info.size = size
+                tf.addfile(info, io.BytesIO(b"t" * size))
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fuzz_extractor_never_writes_outside_staging(tmp_path_factory, data):
+    from sshconv.archive import ExtractLimits, safe_extract, unpack_archive
+    from sshconv.errors import SshconvError
+
+    root = tmp_path_factory.mktemp("fuzz")
+    outside = root / "outside"
+    outside.mkdir()
+    (root / "archive").mkdir()
+    dest = root / "dest"
+    dest.mkdir()
+    fmt, members = data.draw(_archives(str(outside)))
+    archive = root / "archive" / f"a.{fmt}"
+    try:
+        _write_archive(archive, fmt, members)
+    except (ValueError, OSError, UnicodeEncodeError):
+        return  # the format cannot even hold these names
+    limits = ExtractLimits(max_total_bytes=64 << 10, max_members=50, max_ratio=1000, ratio_free_bytes=16 << 10)
+    extract = data.draw(st.sampled_from([safe_extract, unpack_archive]))
+    ok = True
+    try:
+        extract(archive, fmt, dest, limits)
+    except SshconvError as exc:
+        ok = False
+        assert "\n" not in str(exc)
+    assert _tree(outside) == []
+    assert sorted(p.name for p in root.iterdir()) == ["archive", "dest", "outside"]
+    assert _tree(root / "archive") == [f"a.{fmt}"]
+    for p in dest.rglob("*"):
+        assert not p.is_symlink(), p
+        assert p.resolve().is_relative_to(dest.resolve())
+    event("extracted" if ok else "rejected")
+    if extract is unpack_archive and not ok:
+        assert _tree(dest) == [], "a rejected archive left files behind"
