@@ -200,6 +200,19 @@ def find_irs(artifacts: str | Path) -> list[tuple[str, str, Path]]:
     return found
 
 
+def checkpoint_of(artifacts: str | Path) -> Path | None:
+    """The checkpoint folder a ``sshconv convert`` output came from (its manifest), if it is still there."""
+    import json
+
+    from .checkpoint import PARAMS_FILE, SYMBOL_FILE
+
+    try:
+        folder = Path(json.loads((Path(artifacts) / "manifest.json").read_text(encoding="utf-8"))["source"]["folder"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return folder if (folder / SYMBOL_FILE).is_file() and (folder / PARAMS_FILE).is_file() else None
+
+
 def _ir_precision_of(xml: Path) -> str:
     """FP16 when the IR's weights are compressed to half precision, else FP32 (read from the XML)."""
     head = xml.read_text(encoding="utf-8", errors="replace")
@@ -211,12 +224,19 @@ def plan_engines(
     ir: str | Path | None = None,
     artifacts: str | Path | None = None,
     bf16: bool = True,
+    mxnet: bool = True,
 ) -> list[Engine]:
-    """Which engines one benchmark times, MXNet first."""
+    """Which engines one benchmark times, MXNet first.
+
+    MXNet is timed when ``input_dir`` is given, or, with ``artifacts``, when the
+    checkpoint folder named in its manifest still exists.
+    """
     if (ir is None) == (artifacts is None):
         raise UsageError("bench: pass exactly one of --ir X.xml or --artifacts DIR")
     engines: list[Engine] = []
-    if input_dir is not None:
+    if input_dir is None and artifacts is not None:
+        input_dir = checkpoint_of(artifacts)
+    if mxnet and input_dir is not None:
         engines.append(Engine("mxnet", "mxnet", Path(input_dir), None, "f32"))
     if ir is not None:
         xml = Path(ir)
@@ -274,12 +294,13 @@ def run_bench(
     seconds: float = BENCH_SECONDS,
     spec=None,
     bf16: bool = True,
+    mxnet: bool = True,
     on_event: ProgressCallback | None = None,
 ) -> BenchResult:
     """Time MXNet (when ``input_dir`` is given) and the IR(s) on one full-size frame.
 
     Give exactly one of ``ir`` (one .xml) or ``artifacts`` (a ``sshconv convert``
-    output folder: every IR in it). ``on_event(message, done, total)`` reports progress
+    output folder: every IR in it). ``mxnet=False`` skips MXNet. ``on_event(message, done, total)`` reports progress
     in steps: the ceiling measurement, then one step per engine.
     """
     from .spec import load_model_spec
@@ -287,7 +308,7 @@ def run_bench(
     if seconds <= 0:
         raise UsageError(f"bench: --seconds must be > 0, got {seconds}")
     spec = spec or load_model_spec()
-    engines = plan_engines(input_dir, ir, artifacts, bf16=bf16)
+    engines = plan_engines(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet)
     total = len(engines) + 1
     notify = on_event or (lambda message, done, total: None)
 

@@ -295,7 +295,7 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     spec = _load_spec(args)
-    res = _with_bar("bench", run_bench, args.input_dir, ir=args.ir, artifacts=args.artifacts, seconds=args.seconds, spec=spec)
+    res = _with_bar("bench", run_bench, args.input_dir, ir=args.ir, artifacts=args.artifacts, seconds=args.seconds, spec=spec, mxnet=not args.no_mxnet)
     if args.json:
         _print_json(res.to_dict())
         return 0
@@ -333,8 +333,9 @@ def _add_bench(sub) -> None:
     _add_model(p)
     p.add_argument(
         "--input-dir", metavar="D", type=Path,
-        help="the MXNet checkpoint folder, to time MXNet too and give speed-ups (default: IR only)",
+        help="the MXNet checkpoint folder, to time MXNet too and give speed-ups (default: with --artifacts, the one its manifest names)",
     )  # fmt: skip
+    p.add_argument("--no-mxnet", action="store_true", help="time the IR(s) only")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--ir", metavar="X.xml", type=Path, help="time this IR")
     which.add_argument("--artifacts", metavar="O", type=Path, help="time every IR in this `sshconv convert` output folder")
