@@ -257,3 +257,60 @@ def test_fuzz_extractor_never_writes_outside_staging(tmp_path_factory, data):
     event("extracted" if ok else "rejected")
     if extract is unpack_archive and not ok:
         assert _tree(dest) == [], "a rejected archive left files behind"
+
+
+# ----------------------------------------------------------------------------- interruption
+
+
+def _wait_for(predicate, proc, seconds=60):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"process ended early ({proc.returncode}): {proc.stderr.read()}")
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def _assert_interrupted(proc, sig):
+    import signal
+
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + sig, (proc.returncode, err)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert ("terminated" if sig == signal.SIGTERM else "interrupted") in lines[0]
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_interrupted_download_leaves_no_final_file_and_next_run_finishes(tmp_path, signame):
+    import signal
+
+    from .httpserver import MisbehavingServer
+    from .test_download import MiB, _spawn_download, blob, download, file_entry, leftovers, write_model
+
+    sig = getattr(signal, signame)
+    srv = MisbehavingServer().start()
+    try:
+        data = blob(3 * MiB, 5)
+        url = srv.put("/a.bin", data)
+        srv.rate = 2 * MiB
+        model = write_model(tmp_path, [file_entry("a.bin", data, url)])
+        out, cache = tmp_path / "out", tmp_path / "cache"
+        proc = _spawn_download(model, out, cache)
+        part = out / "a.bin.part"
+        _wait_for(lambda: part.exists() and part.stat().st_size >= MiB // 2, proc)
+        _assert_interrupted(proc, sig)
+        assert not (out / "a.bin").exists()
+        from sshconv.download import Cache
+
+        assert not Cache(cache).entry(file_entry("a.bin", data)["sha256"]).exists()
+        srv.rate = 0
+        res, _ = download(model, out, cache)
+        assert (out / "a.bin").read_bytes() == data
+        assert res.files[0].bytes_transferred < len(data)  # resumed, not restarted
+        assert leftovers(out) == []
+    finally:
+        srv.stop()
