@@ -343,10 +343,89 @@ def _add_bench(sub) -> None:
     p.add_argument("--json", action="store_true", help="print every timing as JSON")
 
 
+# --------------------------------------------------------------------------- verify
+
+
+def cmd_verify(args) -> int:
+    from .verify import parse_overrides, verify
+
+    spec = _load_spec(args)
+    result = verify(
+        spec, input_dir=args.input_dir, ir=args.ir, onnx=args.onnx, artifacts=args.artifacts,
+        samples=args.samples, seed=args.seed, images=args.images,
+        overrides=parse_overrides(args.atol, args.rtol), golden=args.golden, save_golden_to=args.save_golden,
+        self_test=args.self_test, bf16=args.bf16, json_report=args.json,
+    )  # fmt: skip
+    _print_verify(result)
+    return result.exit_code
+
+
+def _print_verify(result) -> None:
+    print(f"reference: {result.reference}; {len(result.samples)} input(s): " + ", ".join(s.label for s in result.samples))
+    if result.golden_written:
+        print(f"golden file written: {result.golden_written}")
+    for check in result.checks + result.pairs:
+        _print_check(check)
+    if result.controls:
+        print("\nself-test (negative controls: each must FAIL):")
+        for c in result.controls:
+            word = "caught (FAIL as expected)" if c.caught else "NOT CAUGHT (passed: the verifier is blind to it)"
+            print(f"  {c.of:<14} {c.name:<14} margin {c.check.margin:10.3g}  {word}  ({c.description})")
+    verdict = "PASS" if result.passed else "FAIL"
+    print(f"\nverdict: {verdict}")
+
+
+def _print_check(check) -> None:
+    used = f", ran {check.precision_used}" if check.precision_used else ""
+    print(f"\n{check.label}: {check.model} vs {check.reference} ({check.precision} tolerances{used})")
+    if check.note:
+        print(f"  note: {check.note}")
+    print(f"  {'output':<30} {'max abs':>10} {'max rel':>10} {'atol':>9} {'rtol':>9} {'margin':>9}  result")
+    for o in check.outputs:
+        res = "PASS" if o.passed else "FAIL" + (f" ({o.problem})" if o.problem else f" ({o.violations} of {o.elements})")
+        print(f"  {o.name:<30} {o.max_abs:10.3g} {o.max_rel:10.3g} {o.tolerance.atol:9.2g} {o.tolerance.rtol:9.2g} "
+              f"{o.margin:9.3g}  {res}")  # fmt: skip
+    dets = check.detections
+    counts = ", ".join(f"{d.parity.matched}/{max(d.parity.reference, d.parity.candidate)}" for d in dets)
+    print(f"  detections: matched {check.matched_fraction:.1%} (per input {counts}), "
+          f"largest box drift {check.max_box_drift:.2f} px")  # fmt: skip
+    if check.divergence is not None:
+        d = check.divergence
+        where = f"first diverging tensor: {d.tensor} (max|d|/max|ref| {d.error:.3g} > {d.threshold:g})" if d.tensor else "no intermediate tensor diverges"
+        print(f"  {where}; {d.note}")
+    print(f"  {check.label}: {'PASS' if check.passed else 'FAIL'} (margin {check.margin:.3g})")
+
+
+def _add_verify(sub) -> None:
+    from .verify import DEFAULT_SAMPLES, DEFAULT_SEED
+
+    p = _command(
+        sub, "verify", "Run the MXNet checkpoint and the converted model side by side; exit 1 if they differ.",
+        "sshconv verify --input-dir ./ssh --ir out/ir/mo/FP32/ssh-mxnet.xml --self-test --json report.json", cmd_verify,
+    )  # fmt: skip
+    _add_model(p)
+    _add_input_dir(p)
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--ir", metavar="X.xml", type=Path, help="an OpenVINO IR to check")
+    target.add_argument("--onnx", metavar="X.onnx", type=Path, help="an ONNX file to check (run by OpenVINO)")
+    target.add_argument("--artifacts", metavar="O", type=Path, help="every model in a `sshconv convert` output folder, and IR vs IR")
+    p.add_argument("--samples", metavar="N", type=int, default=DEFAULT_SAMPLES, help=f"seeded random images (default {DEFAULT_SAMPLES}); flat, gradient and 0/255 patterns are always added")
+    p.add_argument("--seed", metavar="S", type=int, default=DEFAULT_SEED, help=f"seed of the random images (default {DEFAULT_SEED})")
+    p.add_argument("--images", metavar="DIR", type=Path, help="also check these photos (resized to the network input)")
+    p.add_argument("--atol", metavar="NAME=V", action="append", default=[], help="absolute tolerance for an output or family (cls_prob, bbox_pred); repeatable")
+    p.add_argument("--rtol", metavar="NAME=V", action="append", default=[], help="relative tolerance for an output or family; repeatable")
+    p.add_argument("--bf16", action="store_true", help="also run each FP32 model with bf16 execution, with the BF16 tolerances")
+    p.add_argument("--self-test", action="store_true", help="also run negative controls (no mean, no channel reversal, 1%% scaled weights); each must fail")
+    golden = p.add_mutually_exclusive_group()
+    golden.add_argument("--save-golden", metavar="F", type=Path, help="save the inputs and MXNet outputs (npz, with hashes)")
+    golden.add_argument("--golden", metavar="F", type=Path, help="verify against a golden file instead of MXNet")
+    p.add_argument("--json", metavar="REPORT", type=Path, help="write every statistic, versions, hashes and seed to REPORT")
+
+
 # --------------------------------------------------------------------------- registry
 
 #: One function per command adds its sub-parser; the order here is the order in --help.
-COMMANDS = [_add_info, _add_synth, _add_download, _add_detect, _add_bench]
+COMMANDS = [_add_info, _add_synth, _add_download, _add_detect, _add_bench, _add_verify]
 
 
 def build_parser() -> argparse.ArgumentParser:

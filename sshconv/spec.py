@@ -50,8 +50,11 @@ def default_outputs(height: int = 640, width: int = 640) -> tuple[OutputSpec, ..
 #: (INFERENCE_PRECISION_HINT=f32); FP16 is an IR with FP16-compressed weights run in
 #: FP32; BF16 is the CPU plugin's default bf16 execution on machines that have it.
 DEFAULT_TOLERANCES: dict[str, dict[str, dict[str, float]]] = {
-    "FP32": {"cls_prob": {"atol": 1e-4, "rtol": 1e-3}, "bbox_pred": {"atol": 1e-3, "rtol": 1e-3}},
-    "FP16": {"cls_prob": {"atol": 2e-2, "rtol": 2e-2}, "bbox_pred": {"atol": 5e-2, "rtol": 5e-2}},
+    # Measured on the synthetic checkpoint (4 inputs, 640x640): FP32 max |d| 5e-6 (cls), 3e-5 (bbox);
+    # FP16 IR 1.2e-3 (cls), 4e-3 (bbox). Set at ~4x (FP32) and ~2.5x (FP16) of that, so that a
+    # 1 % scaled weight tensor (|d| ~4e-3 cls, ~4e-2 bbox) still fails: see `sshconv verify --self-test`.
+    "FP32": {"cls_prob": {"atol": 2e-5, "rtol": 0.0}, "bbox_pred": {"atol": 1e-4, "rtol": 1e-5}},
+    "FP16": {"cls_prob": {"atol": 3e-3, "rtol": 0.0}, "bbox_pred": {"atol": 1e-2, "rtol": 1e-3}},
     "BF16": {"cls_prob": {"atol": 1.0, "rtol": 0.0}, "bbox_pred": {"atol": 5.0, "rtol": 0.5}},
 }
 
