@@ -222,6 +222,59 @@ def _add_download(sub) -> None:
     p.add_argument("--json", action="store_true", help="print a JSON summary (files, paths, sha256, sources, bytes)")
 
 
+# --------------------------------------------------------------------------- convert
+
+
+def _convert_progress(event: str, detail: dict) -> None:
+    """One line on stderr per finished step, on a terminal only."""
+    if not sys.stderr.isatty():
+        return
+    if event == "artifact":
+        print(f"  wrote {detail['path']} ({detail['size']:,} bytes)", file=sys.stderr, flush=True)
+    elif event in ("checkpoint", "route"):
+        what = detail.get("route") or f"checkpoint {detail.get('folder')}"
+        print(f"{what}: {detail['seconds']:.1f} s", file=sys.stderr, flush=True)
+
+
+def cmd_convert(args) -> int:
+    from .convert import convert, default_input_dir
+
+    input_dir = args.input_dir if args.input_dir is not None else default_input_dir()
+    manifest = convert(
+        _load_spec(args), input_dir, args.output_dir, via=args.via, precisions=args.precision,
+        input_shape=args.input_shape, on_event=_convert_progress,
+    )  # fmt: skip
+    if args.json:
+        _print_json(manifest)
+        return 0
+    inp = manifest["input"]
+    print(f"input {inp['name']} {inp['shape']} {inp['layout']}: raw {inp['channel_order']} 0..255 ({inp['preprocessing']}, inside the model)")
+    for a in manifest["artifacts"]:
+        print(f"{a['route']:<4} {a['precision']}  {a['path']}  sha256 {a['sha256'][:12]}…  {a['size']:,} bytes")
+    for o in manifest["outputs"]:
+        print(f"output {o['name']} {o['shape']}")
+    times = ", ".join(f"{k} {v:.1f} s" for k, v in manifest["timings"].items())
+    print(f"manifest: {Path(manifest['output_dir']) / 'manifest.json'} ({times})")
+    return 0
+
+
+def _add_convert(sub) -> None:
+    p = _command(
+        sub, "convert", "Convert the MXNet checkpoint to OpenVINO IR (Model Optimizer and/or MXNet -> ONNX), raw-BGR input.",
+        "sshconv convert --input-dir ./synthetic --output-dir ./converted --via all --precision all", cmd_convert,
+    )  # fmt: skip
+    _add_model(p)
+    p.add_argument(
+        "--input-dir", metavar="D", type=Path,
+        help="folder with sshb-symbol.json and sshb-0000.params (default: `sshconv download`'s folder, if it holds them)",
+    )  # fmt: skip
+    p.add_argument("--output-dir", metavar="O", type=Path, required=True, help="folder for ir/, onnx/ and manifest.json")
+    p.add_argument("--via", choices=("mo", "onnx", "all"), default="all", help="Model Optimizer, MXNet -> ONNX -> IR, or both (default all)")
+    p.add_argument("--precision", choices=("FP32", "FP16", "all"), default="all", help="IR weights: FP32, FP16 (compressed), or both (default all)")
+    p.add_argument("--input-shape", metavar="1,3,H,W", help="IR input shape, H and W multiples of 32 (default: model.yml's, 1,3,640,640)")
+    p.add_argument("--json", action="store_true", help="print the manifest (artifacts, sha256s, input contract, outputs, versions, times)")
+
+
 # --------------------------------------------------------------------------- detect, bench, demo
 
 
@@ -425,7 +478,7 @@ def _add_verify(sub) -> None:
 # --------------------------------------------------------------------------- registry
 
 #: One function per command adds its sub-parser; the order here is the order in --help.
-COMMANDS = [_add_info, _add_synth, _add_download, _add_detect, _add_bench, _add_verify]
+COMMANDS = [_add_info, _add_synth, _add_download, _add_convert, _add_detect, _add_bench, _add_verify]
 
 
 def build_parser() -> argparse.ArgumentParser:
