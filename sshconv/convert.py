@@ -73,8 +73,8 @@ _MO_ARGS_WE_SET = {"output_dir", "model_name", "data_type", "compress_to_fp16", 
 #: Fields of the manifest that differ between two conversions of the same checkpoint, and why.
 VARYING_FIELDS = {
     "timings": "wall-clock seconds of this run; they depend on the machine and its load",
-    "source.folder": "the checkpoint folder as given on this run",
-    "output_dir": "the output folder as given on this run",
+    "source.folder": "the checkpoint folder of this run (absolute path)",
+    "output_dir": "the output folder of this run (absolute path)",
 }
 
 EventCallback = Callable[[str, dict], None]
@@ -166,7 +166,7 @@ def convert(
     ckpt = load_checkpoint(input_dir, expected_outputs=[o.name for o in spec.outputs])
     outputs = _output_shapes(spec, ckpt, shape)
     source = {
-        "folder": str(input_dir),
+        "folder": str(input_dir.absolute()),
         "files": {name: {"sha256": digest, "size": (input_dir / name).stat().st_size} for name, digest in ckpt.hashes().items()},
     }
     timings: dict[str, float] = {"load_checkpoint": time.perf_counter() - t0}
@@ -220,7 +220,7 @@ def convert(
         "format": MANIFEST_FORMAT,
         "model": ARTIFACT_NAME,
         "model_yml": str(spec.path),
-        "output_dir": str(out),
+        "output_dir": str(out.absolute()),
         "routes": list(routes),
         "precisions": list(precs),
         "input": {
@@ -367,7 +367,10 @@ def _register_mxnet_onnx_converters() -> None:
         name, inputs, attrs = get_inputs(node, kwargs)
         mode = attrs.get("mode", "instance")
         if mode != "channel":
-            raise NotImplementedError(f"SoftmaxActivation {name}: mode={mode!r} has no ONNX converter (only mode='channel')")
+            raise CheckpointError(
+                f"symbol node {name}: SoftmaxActivation mode={mode!r} has no ONNX converter (only mode='channel'); "
+                "use --via mo for this checkpoint"
+            )
         return [make_node("Softmax", [inputs[0]], [name], axis=1, name=name)]
 
 
