@@ -21,7 +21,7 @@ import logging
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,14 +183,16 @@ def bench_frame(shape: tuple[int, ...]) -> np.ndarray:
     return rng.integers(0, 256, size=shape).astype(np.float32)
 
 
-def find_irs(artifacts: str | Path) -> list[tuple[str, str, Path]]:
-    """``(route, precision, xml)`` of every IR in a ``sshconv convert`` output folder."""
+def find_irs(artifacts: str | Path, routes: Sequence[str] | None = None) -> list[tuple[str, str, Path]]:
+    """``(route, precision, xml)`` of every IR in a ``sshconv convert`` output folder (of ``routes``, if given)."""
     artifacts = Path(artifacts)
     if not artifacts.is_dir():
         raise ModelFileError(f"artifacts folder {artifacts}: not a folder; pass the --output-dir of `sshconv convert`")
     found = []
     for xml in sorted((artifacts / "ir").glob("*/*/*.xml")):
         route, precision = xml.parent.parent.name, xml.parent.name
+        if routes is not None and route not in routes:
+            continue
         found.append((route, precision.upper(), xml))
     if not found:
         raise ModelFileError(
@@ -225,6 +227,7 @@ def plan_engines(
     artifacts: str | Path | None = None,
     bf16: bool = True,
     mxnet: bool = True,
+    routes: Sequence[str] | None = None,
 ) -> list[Engine]:
     """Which engines one benchmark times, MXNet first.
 
@@ -244,7 +247,7 @@ def plan_engines(
             raise ModelFileError(f"IR {xml}: no such file; pass the .xml written by `sshconv convert`")
         irs = [("ir", _ir_precision_of(xml), xml)]
     else:
-        irs = find_irs(artifacts)
+        irs = find_irs(artifacts, routes)
     for route, precision, xml in irs:
         label = f"ir {route} {precision}" if route != "ir" else f"ir {precision}"
         engines.append(Engine(f"{label}, f32 execution", "openvino", xml, precision, "f32"))
@@ -295,12 +298,13 @@ def run_bench(
     spec=None,
     bf16: bool = True,
     mxnet: bool = True,
+    routes: Sequence[str] | None = None,
     on_event: ProgressCallback | None = None,
 ) -> BenchResult:
     """Time MXNet (when ``input_dir`` is given) and the IR(s) on one full-size frame.
 
     Give exactly one of ``ir`` (one .xml) or ``artifacts`` (a ``sshconv convert``
-    output folder: every IR in it). ``mxnet=False`` skips MXNet. ``on_event(message, done, total)`` reports progress
+    output folder: every IR in it). ``mxnet=False`` skips MXNet; ``routes`` limits ``artifacts`` to those routes. ``on_event(message, done, total)`` reports progress
     in steps: the ceiling measurement, then one step per engine.
     """
     from .spec import load_model_spec
@@ -308,7 +312,7 @@ def run_bench(
     if seconds <= 0:
         raise UsageError(f"bench: --seconds must be > 0, got {seconds}")
     spec = spec or load_model_spec()
-    engines = plan_engines(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet)
+    engines = plan_engines(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes)
     total = len(engines) + 1
     notify = on_event or (lambda message, done, total: None)
 

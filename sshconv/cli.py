@@ -396,6 +396,46 @@ def _add_bench(sub) -> None:
     p.add_argument("--json", action="store_true", help="print every timing as JSON")
 
 
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+    from .errors import EXIT_MISMATCH
+
+    res = _with_bar(
+        "demo", run_demo, args.workdir, samples=args.samples, bench_seconds=args.bench_seconds, self_test=args.self_test,
+    )  # fmt: skip
+    if args.json:
+        _print_json(res.to_dict())
+        return 0 if res.passed else EXIT_MISMATCH
+    print(f"{'step':<9} {'status':<8} {'seconds':>8}  detail")
+    for s in res.steps:
+        print(f"{s.name:<9} {s.status:<8} {s.seconds:>8.1f}  {s.detail}")
+    print(f"\ncheckpoint: {res.checkpoint_dir}")
+    print("artifacts:")
+    for p in res.artifacts:
+        print(f"  {p}")
+    if res.bench is not None:
+        print(f"\nbenchmark ({res.bench_json}):")
+        print(format_bench_table(res.bench))
+    print(f"\nverification: {'PASS' if res.passed else 'FAIL'}: {res.verdict}")
+    print(f"JSON report: {res.verify_json}")
+    print(f"HTML report: {res.report}")
+    return 0 if res.passed else EXIT_MISMATCH
+
+
+def _add_demo(sub) -> None:
+    from .demo import DEFAULT_WORKDIR, DEMO_BENCH_SECONDS, DEMO_SAMPLES
+
+    p = _command(
+        sub, "demo", "The whole pipeline offline: synth, download --from-file, convert (both routes), verify + HTML report, bench.",
+        "sshconv demo --workdir ./sshconv-demo", cmd_demo,
+    )  # fmt: skip
+    p.add_argument("--workdir", metavar="W", type=Path, default=DEFAULT_WORKDIR, help=f"folder for everything the demo makes; re-running reuses it (default ./{DEFAULT_WORKDIR})")
+    p.add_argument("--samples", metavar="N", type=int, default=DEMO_SAMPLES, help=f"seeded random images to verify on, besides 3 patterns (default {DEMO_SAMPLES})")
+    p.add_argument("--bench-seconds", metavar="S", type=float, default=DEMO_BENCH_SECONDS, help=f"timed seconds per engine in the benchmark; 0 skips it (default {DEMO_BENCH_SECONDS:g})")
+    p.add_argument("--self-test", action="store_true", help="also run the verifier's negative controls (slower)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
 # --------------------------------------------------------------------------- verify
 
 
@@ -409,7 +449,14 @@ def cmd_verify(args) -> int:
         overrides=parse_overrides(args.atol, args.rtol), golden=args.golden, save_golden_to=args.save_golden,
         self_test=args.self_test, bf16=args.bf16, json_report=args.json,
     )  # fmt: skip
+    html = None
+    if args.html is not None:
+        from .report import write_report
+
+        html = write_report(result, args.html)
     _print_verify(result)
+    if html is not None:
+        print(f"HTML report: {html}")
     return result.exit_code
 
 
@@ -473,12 +520,13 @@ def _add_verify(sub) -> None:
     golden.add_argument("--save-golden", metavar="F", type=Path, help="save the inputs and MXNet outputs (npz, with hashes)")
     golden.add_argument("--golden", metavar="F", type=Path, help="verify against a golden file instead of MXNet")
     p.add_argument("--json", metavar="REPORT", type=Path, help="write every statistic, versions, hashes and seed to REPORT")
+    p.add_argument("--html", metavar="REPORT.html", type=Path, help="write a self-contained HTML report: verdict, tables, error histograms, detections")
 
 
 # --------------------------------------------------------------------------- registry
 
 #: One function per command adds its sub-parser; the order here is the order in --help.
-COMMANDS = [_add_info, _add_synth, _add_download, _add_convert, _add_detect, _add_bench, _add_verify]
+COMMANDS = [_add_info, _add_synth, _add_download, _add_convert, _add_detect, _add_bench, _add_demo, _add_verify]
 
 
 def build_parser() -> argparse.ArgumentParser:

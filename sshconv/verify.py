@@ -241,6 +241,9 @@ class VerifyResult:
     hashes: dict[str, str] = field(default_factory=dict)  # checkpoint / golden / manifest files
     self_test: bool = False
     golden_written: str | None = None
+    #: (added for the HTML report) the raw outputs compared: ``{"reference": [...], check label: [...]}``,
+    #: one ``{output name: array}`` per sample; kept in memory only, never serialized.
+    raw_outputs: dict[str, list] = field(default_factory=dict, repr=False)
 
     @property
     def controls_caught(self) -> bool:
@@ -857,6 +860,7 @@ def verify(
             result.pairs.append(pair)
 
     result.environment = environment()
+    result.raw_outputs = {"reference": list(refs), **outputs_by_label}  # for sshconv.report's histograms
     if json_report is not None:
         atomic_write_text(json_report, json.dumps(result.to_dict(boxes=True), indent=2, default=_jsonable) + "\n")
     return result

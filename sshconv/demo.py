@@ -1,0 +1,243 @@
+"""The whole toolkit, offline, in one call: what ``sshconv demo`` runs.
+
+Steps, all inside one work folder ``W`` (nothing else on the machine is touched):
+
+1. ``synth``: a synthetic checkpoint of the exact SSH architecture and its upstream-layout
+   archive, with a model.yml that names the archive's size and sha256 (``W/synthetic``);
+2. ``download``: that archive imported with ``--from-file`` (size and sha256 checked)
+   into the content-addressed cache ``W/cache`` and unpacked into ``W/checkpoint``, offline;
+3. ``convert``: both routes (Model Optimizer and MXNet -> ONNX), FP32 and FP16 (``W/converted``);
+4. ``verify``: every artifact against MXNet, with ``W/verify.json`` and the HTML report
+   ``W/report.html``;
+5. ``bench``: a short benchmark of MXNet and the Model Optimizer IRs (``W/bench.json``).
+
+Re-running reuses what is already there and still valid: the synthetic files if the
+archive matches its model.yml, the download (verified by sha256), the conversion if its
+manifest names the current checkpoint and every artifact still has its recorded hash,
+the verification if a stamp records a pass for exactly these artifacts. The benchmark
+always runs (it is a measurement of now).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SourceUnreachableError, UsageError
+from .fsutil import atomic_write_text, ensure_dir, sha256_file
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WORKDIR = Path("sshconv-demo")
+#: Seeded random images verified (the three structured patterns always come on top).
+DEMO_SAMPLES = 1
+#: Timed seconds per engine in the demo's benchmark (0 skips the benchmark).
+DEMO_BENCH_SECONDS = 2.0
+#: The routes the demo benchmarks (both are verified; their speed is the same graph).
+DEMO_BENCH_ROUTES = ("mo",)
+STAMP = "verified.json"
+STEPS = ("synth", "download", "convert", "verify", "bench")
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass
+class StepResult:
+    name: str
+    status: str  # "done", "reused" or "skipped"
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class DemoResult:
+    workdir: Path
+    steps: list[StepResult] = field(default_factory=list)
+    checkpoint_dir: Path | None = None
+    artifacts_dir: Path | None = None
+    artifacts: list[Path] = field(default_factory=list)
+    report: Path | None = None
+    verify_json: Path | None = None
+    bench_json: Path | None = None
+    passed: bool = False
+    verdict: str = ""
+    bench: Any = None  # sshconv.bench.BenchResult, or None when skipped
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workdir": str(self.workdir), "passed": self.passed, "verdict": self.verdict,
+            "steps": [s.__dict__ for s in self.steps], "checkpoint_dir": str(self.checkpoint_dir),
+            "artifacts_dir": str(self.artifacts_dir), "artifacts": [str(p) for p in self.artifacts],
+            "report": str(self.report), "verify_json": str(self.verify_json),
+            "bench_json": str(self.bench_json) if self.bench_json else None,
+            "bench": self.bench.to_dict() if self.bench is not None else None,
+        }  # fmt: skip
+
+
+def _synthetic_is_valid(folder: Path) -> bool:
+    """The synthetic folder is complete and its archive matches its model.yml."""
+    from .spec import load_model_spec
+    from .synth import ARCHIVE_NAME, MODEL_YML
+
+    archive, yml = folder / ARCHIVE_NAME, folder / MODEL_YML
+    if not (archive.is_file() and yml.is_file()):
+        return False
+    try:
+        f = load_model_spec(yml).file(ARCHIVE_NAME)
+    except Exception:  # noqa: BLE001 - any problem means "make it again"
+        return False
+    return archive.stat().st_size == f.size and sha256_file(archive) == f.sha256
+
+
+def _conversion_is_valid(out: Path, checkpoint: Path) -> bool:
+    """``out`` holds a conversion of exactly this checkpoint, both routes and precisions, unchanged."""
+    from .checkpoint import PARAMS_FILE, SYMBOL_FILE
+
+    try:
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        files = manifest["source"]["files"]
+        if set(manifest["routes"]) != {"mo", "onnx"} or set(manifest["precisions"]) != {"FP32", "FP16"}:
+            return False
+        for name in (SYMBOL_FILE, PARAMS_FILE):
+            if files[name]["sha256"] != sha256_file(checkpoint / name):
+                return False
+        for a in manifest["artifacts"]:
+            p = out / a["path"]
+            if not p.is_file() or sha256_file(p) != a["sha256"]:
+                return False
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return True
+
+
+def _verification_key(artifacts_dir: Path, samples: int, self_test: bool) -> dict[str, Any]:
+    return {"manifest_sha256": sha256_file(artifacts_dir / "manifest.json"), "samples": samples, "self_test": self_test}
+
+
+def _verified_stamp(workdir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        stamp = json.loads((workdir / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if stamp.get("key") != key or not stamp.get("passed"):
+        return None
+    if not all(Path(stamp.get(k, "")).is_file() for k in ("report", "verify_json")):
+        return None
+    return stamp
+
+
+def run_demo(
+    workdir: str | Path = DEFAULT_WORKDIR,
+    *,
+    samples: int = DEMO_SAMPLES,
+    bench_seconds: float = DEMO_BENCH_SECONDS,
+    self_test: bool = False,
+    on_event: ProgressCallback | None = None,
+) -> DemoResult:
+    """Run synth -> download -> convert -> verify (+ HTML report) -> bench in ``workdir``, offline.
+
+    ``samples`` random images are verified besides the three patterns; ``bench_seconds``
+    is the timed budget per engine (``0`` skips the benchmark); ``self_test`` adds the
+    verifier's negative controls. ``on_event(message, done, total)`` reports each step.
+    A verification mismatch is not an exception: ``result.passed`` is False.
+    """
+    from .bench import run_bench
+    from .convert import convert
+    from .download import download_model
+    from .report import verdict_text, write_report
+    from .spec import load_model_spec
+    from .synth import ARCHIVE_NAME, MODEL_YML, synthesize
+    from .verify import verify
+
+    if samples < 0:
+        raise UsageError(f"demo: samples must be >= 0, got {samples}")
+    if bench_seconds < 0:
+        raise UsageError(f"demo: bench seconds must be >= 0, got {bench_seconds}")
+    work = ensure_dir(Path(workdir), "demo work folder")
+    res = DemoResult(work)
+    notify = on_event or (lambda message, done, total: None)
+    total = len(STEPS)
+
+    def step(i: int, name: str, status: str, t0: float, detail: str) -> None:
+        res.steps.append(StepResult(name, status, round(time.perf_counter() - t0, 2), detail))
+        log.info("demo %s: %s (%s)", name, status, detail)
+        notify(f"{name}: {status}", i, total)
+
+    # 1. synthetic checkpoint and archive
+    notify("synth", 0, total)
+    t0 = time.perf_counter()
+    synthetic = work / "synthetic"
+    if _synthetic_is_valid(synthetic):
+        step(1, "synth", "reused", t0, str(synthetic))
+    else:
+        synthesize(synthetic)
+        step(1, "synth", "done", t0, str(synthetic))
+    spec = load_model_spec(synthetic / MODEL_YML)
+
+    # 2. offline import into the cache, unpacked into the checkpoint folder
+    t0 = time.perf_counter()
+    checkpoint = work / "checkpoint"
+    try:  # already unpacked and verified, or in the cache: no need to import the archive again
+        dl = download_model(spec, checkpoint, cache_dir=work / "cache", offline=True)
+    except SourceUnreachableError:
+        dl = download_model(spec, checkpoint, cache_dir=work / "cache", from_file=[synthetic / ARCHIVE_NAME], offline=True)
+    f = dl.files[0]
+    reused = dl.up_to_date or f.source in ("existing", "cache")
+    step(2, "download", "reused" if reused else "done", t0, f"{f.name} sha256 {f.sha256[:12]}… via {f.source}")
+    res.checkpoint_dir = checkpoint
+
+    # 3. both routes, both precisions
+    t0 = time.perf_counter()
+    converted = work / "converted"
+    if _conversion_is_valid(converted, checkpoint):
+        step(3, "convert", "reused", t0, str(converted))
+    else:
+        convert(spec, checkpoint, converted, via=("mo", "onnx"), precisions=("FP32", "FP16"))
+        step(3, "convert", "done", t0, str(converted))
+    res.artifacts_dir = converted
+    manifest = json.loads((converted / "manifest.json").read_text(encoding="utf-8"))
+    res.artifacts = [converted / a["path"] for a in manifest["artifacts"]]
+
+    # 4. verify every artifact, with the HTML report
+    t0 = time.perf_counter()
+    res.report, res.verify_json = work / "report.html", work / "verify.json"
+    key = _verification_key(converted, samples, self_test)
+    stamp = _verified_stamp(work, key)
+    if stamp is not None:
+        res.passed, res.verdict = True, stamp["verdict"]
+        step(4, "verify", "reused", t0, res.verdict)
+    else:
+        (work / STAMP).unlink(missing_ok=True)
+        result = verify(
+            spec, input_dir=checkpoint, artifacts=converted, samples=samples, self_test=self_test, json_report=res.verify_json
+        )
+        write_report(result, res.report)
+        res.passed, res.verdict = bool(result.passed), verdict_text(result)
+        if res.passed:
+            stamp = {
+                "key": key,
+                "passed": True,
+                "verdict": res.verdict,
+                "report": str(res.report),
+                "verify_json": str(res.verify_json),
+            }
+            atomic_write_text(work / STAMP, json.dumps(stamp, indent=2) + "\n")
+        step(4, "verify", "done", t0, ("PASS: " if res.passed else "FAIL: ") + res.verdict)
+
+    # 5. a short benchmark
+    t0 = time.perf_counter()
+    if bench_seconds == 0:
+        step(5, "bench", "skipped", t0, "bench seconds = 0")
+    else:
+        res.bench = run_bench(
+            input_dir=checkpoint, artifacts=converted, seconds=bench_seconds, spec=spec, routes=DEMO_BENCH_ROUTES
+        )
+        res.bench_json = atomic_write_text(work / "bench.json", json.dumps(res.bench.to_dict(), indent=2) + "\n")
+        fastest = min(res.bench.cases, key=lambda c: c.median_s)
+        step(5, "bench", "done", t0, f"fastest {fastest.name}: {fastest.median_s:.2f} s/frame")
+    return res

@@ -1,0 +1,70 @@
+"""`sshconv demo` end to end, offline: download --from-file, convert both routes, verify + HTML, bench; then reuse."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from sshconv.demo import STEPS, _conversion_is_valid
+from sshconv.network import output_names
+
+from .conftest import run_cli
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_then_reuses_everything(synth_dir, tmp_path):
+    work = tmp_path / "demo"
+    # The synthetic checkpoint is deterministic (tests/test_synth.py): seed the demo with the
+    # session's copy so this test pays for conversion and verification, not for synthesis again.
+    shutil.copytree(synth_dir, work / "synthetic")
+
+    res = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0.01")
+    assert res.code == 0, res.err
+    rows = {line.split()[0]: line.split()[1] for line in res.out.splitlines() if line.split()[:1] and line.split()[0] in STEPS}
+    assert rows == {"synth": "reused", "download": "done", "convert": "done", "verify": "done", "bench": "done"}, res.out
+    assert "verification: PASS" in res.out
+
+    # Offline import through the cache into the checkpoint folder.
+    assert any((work / "cache").rglob("*")) and (work / "checkpoint" / "sshb-0000.params").is_file()
+    manifest = json.loads((work / "converted" / "manifest.json").read_text())
+    paths = {a["path"] for a in manifest["artifacts"]}
+    for route in ("mo", "onnx"):
+        for prec in ("FP32", "FP16"):
+            assert f"ir/{route}/{prec}/ssh-mxnet.xml" in paths
+            assert str(work / "converted" / "ir" / route / prec / "ssh-mxnet.xml") in res.out
+    # Every artifact verified (4 IRs and the ONNX file), report written and named.
+    verify_doc = json.loads((work / "verify.json").read_text())
+    assert verify_doc["passed"] is True
+    assert {c["label"] for c in verify_doc["checks"]} >= {"ir/mo/FP32", "ir/mo/FP16", "ir/onnx/FP32", "ir/onnx/FP16"}
+    page = (work / "report.html").read_text()
+    assert f"HTML report: {work / 'report.html'}" in res.out
+    assert all(name in page for name in output_names()) and page.count("data:image/png;base64,") == 6
+    # The short benchmark: MXNet and the Model Optimizer IRs, with speed-ups.
+    bench = json.loads((work / "bench.json").read_text())
+    names = [c["name"] for c in bench["cases"]]
+    assert names[0] == "mxnet" and "ir mo FP32, f32 execution" in names and all("onnx" not in n for n in names)
+    assert all(c["speedup_vs_mxnet"] > 0 for c in bench["cases"])
+    assert "FP32 matmul ceiling" in res.out
+
+    # Second run: everything still valid is reused, nothing is recomputed.
+    again = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0", "--json")
+    assert again.code == 0, again.err
+    doc = json.loads(again.out)
+    assert [(s["name"], s["status"]) for s in doc["steps"]] == [
+        ("synth", "reused"), ("download", "reused"), ("convert", "reused"), ("verify", "reused"), ("bench", "skipped"),
+    ]  # fmt: skip
+    assert sum(s["seconds"] for s in doc["steps"]) < 30
+
+    # A changed artifact invalidates the conversion (the next run converts again).
+    xml = work / "converted" / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
+    xml.write_text(xml.read_text() + "\n")
+    assert not _conversion_is_valid(work / "converted", work / "checkpoint")
+
+
+def test_demo_rejects_an_unusable_workdir(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = run_cli("demo", "--workdir", blocker)
+    assert res.code == 2 and str(blocker) in res.err and "Traceback" not in res.err
