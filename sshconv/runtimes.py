@@ -19,8 +19,10 @@ MXNet and OpenVINO are imported only when a runner is activated.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -199,8 +201,13 @@ class MXNetRunner(Runner):
         if not wanted:
             return {}
         group = self._mx.sym.Group([internals[k] for k in wanted])
-        executor = self._bind(group)
-        return dict(zip([plain_name(k) for k in wanted], self._forward(executor, raw_bgr)))
+        # MXNet 1.9's MKLDNN subgraph pass fuses Convolution+ReLU even when the convolution's
+        # output is itself requested, and then the ReLU output comes back unrectified (and
+        # everything after it is wrong). Internals are read with graph fusion off.
+        with _env(MXNET_SUBGRAPH_BACKEND="NONE", MXNET_SUBGRAPH_VERBOSE="0"):
+            executor = self._bind(group)
+            values = self._forward(executor, raw_bgr)
+        return dict(zip([plain_name(k) for k in wanted], values))
 
 
 # --------------------------------------------------------------------------- OpenVINO
@@ -251,34 +258,11 @@ class OpenVINORunner(Runner):
 
         core = ov.Core()
         model = self.model_source if self.model_path is None else read_openvino_model(core, self.model_path)
-        if len(model.inputs) != 1:
-            raise ModelFileError(f"{self.label}: has {len(model.inputs)} inputs, expected 1 (the image)")
-        pshape = model.inputs[0].get_partial_shape()
-        if self.input_shape is not None:
-            if pshape.is_dynamic:
-                model.reshape(list(self.input_shape))
-            elif tuple(pshape.to_shape()) != self.input_shape:
-                raise ModelFileError(
-                    f"{self.label}: input shape is {tuple(pshape.to_shape())}, expected {self.input_shape}; "
-                    "convert again with the right --input_shape"
-                )
-        elif pshape.is_dynamic:
-            raise ModelFileError(f"{self.label}: input shape {pshape} is dynamic; pass an input shape")
+        model = check_model_contract(model, self.label, self.input_shape, self.expected_outputs)
         if self.extra_outputs:
             model = _with_extra_outputs(model, self.extra_outputs, self.label)
         self.model = model
         self.input_shape = tuple(model.inputs[0].get_partial_shape().to_shape())
-        by_name = {}
-        for port in model.outputs:
-            for n in port.get_names() or {port.get_node().get_friendly_name()}:
-                by_name.setdefault(plain_name(n), port)
-        missing = [n for n in self.expected_outputs if n not in by_name]
-        if missing:
-            found = sorted({plain_name(n) for p in model.outputs for n in p.get_names()})
-            raise ModelFileError(
-                f"{self.label}: missing output(s) {', '.join(missing)} (found {', '.join(found) or 'none'}); "
-                "this is not the SSH model, or it was cut at the wrong layers"
-            )
         config = {} if self.precision is None else {"INFERENCE_PRECISION_HINT": self.precision}
         try:
             self.compiled = core.compile_model(model, "CPU", config)
@@ -286,7 +270,7 @@ class OpenVINORunner(Runner):
             raise ModelFileError(f"{self.label}: OpenVINO cannot compile it ({_first_line(exc)})") from None
         self.precision_used = _type_name(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         if self.precision and self.precision_used != self.precision:
-            log.warning("%s: asked for %s, the CPU plugin runs %s", self.label, self.precision, self.precision_used)
+            log.info("%s: asked for %s, the CPU plugin runs %s", self.label, self.precision, self.precision_used)
         names = self.expected_outputs + [n for n in self.extra_outputs if n not in self.expected_outputs]
         compiled_ports = {}
         for port in self.compiled.outputs:
@@ -305,6 +289,55 @@ class OpenVINORunner(Runner):
         x = check_raw_input(raw_bgr, self.input_shape)
         self._request.infer({0: x})
         return {n: np.array(self._request.get_tensor(p).data, copy=True) for n, p in self._ports}
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of a block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def check_model_contract(
+    model, label: str, input_shape: Sequence[int] | None = None, expected_outputs: Sequence[str] | None = None
+):
+    """Check an ``ov.Model`` has one input of ``input_shape`` and every expected output; return it.
+
+    A dynamic input is reshaped to ``input_shape`` (on a copy). Raises :class:`ModelFileError`
+    naming what is wrong, so that a bad model is rejected before any inference runs.
+    """
+    expected = list(card_output_names() if expected_outputs is None else expected_outputs)
+    if len(model.inputs) != 1:
+        raise ModelFileError(f"{label}: has {len(model.inputs)} inputs, expected 1 (the image)")
+    pshape = model.inputs[0].get_partial_shape()
+    if input_shape is not None:
+        shape = tuple(int(d) for d in input_shape)
+        if pshape.is_dynamic:
+            model = model.clone()
+            model.reshape(list(shape))
+        elif tuple(pshape.to_shape()) != shape:
+            raise ModelFileError(
+                f"{label}: input shape is {tuple(pshape.to_shape())}, expected {shape}; "
+                "convert again with the right --input_shape"
+            )
+    elif pshape.is_dynamic:
+        raise ModelFileError(f"{label}: input shape {pshape} is dynamic; pass an input shape")
+    names = {plain_name(n) for port in model.outputs for n in port.get_names()}
+    missing = [n for n in expected if n not in names]
+    if missing:
+        raise ModelFileError(
+            f"{label}: missing output(s) {', '.join(missing)} (found {', '.join(sorted(names)) or 'none'}); "
+            "this is not the SSH model, or it was cut at the wrong layers"
+        )
+    return model
 
 
 def read_openvino_model(core, path: str | Path):

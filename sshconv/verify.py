@@ -241,9 +241,8 @@ class VerifyResult:
     hashes: dict[str, str] = field(default_factory=dict)  # checkpoint / golden / manifest files
     self_test: bool = False
     golden_written: str | None = None
-    #: (added for the HTML report) the raw outputs compared: ``{"reference": [...], check label: [...]}``,
-    #: one ``{output name: array}`` per sample; kept in memory only, never serialized.
-    raw_outputs: dict[str, list] = field(default_factory=dict, repr=False)
+    #: ``{"reference": [outputs per sample], check label: [outputs per sample]}``, for plots (not in JSON).
+    raw_outputs: dict[str, list[dict[str, np.ndarray]]] = field(default_factory=dict)
 
     @property
     def controls_caught(self) -> bool:
@@ -467,12 +466,14 @@ def _run_openvino(model, samples: Sequence[Sample], hint: str | None, input_shap
 
 def _check(
     label: str, model, model_desc: str, reference: str, precision: str, hint: str | None,
-    samples: Sequence[Sample], refs, ref_dets, tolerances, spec: ModelSpec, config: DecodeConfig,
+    samples: Sequence[Sample], refs, ref_dets, tolerances, spec: ModelSpec, config: DecodeConfig | None,
 ) -> tuple[CheckResult, list[dict[str, np.ndarray]]]:  # fmt: skip
+    """Run ``model`` on every sample and compare; ``config=None`` skips detection parity."""
     outs, used = _run_openvino(model, samples, hint, spec.input.shape, label)
     res = CheckResult(label, model_desc, reference, precision, hint, used)
     res.outputs = compare_outputs(refs, outs, tolerances)
-    res.detections = _detections(samples, ref_dets, outs, config)
+    if config is not None:
+        res.detections = _detections(samples, ref_dets, outs, config)
     if hint and used and used != hint:
         res.note = f"asked for {hint} execution, this CPU ran {used}"
     return res, outs
@@ -658,8 +659,13 @@ def _array_sha256(a: np.ndarray) -> str:
 # --------------------------------------------------------------------------- artifacts
 
 
-def artifact_candidates(folder: str | Path) -> tuple[list[Candidate], dict[str, str]]:
-    """Every model ``sshconv convert`` wrote in ``folder``, checked against its ``manifest.json`` hashes."""
+def artifact_candidates(folder: str | Path) -> tuple[list[Candidate], dict[str, str], dict[str, str]]:
+    """Every model ``sshconv convert`` wrote in ``folder``, after checking each against ``manifest.json``.
+
+    Returns the candidates (IRs as ``ir/ROUTE/PRECISION``, the ONNX file as ``onnx``), the
+    manifest's own hash, and the sha256 of the checkpoint files it was converted from.
+    A missing or changed artifact is an :class:`IntegrityError` (exit 4).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelFileError(f"artifacts folder {folder}: not a folder; pass the --output-dir of `sshconv convert`")
@@ -668,45 +674,37 @@ def artifact_candidates(folder: str | Path) -> tuple[list[Candidate], dict[str, 
         raise ModelFileError(f"artifacts folder {folder}: no manifest.json; run `sshconv convert --output-dir {folder}` first")
     try:
         doc = json.loads(manifest.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{manifest}: not valid JSON ({exc.__class__.__name__}); convert again") from None
-    for rel, digest in _manifest_hashes(doc).items():
-        p = folder / rel
-        if not p.is_file():
-            raise ModelFileError(f"{manifest}: lists {rel}, which is missing; convert again")
-        got = sha256_file(p)
-        if got != digest:
-            raise IntegrityError(
-                f"{p}: sha256 {got} does not match the manifest's {digest}; the file changed since conversion, convert again"
-            )
+        entries = doc["artifacts"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and "path" in e and "sha256" in e for e in entries):
+            raise ValueError("artifacts")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{manifest}: not a `sshconv convert` manifest ({exc.__class__.__name__}: {exc}); convert again"
+        ) from None
     found = []
-    for xml in sorted(folder.glob("ir/*/*/*.xml")):
-        route, prec = xml.parent.parent.name, xml.parent.name.upper()
-        found.append(Candidate(f"ir/{route}/{prec}", xml, ir_weight_precision(xml)))
-    for onnx in sorted(folder.glob("onnx/*.onnx")):
-        found.append(Candidate("onnx", onnx, "FP32"))
+    for e in entries:
+        rel = Path(e["path"])
+        p = folder / rel
+        if rel.is_absolute() or ".." in rel.parts:
+            raise ModelFileError(f"{manifest}: artifact path {e['path']!r} leaves the folder; convert again")
+        if not p.is_file():
+            raise IntegrityError(f"{manifest}: lists {rel.as_posix()}, which is missing; convert again")
+        got = sha256_file(p)
+        if got != str(e["sha256"]).lower():
+            raise IntegrityError(
+                f"{p}: sha256 {got} does not match the manifest's {e['sha256']}; the file changed since conversion, convert again"
+            )
+        if p.suffix == ".xml":
+            route = e.get("route") or p.parent.parent.name
+            precision = str(e.get("precision") or p.parent.name).upper()
+            found.append(Candidate(f"ir/{route}/{precision}", p, ir_weight_precision(p)))
+        elif p.suffix == ".onnx":
+            found.append(Candidate("onnx", p, "FP32"))
     if not found:
-        raise ModelFileError(f"artifacts folder {folder}: holds no IR or ONNX model; run `sshconv convert` into it")
-    return found, {"manifest.json": sha256_file(manifest)}
-
-
-def _manifest_hashes(doc: Any, out: dict[str, str] | None = None) -> dict[str, str]:
-    """``{relative path: sha256}`` of every entry in a manifest that has both (any nesting)."""
-    out = {} if out is None else out
-    if isinstance(doc, dict):
-        path = doc.get("path") or doc.get("file") or doc.get("name")
-        digest = doc.get("sha256")
-        if isinstance(path, str) and isinstance(digest, str) and len(digest) == 64 and not Path(path).is_absolute():
-            out[path] = digest.lower()
-        for key, v in doc.items():
-            if isinstance(v, str) and len(v) == 64 and key.endswith((".xml", ".bin", ".onnx")):
-                out[key] = v.lower()
-            else:
-                _manifest_hashes(v, out)
-    elif isinstance(doc, list):
-        for v in doc:
-            _manifest_hashes(v, out)
-    return out
+        raise ModelFileError(f"{manifest}: lists no IR or ONNX model; run `sshconv convert` into {folder}")
+    files = (doc.get("source") or {}).get("files") or {}
+    source = {n: str(v.get("sha256")) for n, v in files.items() if isinstance(v, dict)}
+    return found, {"manifest.json": sha256_file(manifest)}, source
 
 
 def _pair_label(c: Candidate) -> tuple[str, str] | None:
@@ -790,15 +788,20 @@ def verify(
 
     candidates: list[Candidate] = []
     hashes: dict[str, str] = {}
+    converted_from: dict[str, str] = {}
     if ir is not None:
         candidates.append(Candidate("ir", Path(ir), ir_weight_precision(ir)))
     elif onnx is not None:
         candidates.append(Candidate("onnx", Path(onnx), "FP32"))
     elif artifacts is not None:
-        candidates, manifest_hashes = artifact_candidates(artifacts)
+        candidates, manifest_hashes, converted_from = artifact_candidates(artifacts)
         hashes.update(manifest_hashes)
     # Read every model first: a broken file is a usage error before minutes of MXNet.
     models = {c.label: _read_model(c.path) for c in candidates}
+    from .runtimes import check_model_contract
+
+    expected = [o.name for o in spec.outputs]
+    models = {c.label: check_model_contract(models[c.label], str(c.path), spec.input.shape, expected) for c in candidates}
 
     if golden is not None:
         sample_list, refs, meta = load_golden(golden)
@@ -809,11 +812,18 @@ def verify(
     else:
         sample_list = make_samples(spec.input.shape, samples, seed, images)
         refs, ckpt_hashes = _mxnet_reference(input_dir, spec, sample_list)
+        differ = [n for n, h in converted_from.items() if n in ckpt_hashes and ckpt_hashes[n] != h]
+        if differ:
+            raise InputError(
+                f"{artifacts}: was converted from a different checkpoint than {input_dir} ({', '.join(differ)} differ); "
+                "pass the --input-dir the artifacts were converted from"
+            )
         reference = "mxnet"
         hashes.update({f"checkpoint:{k}": v for k, v in ckpt_hashes.items()})
     ref_dets = [decode(r, s.tensor.shape[2:4], decode_config, s.scale) for s, r in zip(sample_list, refs)]
 
     result = VerifyResult([], sample_list, seed, reference, environment={}, hashes=hashes, self_test=self_test)
+    result.raw_outputs["reference"] = list(refs)
     if save_golden_to is not None:
         meta = {"seed": seed, "checkpoint_sha256": {k.split(":", 1)[1]: v for k, v in hashes.items() if k.startswith("checkpoint:")},
                 "environment": environment(), "input": spec.input.__dict__}  # fmt: skip
@@ -833,15 +843,27 @@ def verify(
             check.model_sha256 = model_hashes(c.path)
             result.checks.append(check)
             outputs_by_label[label] = outs
-            if not check.passed and golden is None and precision != "BF16":
+            result.raw_outputs[label] = outs
+            if not check.passed and input_dir is not None and precision != "BF16":
                 worst = max(check.outputs, key=lambda o: o.margin if np.isfinite(o.margin) else 1e300)
                 sample = sample_list[worst.argmax_margin[0]] if worst.argmax_margin else sample_list[0]
                 check.divergence = first_divergence(input_dir, _read_model(c.path), sample, spec, precision, hint)
         if self_test:
             for name, desc, control in control_models(model):
-                check, _ = _check(f"{c.label} control {name}", control, f"{c.path} ({desc})", reference, c.precision,
-                                  EXECUTION[c.precision], sample_list, refs, ref_dets, tolerance_sets[c.precision],
-                                  spec, decode_config)  # fmt: skip
+                check, _ = _check(
+                    f"{c.label} control {name}",
+                    control,
+                    f"{c.path} ({desc})",
+                    reference,
+                    c.precision,
+                    EXECUTION[c.precision],
+                    sample_list,
+                    refs,
+                    ref_dets,
+                    tolerance_sets[c.precision],
+                    spec,
+                    None,
+                )  # fmt: skip  (controls are judged on tensors; no box decoding)
                 result.controls.append(ControlResult(name, desc, c.label, check))
 
     # IR against IR: the same precision from the two routes must agree with each other too.
@@ -860,7 +882,6 @@ def verify(
             result.pairs.append(pair)
 
     result.environment = environment()
-    result.raw_outputs = {"reference": list(refs), **outputs_by_label}  # for sshconv.report's histograms
     if json_report is not None:
         atomic_write_text(json_report, json.dumps(result.to_dict(boxes=True), indent=2, default=_jsonable) + "\n")
     return result

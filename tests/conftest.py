@@ -80,3 +80,26 @@ def converted_dir(synth_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("converted")
     convert(load_model_spec(synth_dir / "model.yml"), synth_dir, out, via=("mo", "onnx"), precisions=("FP32", "FP16"))
     return out
+
+
+@dataclass
+class VerifyRun:
+    result: CliResult
+    golden: Path
+    report: Path
+
+
+@pytest.fixture(scope="session")
+def verify_artifacts(synth_dir, converted_dir, tmp_path_factory) -> VerifyRun:
+    """``sshconv verify --artifacts`` of ``converted_dir`` against MXNet, run once per session.
+
+    Also writes a golden file (inputs + MXNet outputs) so that later checks need no MXNet,
+    and the JSON report. Read-only.
+    """
+    out = tmp_path_factory.mktemp("verify")
+    golden, report = out / "golden.npz", out / "report.json"
+    res = run_cli(
+        "verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--artifacts", converted_dir,
+        "--save-golden", golden, "--json", report,
+    )  # fmt: skip
+    return VerifyRun(res, golden, report)

@@ -1,0 +1,119 @@
+"""Runners: the raw-BGR contract, card output names, pinned precision, one-line errors for bad models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sshconv.errors import CheckpointError, ModelFileError
+from sshconv.network import output_names
+from sshconv.runtimes import (
+    MXNetRunner,
+    OpenVINORunner,
+    check_raw_input,
+    plain_name,
+    reference_preprocess,
+)
+
+
+def _tiny_ir(folder, shape=(1, 3, 640, 640), names=None):
+    """A small real IR: one input of ``shape``, one ReLU output per name (cheap to compile)."""
+    import openvino.runtime as ov
+    from openvino.runtime import opset10 as ops
+
+    param = ops.parameter(list(shape), np.float32, name="data")
+    results = []
+    for n in names or ["something_else"]:
+        pool = ops.relu(param)
+        pool.output(0).get_tensor().set_names({f"{n}:0"})
+        results.append(ops.result(pool.output(0)))
+    model = ov.Model(results, [param], "tiny")
+    folder.mkdir(parents=True, exist_ok=True)
+    xml = folder / "tiny.xml"
+    ov.serialize(model, str(xml), str(xml.with_suffix(".bin")))
+    return xml
+
+
+def test_plain_names():
+    assert plain_name("rpn_bbox_pred_stride8:0") == "rpn_bbox_pred_stride8"
+    assert plain_name("conv3_1_output") == "conv3_1"
+    assert plain_name("relu1_1") == "relu1_1"
+
+
+def test_reference_preprocess_reverses_then_subtracts_the_rgb_mean():
+    raw = np.zeros((1, 3, 2, 2), np.float32)
+    raw[0, 0], raw[0, 1], raw[0, 2] = 10.0, 20.0, 30.0  # B, G, R
+    out = reference_preprocess(raw, (1.0, 2.0, 3.0), reverse=True)
+    np.testing.assert_array_equal(out[0, :, 0, 0], [30 - 1, 20 - 2, 10 - 3])
+    out = reference_preprocess(raw, (1.0, 2.0, 3.0), reverse=False)
+    np.testing.assert_array_equal(out[0, :, 0, 0], [10 - 1, 20 - 2, 30 - 3])
+    assert out.dtype == np.float32 and out.flags.c_contiguous
+
+
+def test_wrong_input_shape_is_a_model_file_error():
+    with pytest.raises(ModelFileError, match=r"input has shape \(1, 3, 32, 32\), the model takes \(1, 3, 640, 640\)"):
+        check_raw_input(np.zeros((1, 3, 32, 32), np.float32), (1, 3, 640, 640))
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        (lambda d: d / "missing.xml", "no such file"),
+        (lambda d: d, "is a folder"),
+        (lambda d: (d / "m.txt").write_text("x") and d / "m.txt", "expected an IR .xml or an .onnx file"),
+        (lambda d: (d / "m.xml").write_bytes(b"\x00\x01binary") and d / "m.xml", "not an XML file"),
+        (lambda d: (d / "m.xml").write_text("<net></net>") and d / "m.xml", "its weights m.bin are missing"),
+    ],
+)
+def test_bad_model_files_are_one_line_errors(tmp_path, make, fragment):
+    path = make(tmp_path)
+    with pytest.raises(ModelFileError, match=fragment):
+        with OpenVINORunner(path):
+            pass
+
+
+def test_wrong_input_shape_and_missing_outputs_are_rejected(tmp_path):
+    small = _tiny_ir(tmp_path / "small", shape=(1, 3, 320, 320), names=output_names())
+    with pytest.raises(ModelFileError, match=r"input shape is \(1, 3, 320, 320\), expected \(1, 3, 640, 640\)"):
+        with OpenVINORunner(small, input_shape=(1, 3, 640, 640)):
+            pass
+    other = _tiny_ir(tmp_path / "other")
+    with pytest.raises(ModelFileError, match="missing output.*rpn_cls_prob_reshape_stride32.*found something_else"):
+        with OpenVINORunner(other):
+            pass
+
+
+def test_runner_maps_mo_names_and_reports_the_precision_used(tmp_path):
+    names = output_names()
+    xml = _tiny_ir(tmp_path / "ok", shape=(1, 3, 8, 8), names=names)
+    x = np.arange(3 * 64, dtype=np.float32).reshape(1, 3, 8, 8)
+    with OpenVINORunner(xml, precision="f32") as runner:
+        out = runner.infer(x)
+        assert runner.precision_used == "f32"
+    assert list(out) == names, "card names, card order, no ':0'"
+    np.testing.assert_array_equal(out[names[0]], x)
+    with pytest.raises(ModelFileError, match="precision 'fp64'"):
+        OpenVINORunner(xml, precision="fp64")
+
+
+def test_mxnet_runner_rejects_a_missing_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        with MXNetRunner(tmp_path / "nowhere"):
+            pass
+
+
+@pytest.mark.slow
+def test_mxnet_internals_match_openvino_tensors(synth_dir, converted_dir):
+    """Conv and ReLU internals agree (MXNet's fused Conv+ReLU would return unrectified ReLU outputs)."""
+    xml = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
+    x = np.random.default_rng(1).integers(0, 256, (1, 3, 640, 640)).astype(np.float32)
+    names = ["conv1_1", "relu1_1", "conv1_2", "relu1_2", "pool1"]
+    with MXNetRunner(synth_dir) as mx_runner:
+        ref = mx_runner.infer_internals(x, names)
+        assert mx_runner.internal_names()[:2] == ["conv1_1", "relu1_1"]
+    with OpenVINORunner(xml, extra_outputs=names) as ov_runner:
+        got = ov_runner.infer(x)
+    assert (ref["relu1_1"] >= 0).all()
+    for n in names:
+        err = np.abs(got[n] - ref[n]).max() / np.abs(ref[n]).max()
+        assert err < 1e-5, f"{n}: {err}"
