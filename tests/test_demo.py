@@ -14,16 +14,18 @@ from .conftest import run_cli
 
 
 @pytest.mark.slow
-def test_demo_end_to_end_then_reuses_everything(synth_dir, tmp_path):
+def test_demo_end_to_end_then_reuses_everything(synth_dir, converted_dir, tmp_path):
     work = tmp_path / "demo"
-    # The synthetic checkpoint is deterministic (tests/test_synth.py): seed the demo with the
-    # session's copy so this test pays for conversion and verification, not for synthesis again.
+    # Synthesis and conversion are deterministic (tests/test_synth.py, tests/test_convert.py): seed
+    # the demo with the session's copies, so this test pays for the import, the verification of every
+    # artifact and the benchmark, and checks that the demo recognises valid earlier work by its hashes.
     shutil.copytree(synth_dir, work / "synthetic")
+    shutil.copytree(converted_dir, work / "converted")
 
     res = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0.01")
     assert res.code == 0, res.err
     rows = {line.split()[0]: line.split()[1] for line in res.out.splitlines() if line.split()[:1] and line.split()[0] in STEPS}
-    assert rows == {"synth": "reused", "download": "done", "convert": "done", "verify": "done", "bench": "done"}, res.out
+    assert rows == {"synth": "reused", "download": "done", "convert": "reused", "verify": "done", "bench": "done"}, res.out
     assert "verification: PASS" in res.out
 
     # Offline import through the cache into the checkpoint folder.
@@ -34,6 +36,7 @@ def test_demo_end_to_end_then_reuses_everything(synth_dir, tmp_path):
         for prec in ("FP32", "FP16"):
             assert f"ir/{route}/{prec}/ssh-mxnet.xml" in paths
             assert str(work / "converted" / "ir" / route / prec / "ssh-mxnet.xml") in res.out
+    assert (work / "converted" / "onnx" / "ssh-mxnet.onnx").is_file()
     # Every artifact verified (4 IRs and the ONNX file), report written and named.
     verify_doc = json.loads((work / "verify.json").read_text())
     assert verify_doc["passed"] is True
@@ -44,7 +47,7 @@ def test_demo_end_to_end_then_reuses_everything(synth_dir, tmp_path):
     # The short benchmark: MXNet and the Model Optimizer IRs, with speed-ups.
     bench = json.loads((work / "bench.json").read_text())
     names = [c["name"] for c in bench["cases"]]
-    assert names[0] == "mxnet" and "ir mo FP32, f32 execution" in names and all("onnx" not in n for n in names)
+    assert names == ["mxnet", "ir mo FP16, f32 execution", "ir mo FP32, f32 execution", "ir mo FP32, bf16 execution"]
     assert all(c["speedup_vs_mxnet"] > 0 for c in bench["cases"])
     assert "FP32 matmul ceiling" in res.out
 
