@@ -24,12 +24,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .errors import ModelFileError, UsageError
 from .network import CARD_GFLOPS
+
+if TYPE_CHECKING:  # numpy loads when something is timed, so that `sshconv --help` stays light
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,8 @@ def available_cores() -> int:
 
 
 def _blas_name() -> str:
+    import numpy as np
+
     try:
         info = np.__config__.get_info("blas_opt_info") or np.__config__.get_info("blas_ilp64_opt_info")
         libs = info.get("libraries") or []
@@ -160,6 +163,8 @@ def matmul_peak(seconds: float = MATMUL_SECONDS, size: int = MATMUL_SIZE) -> Mat
     One multiply is ``2 * size**3`` floating-point operations; BLAS uses every core it is
     allowed (the count is in the result). The best run is kept: it is the ceiling.
     """
+    import numpy as np
+
     rng = np.random.default_rng(FRAME_SEED)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
@@ -179,6 +184,8 @@ def matmul_peak(seconds: float = MATMUL_SECONDS, size: int = MATMUL_SIZE) -> Mat
 
 def bench_frame(shape: tuple[int, ...]) -> np.ndarray:
     """The seeded raw-BGR frame (0..255, float32, NCHW) that every engine runs."""
+    import numpy as np
+
     rng = np.random.default_rng(FRAME_SEED)
     return rng.integers(0, 256, size=shape).astype(np.float32)
 

@@ -326,7 +326,6 @@ def cmd_detect(args) -> int:
 
 
 def _add_detect(sub) -> None:
-    from .decode import SCORE_THRESHOLD
     from .deploy import DEFAULT_FIT, FIT_MODES
 
     p = _command(
@@ -338,7 +337,8 @@ def _add_detect(sub) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument("--out", metavar="OUT.png", type=Path, help="write the photo with boxes here (one IMAGE only), boxes to OUT.json")
     where.add_argument("--out-dir", metavar="DIR", type=Path, help="write DIR/<name>.png with boxes and DIR/<name>.json for each IMAGE")
-    p.add_argument("--threshold", metavar="T", type=float, default=SCORE_THRESHOLD, help=f"face score threshold (default {SCORE_THRESHOLD})")
+    # The default is the decoder's SCORE_THRESHOLD, applied by the library (importing the decoder here would load numpy).
+    p.add_argument("--threshold", metavar="T", type=float, help="face score threshold (default: the decoder's, 0.5)")
     p.add_argument("--fit", choices=FIT_MODES, default=DEFAULT_FIT, help=f"how photos are fitted to the input (default {DEFAULT_FIT})")
     p.add_argument("--max-faces", metavar="N", type=int, help="keep only the N best-scoring faces per photo (default: all)")
     p.add_argument("--json", action="store_true", help="print the boxes of every photo as JSON")

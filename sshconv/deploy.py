@@ -15,13 +15,12 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .decode import SCORE_THRESHOLD, DecodeConfig, decode
 from .errors import ModelFileError, UsageError
-from .images import draw_boxes, fit_to_network, load_bgr, save_bgr
+
+if TYPE_CHECKING:  # numpy, the decoder and Pillow load only when photos are processed (`--help` stays light)
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +99,8 @@ def _drawn_paths(images: Sequence[Path], out: Path | None, out_dir: Path | None)
 
 def inside_photo(dets: np.ndarray, height: int, width: int) -> np.ndarray:
     """Boxes clipped to the photo; a box mostly outside it (found in letterbox padding) is dropped."""
+    import numpy as np
+
     clipped = dets.copy()
     clipped[:, [0, 2]] = np.clip(clipped[:, [0, 2]], 0, width - 1)
     clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], 0, height - 1)
@@ -115,6 +116,11 @@ def detect_faces(
     runner, bgr: np.ndarray, input_hw: tuple[int, int], threshold: float, fit: str = DEFAULT_FIT, max_faces: int | None = None
 ) -> np.ndarray:
     """Boxes ``(N, 5)`` on one ``H x W x 3`` BGR photo, in its own pixels, best score first, with an open runner."""
+    import numpy as np
+
+    from .decode import DecodeConfig, decode
+    from .images import fit_to_network
+
     fitted = fit_to_network(bgr, input_hw[0], input_hw[1], fit)
     outputs = runner.infer(fitted.tensor)
     dets = decode(outputs, input_hw, DecodeConfig(score_threshold=threshold), scale=fitted.scale)
@@ -128,7 +134,7 @@ def detect(
     ir: str | Path,
     out: str | Path | None = None,
     out_dir: str | Path | None = None,
-    threshold: float = SCORE_THRESHOLD,
+    threshold: float | None = None,
     fit: str = DEFAULT_FIT,
     max_faces: int | None = None,
     execution: str = DEFAULT_EXECUTION,
@@ -139,11 +145,16 @@ def detect(
     Every photo is read before the model is loaded, so a bad file fails fast with an
     :class:`~sshconv.errors.InputError` naming it. With ``out`` (one photo) or
     ``out_dir``, each photo is written with its boxes drawn, and the boxes as JSON
-    beside it (same name, ``.json``); both appear atomically. ``max_faces`` keeps only
+    beside it (same name, ``.json``); both appear atomically. ``threshold`` defaults to
+    the decoder's :data:`~sshconv.decode.SCORE_THRESHOLD`. ``max_faces`` keeps only
     the best-scoring boxes (default: all above ``threshold``).
     """
+    from .decode import SCORE_THRESHOLD
     from .fsutil import atomic_write_text, ensure_dir
+    from .images import draw_boxes, load_bgr, save_bgr
     from .runtimes import OpenVINORunner
+
+    threshold = SCORE_THRESHOLD if threshold is None else threshold
 
     paths = [Path(p) for p in images]
     out = Path(out) if out is not None else None
