@@ -242,7 +242,7 @@ class VerifyResult:
     self_test: bool = False
     golden_written: str | None = None
     #: ``{"reference": [outputs per sample], check label: [outputs per sample]}``, for plots (not in JSON).
-    raw_outputs: dict[str, list[dict[str, np.ndarray]]] = field(default_factory=dict)
+    raw_outputs: dict[str, list[dict[str, np.ndarray]]] = field(default_factory=dict, repr=False)
 
     @property
     def controls_caught(self) -> bool:
