@@ -497,7 +497,8 @@ def _print_check(check) -> None:
 
 
 def _add_verify(sub) -> None:
-    from .verify import DEFAULT_SAMPLES, DEFAULT_SEED
+    from .spec import VERIFY_SAMPLES as DEFAULT_SAMPLES
+    from .spec import VERIFY_SEED as DEFAULT_SEED
 
     p = _command(
         sub, "verify", "Run the MXNet checkpoint and the converted model side by side; exit 1 if they differ.",

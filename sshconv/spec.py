@@ -57,6 +57,10 @@ DEFAULT_TOLERANCES: dict[str, dict[str, dict[str, float]]] = {
     "FP16": {"cls_prob": {"atol": 3e-3, "rtol": 0.0}, "bbox_pred": {"atol": 1e-2, "rtol": 1e-3}},
     "BF16": {"cls_prob": {"atol": 1.0, "rtol": 0.0}, "bbox_pred": {"atol": 5.0, "rtol": 0.5}},
 }
+#: `sshconv verify` defaults: seeded random images checked besides the structured patterns, and their seed.
+#: (Here, not in verify.py, so that `sshconv --help` can show them without importing NumPy.)
+VERIFY_SAMPLES = 1
+VERIFY_SEED = 0
 
 
 @dataclass(frozen=True)

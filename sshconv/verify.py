@@ -42,13 +42,13 @@ import numpy as np
 from .decode import DecodeConfig, DetectionParity, decode, match_detections
 from .errors import EXIT_MISMATCH, EXIT_OK, InputError, IntegrityError, ModelFileError, UsageError
 from .fsutil import atomic_path, atomic_write_text, sha256_file
-from .spec import OUTPUT_FAMILIES, PRECISIONS, ModelSpec, Tolerance, output_family
+from .spec import OUTPUT_FAMILIES, PRECISIONS, VERIFY_SAMPLES, VERIFY_SEED, ModelSpec, Tolerance, output_family
 
 log = logging.getLogger(__name__)
 
-#: Default number of seeded random images (the structured patterns come on top).
-DEFAULT_SAMPLES = 1
-DEFAULT_SEED = 0
+#: Default number of seeded random images (the structured patterns come on top), and their seed.
+DEFAULT_SAMPLES = VERIFY_SAMPLES
+DEFAULT_SEED = VERIFY_SEED
 #: Structured inputs, always checked: one grey level, channel-distinct ramps, 0/255 blocks.
 PATTERNS = ("flat", "gradient", "extremes")
 FLAT_LEVEL = 128.0
