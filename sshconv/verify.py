@@ -42,7 +42,16 @@ import numpy as np
 from .decode import DecodeConfig, DetectionParity, decode, match_detections
 from .errors import EXIT_MISMATCH, EXIT_OK, InputError, IntegrityError, ModelFileError, UsageError
 from .fsutil import atomic_path, atomic_write_text, sha256_file
-from .spec import OUTPUT_FAMILIES, PRECISIONS, VERIFY_SAMPLES, VERIFY_SEED, ModelSpec, Tolerance, output_family
+from .spec import (
+    OUTPUT_FAMILIES,
+    PRECISIONS,
+    VERIFY_SAMPLES,
+    VERIFY_SEED,
+    InputSpec,
+    ModelSpec,
+    Tolerance,
+    output_family,
+)
 
 log = logging.getLogger(__name__)
 
@@ -482,7 +491,7 @@ def _check(
 # --------------------------------------------------------------------------- negative controls
 
 
-def control_models(model) -> list[tuple[str, str, Any]]:
+def control_models(model, input_spec: InputSpec | None = None) -> list[tuple[str, str, Any]]:
     """``(name, description, ov.Model)`` of each negative control: copies of ``model`` with one defect.
 
     Built by editing a copy of the *converted model itself* in memory, so that each
@@ -500,9 +509,10 @@ def control_models(model) -> list[tuple[str, str, Any]]:
     import openvino.runtime as ov
     from openvino.preprocess import PrePostProcessor
 
-    from .spec import InputSpec
-
-    mean_bgr = [-m for m in reversed(InputSpec().mean_values)]
+    inp = input_spec or InputSpec()
+    # The mean in the order of the raw input's channels (the model reverses them before subtracting).
+    mean_in = list(reversed(inp.mean_values)) if inp.reverse_input_channels else list(inp.mean_values)
+    mean_bgr = [-m for m in mean_in]
 
     def with_pre(step: str):
         m = model.clone()
@@ -849,7 +859,7 @@ def verify(
                 sample = sample_list[worst.argmax_margin[0]] if worst.argmax_margin else sample_list[0]
                 check.divergence = first_divergence(input_dir, _read_model(c.path), sample, spec, precision, hint)
         if self_test:
-            for name, desc, control in control_models(model):
+            for name, desc, control in control_models(model, spec.input):
                 check, _ = _check(
                     f"{c.label} control {name}",
                     control,
