@@ -73,6 +73,8 @@ def _check_options(images: Sequence[Path], out: Path | None, out_dir: Path | Non
         raise UsageError("detect: give at least one IMAGE")
     if out is not None and out_dir is not None:
         raise UsageError("detect: pass --out OUT.png (one image) or --out-dir DIR, not both")
+    if out is not None and out.is_dir():
+        raise UsageError(f"detect: --out {out} is a folder; pass a file name (OUT.png) or use --out-dir {out}")
     if out is not None and len(images) > 1:
         raise UsageError(f"detect: --out writes one image but {len(images)} were given; use --out-dir DIR")
     if not 0.0 < threshold <= 1.0:

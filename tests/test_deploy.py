@@ -116,3 +116,4 @@ def test_usage_errors(ir_fp32, tmp_path):
     assert_one_line_error(run_cli("detect", a, "--ir", ir_fp32, "--threshold", "1.5"), 2, "--threshold")
     assert_one_line_error(run_cli("detect", a, "--ir", tmp_path / "missing.xml"), 2, "missing.xml")
     assert_one_line_error(run_cli("detect", a, "--ir", ir_fp32, "--max-faces", "0"), 2, "--max-faces")
+    assert_one_line_error(run_cli("detect", a, "--ir", ir_fp32, "--out", tmp_path), 2, "is a folder")
