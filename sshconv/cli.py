@@ -559,6 +559,7 @@ def _setup_logging(verbose: bool) -> None:
     root = logging.getLogger("sshconv")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    root.propagate = False  # frameworks add handlers to the root logger: say things once
 
 
 def main(argv: list[str] | None = None) -> int:
