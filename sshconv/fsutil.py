@@ -40,10 +40,13 @@ def ensure_dir(path: str | Path, what: str = "output folder") -> Path:
     return path
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()  # read once: os.umask is process-wide and not thread-safe
 
 
 def temp_path_for(target: Path) -> Path:
@@ -67,7 +70,7 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp made it 0600; results are ordinary files
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp made it 0600; results are ordinary files
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
