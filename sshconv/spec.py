@@ -13,6 +13,7 @@ the file, the path of the bad field, what was expected and what was found.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -222,8 +223,8 @@ class _Field:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return '"' + (value if len(value) <= 80 else value[:77] + "...") + '"'
+    if isinstance(value, str):  # JSON quoting escapes newlines: messages stay one line
+        return json.dumps(value if len(value) <= 80 else value[:77] + "...", ensure_ascii=False)
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

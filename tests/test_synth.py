@@ -47,22 +47,19 @@ def test_outputs_look_like_a_trained_detector(synth_dir):
     exe.copy_params_from(ckpt.arg_params, ckpt.aux_params)
     raw = np.random.RandomState(3).randint(0, 256, (1, 3, 640, 640)).astype(np.float32)
     outs = exe.forward(is_train=False, data=mx.nd.array(raw[:, ::-1] - MEAN))
+    faces = []
     for name, out in zip(ckpt.symbol.list_outputs(), outs):
         v = out.asnumpy()
         assert np.isfinite(v).all()
         if "cls_prob" in name:
-            face = v[0, 2:]
-            assert 0.02 < face.mean() < 0.98 and face.std() > 0.05, name  # spread, not saturated
-            assert (face > 0.5).any() and (face < 0.5).any()
             np.testing.assert_allclose(v[0, :2] + v[0, 2:], 1.0, atol=1e-5)
+            face = v[0, 2:]
+            assert 1e-4 < np.percentile(face, 1) and np.percentile(face, 99) < 0.9999, name  # not saturated
+            assert face.std() > 0.02, name  # spread, not constant
+            faces.append(face.ravel())
         else:
             assert np.mean(np.abs(v) < 3) > 0.95, name  # box deltas mostly within +-3
             assert v.std() > 0.2, name
-
-
-def test_synth_cli_rejects_unwritable_output(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("x")
-    res = run_sshconv("synth", "--output-dir", blocker / "sub")
-    assert res.returncode == 2 and "Traceback" not in res.stderr
-    assert str(blocker / "sub") in res.stderr
+    faces = np.concatenate(faces)
+    assert np.median(faces) < 0.3, "most anchors should be background"
+    assert 0.001 < np.mean(faces > 0.5) < 0.2, "a few anchors should score as faces"
