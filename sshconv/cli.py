@@ -89,7 +89,9 @@ def cmd_info(args) -> int:
         for url in f["sources"]:
             print(f"  source: {url}")
     inp = report["input"]
-    print(f"input {inp['name']} {inp['shape']}: raw BGR 0..255; mean {inp['mean_values']} (RGB), channels reversed: {inp['reverse_input_channels']}")
+    print(
+        f"input {inp['name']} {inp['shape']}: raw BGR 0..255; mean {inp['mean_values']} (RGB), channels reversed: {inp['reverse_input_channels']}"
+    )
     if "params" in report:
         print(f"checkpoint {report['checkpoint']}: {report['params']:,} parameters, {report['gflops']:.4f} GFLOPs")
     for o in report["outputs"]:
@@ -166,7 +168,9 @@ class _DownloadProgress:
         elif kind == "progress" and self.bar is not None:
             self.bar.update(event["bytes"] - self.bar.n)
         elif kind in ("retry", "error"):
-            (self.bar.write if self.bar is not None else lambda m: print(m, file=sys.stderr))(f"{event['url']}: {event['reason']}")
+            (self.bar.write if self.bar is not None else lambda m: print(m, file=sys.stderr))(
+                f"{event['url']}: {event['reason']}"
+            )
         elif kind == "done":
             self.close()
 
@@ -218,7 +222,9 @@ def _add_download(sub) -> None:
     p.add_argument("--retries", metavar="N", type=int, default=DEFAULT_RETRIES, help=f"extra attempts per source on transient failures (default {DEFAULT_RETRIES})")  # fmt: skip
     p.add_argument("--timeout", metavar="S", type=float, default=DEFAULT_TIMEOUT, help=f"connect and read timeout in seconds (default {DEFAULT_TIMEOUT:g})")  # fmt: skip
     p.add_argument("--offline", action="store_true", help="never touch the network: output folder, cache and --from-file only")
-    p.add_argument("--progress", choices=("bar", "json", "none"), help="progress on stderr (default: bar on a terminal, else none)")
+    p.add_argument(
+        "--progress", choices=("bar", "json", "none"), help="progress on stderr (default: bar on a terminal, else none)"
+    )
     p.add_argument("--json", action="store_true", help="print a JSON summary (files, paths, sha256, sources, bytes)")
 
 
@@ -248,7 +254,9 @@ def cmd_convert(args) -> int:
         _print_json(manifest)
         return 0
     inp = manifest["input"]
-    print(f"input {inp['name']} {inp['shape']} {inp['layout']}: raw {inp['channel_order']} 0..255 ({inp['preprocessing']}, inside the model)")
+    print(
+        f"input {inp['name']} {inp['shape']} {inp['layout']}: raw {inp['channel_order']} 0..255 ({inp['preprocessing']}, inside the model)"
+    )
     for a in manifest["artifacts"]:
         print(f"{a['route']:<4} {a['precision']}  {a['path']}  sha256 {a['sha256'][:12]}…  {a['size']:,} bytes")
     for o in manifest["outputs"]:
@@ -269,10 +277,21 @@ def _add_convert(sub) -> None:
         help="folder with sshb-symbol.json and sshb-0000.params (default: `sshconv download`'s folder, if it holds them)",
     )  # fmt: skip
     p.add_argument("--output-dir", metavar="O", type=Path, required=True, help="folder for ir/, onnx/ and manifest.json")
-    p.add_argument("--via", choices=("mo", "onnx", "all"), default="all", help="Model Optimizer, MXNet -> ONNX -> IR, or both (default all)")
-    p.add_argument("--precision", choices=("FP32", "FP16", "all"), default="all", help="IR weights: FP32, FP16 (compressed), or both (default all)")
-    p.add_argument("--input-shape", metavar="1,3,H,W", help="IR input shape, H and W multiples of 32 (default: model.yml's, 1,3,640,640)")
-    p.add_argument("--json", action="store_true", help="print the manifest (artifacts, sha256s, input contract, outputs, versions, times)")
+    p.add_argument(
+        "--via", choices=("mo", "onnx", "all"), default="all", help="Model Optimizer, MXNet -> ONNX -> IR, or both (default all)"
+    )
+    p.add_argument(
+        "--precision",
+        choices=("FP32", "FP16", "all"),
+        default="all",
+        help="IR weights: FP32, FP16 (compressed), or both (default all)",
+    )
+    p.add_argument(
+        "--input-shape", metavar="1,3,H,W", help="IR input shape, H and W multiples of 32 (default: model.yml's, 1,3,640,640)"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the manifest (artifacts, sha256s, input contract, outputs, versions, times)"
+    )
 
 
 # --------------------------------------------------------------------------- detect, bench, demo
@@ -289,7 +308,9 @@ class _StepBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=self.desc, unit="step", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+            self.bar = tqdm(
+                total=total, desc=self.desc, unit="step", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False
+            )
         self.bar.total = total
         self.bar.n = done
         self.bar.set_postfix_str(message[-60:], refresh=True)
@@ -335,11 +356,17 @@ def _add_detect(sub) -> None:
     p.add_argument("images", metavar="IMAGE", nargs="+", type=Path, help="photos (JPEG, PNG, BMP, ...; any size)")
     p.add_argument("--ir", metavar="X.xml", type=Path, required=True, help="the IR .xml (its .bin beside it)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--out", metavar="OUT.png", type=Path, help="write the photo with boxes here (one IMAGE only), boxes to OUT.json")
-    where.add_argument("--out-dir", metavar="DIR", type=Path, help="write DIR/<name>.png with boxes and DIR/<name>.json for each IMAGE")
+    where.add_argument(
+        "--out", metavar="OUT.png", type=Path, help="write the photo with boxes here (one IMAGE only), boxes to OUT.json"
+    )
+    where.add_argument(
+        "--out-dir", metavar="DIR", type=Path, help="write DIR/<name>.png with boxes and DIR/<name>.json for each IMAGE"
+    )
     # The default is the decoder's SCORE_THRESHOLD, applied by the library (importing the decoder here would load numpy).
     p.add_argument("--threshold", metavar="T", type=float, help="face score threshold (default: the decoder's, 0.5)")
-    p.add_argument("--fit", choices=FIT_MODES, default=DEFAULT_FIT, help=f"how photos are fitted to the input (default {DEFAULT_FIT})")
+    p.add_argument(
+        "--fit", choices=FIT_MODES, default=DEFAULT_FIT, help=f"how photos are fitted to the input (default {DEFAULT_FIT})"
+    )
     p.add_argument("--max-faces", metavar="N", type=int, help="keep only the N best-scoring faces per photo (default: all)")
     p.add_argument("--json", action="store_true", help="print the boxes of every photo as JSON")
 
@@ -348,7 +375,16 @@ def cmd_bench(args) -> int:
     from .bench import run_bench
 
     spec = _load_spec(args)
-    res = _with_bar("bench", run_bench, args.input_dir, ir=args.ir, artifacts=args.artifacts, seconds=args.seconds, spec=spec, mxnet=not args.no_mxnet)
+    res = _with_bar(
+        "bench",
+        run_bench,
+        args.input_dir,
+        ir=args.ir,
+        artifacts=args.artifacts,
+        seconds=args.seconds,
+        spec=spec,
+        mxnet=not args.no_mxnet,
+    )
     if args.json:
         _print_json(res.to_dict())
         return 0
@@ -392,7 +428,13 @@ def _add_bench(sub) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--ir", metavar="X.xml", type=Path, help="time this IR")
     which.add_argument("--artifacts", metavar="O", type=Path, help="time every IR in this `sshconv convert` output folder")
-    p.add_argument("--seconds", metavar="S", type=float, default=BENCH_SECONDS, help=f"timed seconds per engine after warm-up (default {BENCH_SECONDS:g})")
+    p.add_argument(
+        "--seconds",
+        metavar="S",
+        type=float,
+        default=BENCH_SECONDS,
+        help=f"timed seconds per engine after warm-up (default {BENCH_SECONDS:g})",
+    )
     p.add_argument("--json", action="store_true", help="print every timing as JSON")
 
 
@@ -429,9 +471,27 @@ def _add_demo(sub) -> None:
         sub, "demo", "The whole pipeline offline: synth, download --from-file, convert (both routes), verify + HTML report, bench.",
         "sshconv demo --workdir ./sshconv-demo", cmd_demo,
     )  # fmt: skip
-    p.add_argument("--workdir", metavar="W", type=Path, default=DEFAULT_WORKDIR, help=f"folder for everything the demo makes; re-running reuses it (default ./{DEFAULT_WORKDIR})")
-    p.add_argument("--samples", metavar="N", type=int, default=DEMO_SAMPLES, help=f"seeded random images to verify on, besides 3 patterns (default {DEMO_SAMPLES})")
-    p.add_argument("--bench-seconds", metavar="S", type=float, default=DEMO_BENCH_SECONDS, help=f"timed seconds per engine in the benchmark; 0 skips it (default {DEMO_BENCH_SECONDS:g})")
+    p.add_argument(
+        "--workdir",
+        metavar="W",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        help=f"folder for everything the demo makes; re-running reuses it (default ./{DEFAULT_WORKDIR})",
+    )
+    p.add_argument(
+        "--samples",
+        metavar="N",
+        type=int,
+        default=DEMO_SAMPLES,
+        help=f"seeded random images to verify on, besides 3 patterns (default {DEMO_SAMPLES})",
+    )
+    p.add_argument(
+        "--bench-seconds",
+        metavar="S",
+        type=float,
+        default=DEMO_BENCH_SECONDS,
+        help=f"timed seconds per engine in the benchmark; 0 skips it (default {DEMO_BENCH_SECONDS:g})",
+    )
     p.add_argument("--self-test", action="store_true", help="also run the verifier's negative controls (slower)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -491,7 +551,11 @@ def _print_check(check) -> None:
           f"largest box drift {check.max_box_drift:.2f} px")  # fmt: skip
     if check.divergence is not None:
         d = check.divergence
-        where = f"first diverging tensor: {d.tensor} (max|d|/max|ref| {d.error:.3g} > {d.threshold:g})" if d.tensor else "no intermediate tensor diverges"
+        where = (
+            f"first diverging tensor: {d.tensor} (max|d|/max|ref| {d.error:.3g} > {d.threshold:g})"
+            if d.tensor
+            else "no intermediate tensor diverges"
+        )
         print(f"  {where}; {d.note}")
     print(f"  {check.label}: {'PASS' if check.passed else 'FAIL'} (margin {check.margin:.3g})")
 
@@ -509,19 +573,46 @@ def _add_verify(sub) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--ir", metavar="X.xml", type=Path, help="an OpenVINO IR to check")
     target.add_argument("--onnx", metavar="X.onnx", type=Path, help="an ONNX file to check (run by OpenVINO)")
-    target.add_argument("--artifacts", metavar="O", type=Path, help="every model in a `sshconv convert` output folder, and IR vs IR")
-    p.add_argument("--samples", metavar="N", type=int, default=DEFAULT_SAMPLES, help=f"seeded random images (default {DEFAULT_SAMPLES}); flat, gradient and 0/255 patterns are always added")
-    p.add_argument("--seed", metavar="S", type=int, default=DEFAULT_SEED, help=f"seed of the random images (default {DEFAULT_SEED})")
+    target.add_argument(
+        "--artifacts", metavar="O", type=Path, help="every model in a `sshconv convert` output folder, and IR vs IR"
+    )
+    p.add_argument(
+        "--samples",
+        metavar="N",
+        type=int,
+        default=DEFAULT_SAMPLES,
+        help=f"seeded random images (default {DEFAULT_SAMPLES}); flat, gradient and 0/255 patterns are always added",
+    )
+    p.add_argument(
+        "--seed", metavar="S", type=int, default=DEFAULT_SEED, help=f"seed of the random images (default {DEFAULT_SEED})"
+    )
     p.add_argument("--images", metavar="DIR", type=Path, help="also check these photos (resized to the network input)")
-    p.add_argument("--atol", metavar="NAME=V", action="append", default=[], help="absolute tolerance for an output or family (cls_prob, bbox_pred); repeatable")
-    p.add_argument("--rtol", metavar="NAME=V", action="append", default=[], help="relative tolerance for an output or family; repeatable")
+    p.add_argument(
+        "--atol",
+        metavar="NAME=V",
+        action="append",
+        default=[],
+        help="absolute tolerance for an output or family (cls_prob, bbox_pred); repeatable",
+    )
+    p.add_argument(
+        "--rtol", metavar="NAME=V", action="append", default=[], help="relative tolerance for an output or family; repeatable"
+    )
     p.add_argument("--bf16", action="store_true", help="also run each FP32 model with bf16 execution, with the BF16 tolerances")
-    p.add_argument("--self-test", action="store_true", help="also run negative controls (no mean, no channel reversal, 1%% scaled weights); each must fail")
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="also run negative controls (no mean, no channel reversal, 1%% scaled weights); each must fail",
+    )
     golden = p.add_mutually_exclusive_group()
     golden.add_argument("--save-golden", metavar="F", type=Path, help="save the inputs and MXNet outputs (npz, with hashes)")
     golden.add_argument("--golden", metavar="F", type=Path, help="verify against a golden file instead of MXNet")
     p.add_argument("--json", metavar="REPORT", type=Path, help="write every statistic, versions, hashes and seed to REPORT")
-    p.add_argument("--html", metavar="REPORT.html", type=Path, help="write a self-contained HTML report: verdict, tables, error histograms, detections")
+    p.add_argument(
+        "--html",
+        metavar="REPORT.html",
+        type=Path,
+        help="write a self-contained HTML report: verdict, tables, error histograms, detections",
+    )
 
 
 # --------------------------------------------------------------------------- registry
@@ -589,7 +680,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug in sshconv, not a user error
         if verbose:
             raise
-        print(f"sshconv: internal error: {_one_line(f'{exc.__class__.__name__}: {exc}')} (run with -v for the traceback and report it)", file=sys.stderr)
+        print(
+            f"sshconv: internal error: {_one_line(f'{exc.__class__.__name__}: {exc}')} (run with -v for the traceback and report it)",
+            file=sys.stderr,
+        )
         return 70
     finally:
         if previous is not None:
