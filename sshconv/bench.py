@@ -249,9 +249,9 @@ def plan_engines(
     if mxnet and input_dir is not None:
         engines.append(Engine("mxnet", "mxnet", Path(input_dir), None, "f32"))
     if ir is not None:
-        xml = Path(ir)
-        if not xml.is_file():
-            raise ModelFileError(f"IR {xml}: no such file; pass the .xml written by `sshconv convert`")
+        from .runtimes import check_model_file
+
+        xml = check_model_file(ir)
         irs = [("ir", _ir_precision_of(xml), xml)]
     else:
         irs = find_irs(artifacts, routes)

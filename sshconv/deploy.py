@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ModelFileError, UsageError
+from .errors import UsageError
 
 if TYPE_CHECKING:  # numpy, the decoder and Pillow load only when photos are processed (`--help` stays light)
     import numpy as np
@@ -154,7 +154,7 @@ def detect(
     from .decode import SCORE_THRESHOLD
     from .fsutil import atomic_write_text, ensure_dir
     from .images import draw_boxes, load_bgr, save_bgr
-    from .runtimes import OpenVINORunner
+    from .runtimes import OpenVINORunner, check_model_file
 
     threshold = SCORE_THRESHOLD if threshold is None else threshold
 
@@ -164,18 +164,16 @@ def detect(
     _check_options(paths, out, out_dir, threshold, fit)
     if max_faces is not None and max_faces < 1:
         raise UsageError(f"detect: --max-faces must be >= 1, got {max_faces}")
-    xml = Path(ir)
-    if not xml.is_file():
-        raise ModelFileError(f"IR {xml}: no such file; pass the .xml written by `sshconv convert`")
+    xml = check_model_file(ir)
     pixels = [load_bgr(p) for p in paths]  # fail on a bad photo before loading the model
-    if out_dir is not None:
-        ensure_dir(out_dir)
     targets = _drawn_paths(paths, out, out_dir)
     notify = on_event or (lambda message, done, total: None)
 
     results = []
     with OpenVINORunner(xml, precision=execution) as runner:
         input_hw = (int(runner.input_shape[2]), int(runner.input_shape[3]))
+        if out_dir is not None:  # only once the model is known good: a failed run creates nothing
+            ensure_dir(out_dir)
         for i, (path, bgr, target) in enumerate(zip(paths, pixels, targets, strict=True)):
             notify(str(path), i, len(paths))
             dets = detect_faces(runner, bgr, input_hw, threshold, fit, max_faces)

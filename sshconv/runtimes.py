@@ -337,11 +337,33 @@ def check_model_contract(
             f"{label}: missing output(s) {', '.join(missing)} (found {', '.join(sorted(names)) or 'none'}); "
             "this is not the SSH model, or it was cut at the wrong layers"
         )
+    _check_output_shapes(model, label)
     return model
 
 
-def read_openvino_model(core, path: str | Path):
-    """``core.read_model`` with one-line errors for every way the file can be wrong."""
+def _check_output_shapes(model, label: str) -> None:
+    """Each card output has the shape the card gives for this input size (H/stride x W/stride)."""
+    from .spec import default_outputs
+
+    pshape = model.inputs[0].get_partial_shape()
+    if pshape.is_dynamic or len(pshape) != 4:
+        return
+    height, width = (int(d) for d in list(pshape.to_shape())[2:])
+    wanted = {o.name: o.shape for o in default_outputs(height, width)}
+    for port in model.outputs:
+        name = next((plain_name(n) for n in port.get_names() if plain_name(n) in wanted), None)
+        if name is None or port.get_partial_shape().is_dynamic:
+            continue
+        got = tuple(int(d) for d in port.get_partial_shape().to_shape())
+        if got != wanted[name]:
+            raise ModelFileError(
+                f"{label}: output {name} has shape {got}, expected {wanted[name]} for a {height}x{width} input; "
+                "this is not the SSH model"
+            )
+
+
+def check_model_file(path: str | Path) -> Path:
+    """Cheap checks of an IR/ONNX path before anything is loaded; one-line errors for each problem."""
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"{path}: no such file; pass the IR .xml (or .onnx) that `sshconv convert` wrote")
@@ -358,6 +380,12 @@ def read_openvino_model(core, path: str | Path):
             raise ModelFileError(
                 f"{path}: its weights {path.with_suffix('.bin').name} are missing; keep the .xml and .bin together"
             )
+    return path
+
+
+def read_openvino_model(core, path: str | Path):
+    """``core.read_model`` with one-line errors for every way the file can be wrong."""
+    path = check_model_file(path)
     try:
         return core.read_model(str(path))
     except RuntimeError as exc:

@@ -314,3 +314,213 @@ def test_interrupted_download_leaves_no_final_file_and_next_run_finishes(tmp_pat
         assert leftovers(out) == []
     finally:
         srv.stop()
+
+
+# ----------------------------------------------------------------------------- model files, images, outputs
+
+
+def _bad_models(folder):
+    """Model files that must be refused by every command that runs one, with the fragment each error names."""
+    from sshconv.network import output_names
+
+    from .test_runtimes import _tiny_ir
+
+    folder.mkdir(parents=True, exist_ok=True)
+    not_xml = folder / "garbage.xml"
+    not_xml.write_bytes(b"\x00\x01\x02 binary, not XML")
+    no_bin = folder / "nobin.xml"
+    no_bin.write_text("<net name='x'></net>")
+    text = folder / "model.txt"
+    text.write_text("hello")
+    return {
+        "missing": (folder / "none.xml", "no such file"),
+        "folder": (folder, "is a folder"),
+        "not xml": (not_xml, "not an XML file"),
+        "xml without bin": (no_bin, "weights nobin.bin are missing"),
+        "wrong suffix": (text, "expected an IR .xml or an .onnx file"),
+        "wrong input shape": (_tiny_ir(folder / "small", (1, 3, 320, 320), output_names()), "(1, 3, 320, 320)"),
+        "missing outputs": (_tiny_ir(folder / "other", (1, 3, 640, 640)), "missing output"),
+    }
+
+
+def test_bad_model_files_are_refused_by_verify_detect_and_bench(tmp_path):
+    photo = tmp_path / "p.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (120, 90, 60)).save(photo)
+    golden = tmp_path / "golden.npz"
+    for case, (model, fragment) in _bad_models(tmp_path / "models").items():
+        for argv in (
+            ["verify", "--ir", model, "--golden", golden],
+            ["detect", photo, "--ir", model, "--out-dir", tmp_path / "out"],
+            ["bench", "--ir", model, "--no-mxnet", "--seconds", "0.1"],
+        ):
+            res = run_cli(*argv)
+            assert_one_line_error(res, 2, fragment)
+        assert not (tmp_path / "out").exists(), case
+
+
+@pytest.mark.slow
+def test_bad_model_file_as_a_subprocess(tmp_path):
+    from .conftest import run_sshconv
+
+    (model, fragment) = _bad_models(tmp_path / "models")["xml without bin"]
+    proc = run_sshconv("detect", model, "--ir", model)  # the .xml is also a bad image: the model is named first or the image
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _image_cases(folder):
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir()
+    cases = {}
+    (folder / "text.png").write_text("not an image at all")
+    cases["not an image"] = (folder / "text.png", "not a readable image")
+    (folder / "empty.jpg").write_bytes(b"")
+    cases["empty"] = (folder / "empty.jpg", "is empty")
+    truncated = folder / "truncated.png"
+    Image.new("RGB", (200, 200), (10, 200, 30)).save(truncated)
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    cases["truncated"] = (truncated, "not a readable image")
+    huge = folder / "huge.png"  # 12000 x 12000 pixels declared, tiny on disk
+    Image.new("1", (12000, 12000)).save(huge)
+    cases["huge"] = (huge, "larger than")
+    gray = folder / "gray.png"
+    Image.fromarray(np.tile(np.arange(256, dtype=np.uint8), (100, 1))).save(gray)
+    alpha = folder / "alpha.png"
+    Image.new("RGBA", (120, 90), (200, 150, 100, 128)).save(alpha)
+    return cases, [gray, alpha]
+
+
+@pytest.mark.slow
+def test_images_bad_ones_named_odd_ones_work(converted_dir, tmp_path):
+    import json
+
+    ir = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
+    cases, good = _image_cases(tmp_path / "img")
+    for case, (image, fragment) in cases.items():
+        res = run_cli("detect", image, "--ir", ir, "--out-dir", tmp_path / "out", "--json")
+        assert_one_line_error(res, 2, str(image), fragment)
+        assert not (tmp_path / "out").exists(), case
+    res = run_cli("detect", *good, "--ir", ir, "--out-dir", tmp_path / "out", "--json")
+    assert res.code == 0, res.err
+    found = json.loads(res.out)
+    assert [f["width"] for f in found] == [256, 120]
+    for f in found:
+        assert (tmp_path / "out" / (f["drawn"].split("/")[-1])).is_file()
+
+
+def test_unwritable_output_locations_are_named_exit_2(tmp_path):
+    import yaml
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    where = blocker / "sub"
+    archive = tmp_path / "x.bin"
+    archive.write_bytes(b"payload")
+    import hashlib
+
+    model = tmp_path / "model.yml"
+    model.write_text(
+        yaml.safe_dump(
+            {"files": [{"name": "x.bin", "size": 7, "sha256": hashlib.sha256(b"payload").hexdigest()}], "framework": "mxnet"}
+        )
+    )
+    ckpt = tmp_path / "ckpt"  # need not be valid: output folders are checked first or the checkpoint error is named
+    for argv in (
+        ["download", "--model", model, "--from-file", archive, "--output-dir", where, "--cache-dir", tmp_path / "cache"],
+        ["download", "--model", model, "--from-file", archive, "--output-dir", tmp_path / "out", "--cache-dir", where],
+        ["synth", "--output-dir", where],
+        ["demo", "--workdir", where],
+    ):
+        res = run_cli(*argv)
+        assert_one_line_error(res, 2, str(blocker))
+    res = run_cli("convert", "--input-dir", ckpt, "--output-dir", where)
+    assert res.code == 2 and "Traceback" not in res.err
+
+
+@pytest.mark.slow
+def test_unwritable_outputs_of_convert_verify_detect(synth_dir, converted_dir, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    where = blocker / "sub"
+    ir = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
+    photo = tmp_path / "p.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (120, 90, 60)).save(photo)
+    for argv in (
+        ["convert", "--input-dir", synth_dir, "--output-dir", where, "--via", "mo", "--precision", "FP32"],
+        ["verify", "--input-dir", synth_dir, "--ir", ir, "--json", where / "report.json"],
+        ["verify", "--input-dir", synth_dir, "--ir", ir, "--save-golden", where / "g.npz"],
+        ["detect", photo, "--ir", ir, "--out-dir", where],
+        ["detect", photo, "--ir", ir, "--out", where / "x.png"],
+    ):
+        res = run_cli(*argv)
+        assert_one_line_error(res, 2, str(blocker))
+
+
+# ----------------------------------------------------------------------------- interruption of convert and verify
+
+
+def _no_temporaries(folder):
+    return [str(p) for p in folder.rglob("*") if p.name.endswith(".tmp") or ".tmp" in p.name or p.name.endswith(".part")]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_interrupted_verify_writes_no_report_and_next_run_passes(synth_dir, converted_dir, tmp_path, signame):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ir = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
+    out = tmp_path / "out"
+    out.mkdir()
+    argv = [
+        "verify",
+        "--input-dir",
+        str(synth_dir),
+        "--ir",
+        str(ir),
+        "--json",
+        str(out / "report.json"),
+        "--html",
+        str(out / "r.html"),
+    ]
+    proc = subprocess.Popen([sys.executable, "-m", "sshconv", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)  # inside the MXNet or OpenVINO runs
+    assert proc.poll() is None, proc.stderr.read()
+    _assert_interrupted(proc, getattr(signal, signame))
+    assert list(out.iterdir()) == []
+    if signame == "SIGTERM":
+        res = run_cli(*argv)
+        assert res.code == 0, res.err
+        assert (out / "report.json").is_file() and (out / "r.html").is_file()
+        assert _no_temporaries(out) == []
+
+
+@pytest.mark.slow
+def test_interrupted_convert_by_sigint_then_next_run_succeeds(synth_dir, tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "converted"
+    argv = ["convert", "--input-dir", str(synth_dir), "--output-dir", str(out), "--via", "mo", "--precision", "all"]
+    proc = subprocess.Popen([sys.executable, "-m", "sshconv", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: (out / "ir").exists(), proc)
+    _assert_interrupted(proc, signal.SIGINT)
+    assert not (out / "manifest.json").exists()
+    assert _no_temporaries(out) == []
+    res = run_cli(*argv, "--json")
+    assert res.code == 0, res.err
+    manifest = json.loads((out / "manifest.json").read_text())
+    from sshconv.fsutil import sha256_file
+
+    for art in manifest["artifacts"]:
+        assert sha256_file(out / art["path"]) == art["sha256"]
