@@ -135,6 +135,20 @@ def _break(case: str, folder: Path, src: Path) -> list[str]:
         doc = json.loads((src / SYMBOL_FILE).read_text())
         doc["heads"] = doc["heads"][:-1]
         _replace(symbol, json.dumps(doc).encode())
+    elif case == "json not a symbol":
+        _replace(symbol, b'{"hello": "world"}')
+    elif case == "different network":
+        import mxnet as mx
+
+        other = mx.sym.Convolution(mx.sym.Variable("data"), kernel=(3, 3), num_filter=8, name="conv1_1")
+        _replace(symbol, other.tojson().encode())
+    elif case == "params do not fit":
+        import mxnet as mx
+
+        saved = mx.nd.load(str(src / PARAMS_FILE))
+        saved["arg:conv1_1_weight"] = mx.nd.zeros((32, 3, 3, 3))
+        params.unlink()
+        mx.nd.save(str(params), saved)
     elif case == "model.yml outputs differ":
         doc = yaml.safe_load(load_model_spec().path.read_text())
         doc["outputs"][0], doc["outputs"][1] = doc["outputs"][1], doc["outputs"][0]
@@ -155,6 +169,9 @@ CHECKPOINT_CASES = {
     "empty params": "is empty (0 bytes)",
     "truncated params": "truncated or damaged",
     "broken symbol json": "not a JSON file",
+    "json not a symbol": "not an MXNet symbol",
+    "different network": "model.yml expects",
+    "params do not fit": "has shape (32, 3, 3, 3), the symbol needs (64, 3, 3, 3)",
     "symbol lacks an output": "model.yml expects",
     "model.yml outputs differ": "model.yml expects",
     "unreadable params": "cannot read",

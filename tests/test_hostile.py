@@ -3,8 +3,6 @@ code and nothing half-written."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
@@ -86,69 +84,8 @@ def test_fuzz_model_yml_text_raises_only_spec_error(tmp_path_factory, content):
 
 
 # ----------------------------------------------------------------------------- checkpoints
-
-
-def _copy_checkpoint(src, dst):
-    dst.mkdir()
-    for name in ("sshb-symbol.json", "sshb-0000.params"):
-        shutil.copy(src / name, dst / name)
-    return dst
-
-
-def _break(case: str, folder):
-    params = folder / "sshb-0000.params"
-    symbol = folder / "sshb-symbol.json"
-    if case == "missing params":
-        params.unlink()
-    elif case == "missing symbol":
-        symbol.unlink()
-    elif case == "empty params":
-        params.write_bytes(b"")
-    elif case == "truncated params":
-        data = params.read_bytes()
-        params.write_bytes(data[: len(data) // 3])
-    elif case == "symbol not json":
-        symbol.write_text("this is not json {")
-    elif case == "json not a symbol":
-        symbol.write_text('{"hello": "world"}')
-    elif case == "different network":
-        import mxnet as mx
-
-        x = mx.sym.Variable("data")
-        other = mx.sym.Convolution(x, kernel=(3, 3), num_filter=8, name="conv1_1")
-        symbol.write_text(other.tojson())
-    elif case == "params do not fit":
-        import mxnet as mx
-
-        saved = mx.nd.load(str(params))
-        saved["arg:conv1_1_weight"] = mx.nd.zeros((32, 3, 3, 3))
-        mx.nd.save(str(params), saved)
-
-
-CHECKPOINT_CASES = {
-    "missing params": "sshb-0000.params: missing",
-    "missing symbol": "sshb-symbol.json: missing",
-    "empty params": "is empty (0 bytes)",
-    "truncated params": "truncated or damaged",
-    "symbol not json": "not a JSON file",
-    "json not a symbol": "not an MXNet symbol",
-    "different network": "different network",
-    "params do not fit": "has shape (32, 3, 3, 3), the symbol needs (64, 3, 3, 3)",
-}
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("case", sorted(CHECKPOINT_CASES))
-def test_broken_checkpoint_is_one_line_exit_2(synth_dir, tmp_path, case):
-    folder = _copy_checkpoint(synth_dir, tmp_path / "ckpt")
-    _break(case, folder)
-    from sshconv.checkpoint import load_checkpoint
-    from sshconv.errors import CheckpointError
-
-    with pytest.raises(CheckpointError) as err:
-        load_checkpoint(folder, expected_outputs=[o.name for o in load_model_spec().outputs])
-    assert CHECKPOINT_CASES[case] in str(err.value)
-    assert_one_line_error(run_cli("info", "--input-dir", folder), 2, CHECKPOINT_CASES[case])
+# Broken checkpoint folders (missing, empty, truncated, not JSON, another network, params
+# that do not fit) are driven through the real CLI in tests/test_convert.py.
 
 
 # ----------------------------------------------------------------------------- archive fuzz
