@@ -8,6 +8,7 @@ for this model: 640x640) or by letterboxing (keeps the aspect ratio, pads the re
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +41,10 @@ def load_bgr(path: str | Path) -> np.ndarray:
         raise InputError(f"image {path}: is empty (0 bytes); pass a real image file")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # a too-large image is our own one-line error below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
             if img.width * img.height > MAX_PIXELS:
                 raise InputError(f"image {path}: {img.width}x{img.height} is larger than {MAX_PIXELS:,} pixels; resize it first")
             img.load()

@@ -103,3 +103,36 @@ def verify_artifacts(synth_dir, converted_dir, tmp_path_factory) -> VerifyRun:
         "--save-golden", golden, "--json", report,
     )  # fmt: skip
     return VerifyRun(res, golden, report)
+
+
+def tiny_ir(folder: Path, shape=(1, 3, 640, 640), names=None, card_shapes: bool = True) -> Path:
+    """A small real IR with one input ``data`` of ``shape``, cheap to compile.
+
+    With the card's output names and ``card_shapes``, output ``i`` has the card's shape for
+    this input size and every element equal to ``i`` (so name and order mapping can be
+    checked); otherwise each output is a ReLU of the input (the wrong shape for the card).
+    Outputs are named ``NAME:0`` as Model Optimizer names them.
+    """
+    import numpy as np
+    import openvino.runtime as ov
+    from openvino.runtime import opset10 as ops
+
+    from sshconv.spec import default_outputs
+
+    param = ops.parameter(list(shape), np.float32, name="data")
+    card = {o.name: o.shape for o in default_outputs(shape[2], shape[3])}
+    results = []
+    for i, name in enumerate(names or ["something_else"]):
+        if card_shapes and name in card:
+            stride = shape[2] // card[name][2]
+            pooled = ops.avg_pool(param, [stride, stride], [0, 0], [0, 0], [stride, stride], exclude_pad=True)
+            zero = ops.multiply(ops.reduce_mean(pooled, np.array([1]), keep_dims=True), np.float32(0))
+            node = ops.add(zero, np.full(card[name], i, np.float32))
+        else:
+            node = ops.relu(param)
+        node.output(0).get_tensor().set_names({f"{name}:0"})
+        results.append(ops.result(node.output(0)))
+    folder.mkdir(parents=True, exist_ok=True)
+    xml = folder / "tiny.xml"
+    ov.serialize(ov.Model(results, [param], "tiny"), str(xml), str(xml.with_suffix(".bin")))
+    return xml

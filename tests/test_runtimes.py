@@ -15,23 +15,7 @@ from sshconv.runtimes import (
     reference_preprocess,
 )
 
-
-def _tiny_ir(folder, shape=(1, 3, 640, 640), names=None):
-    """A small real IR: one input of ``shape``, one ReLU output per name (cheap to compile)."""
-    import openvino.runtime as ov
-    from openvino.runtime import opset10 as ops
-
-    param = ops.parameter(list(shape), np.float32, name="data")
-    results = []
-    for n in names or ["something_else"]:
-        pool = ops.relu(param)
-        pool.output(0).get_tensor().set_names({f"{n}:0"})
-        results.append(ops.result(pool.output(0)))
-    model = ov.Model(results, [param], "tiny")
-    folder.mkdir(parents=True, exist_ok=True)
-    xml = folder / "tiny.xml"
-    ov.serialize(model, str(xml), str(xml.with_suffix(".bin")))
-    return xml
+from .conftest import tiny_ir
 
 
 def test_plain_names():
@@ -73,11 +57,16 @@ def test_bad_model_files_are_one_line_errors(tmp_path, make, fragment):
 
 
 def test_wrong_input_shape_and_missing_outputs_are_rejected(tmp_path):
-    small = _tiny_ir(tmp_path / "small", shape=(1, 3, 320, 320), names=output_names())
+    small = tiny_ir(tmp_path / "small", shape=(1, 3, 320, 320), names=output_names())
+    with pytest.raises(
+        ModelFileError, match=r"output rpn_cls_prob_reshape_stride32 has shape \(1, 3, 640, 640\), expected \(1, 4, 20, 20\)"
+    ):
+        with OpenVINORunner(tiny_ir(tmp_path / "shapes", names=output_names(), card_shapes=False)):
+            pass
     with pytest.raises(ModelFileError, match=r"input shape is \(1, 3, 320, 320\), expected \(1, 3, 640, 640\)"):
         with OpenVINORunner(small, input_shape=(1, 3, 640, 640)):
             pass
-    other = _tiny_ir(tmp_path / "other")
+    other = tiny_ir(tmp_path / "other")
     with pytest.raises(ModelFileError, match="missing output.*rpn_cls_prob_reshape_stride32.*found something_else"):
         with OpenVINORunner(other):
             pass
@@ -85,13 +74,14 @@ def test_wrong_input_shape_and_missing_outputs_are_rejected(tmp_path):
 
 def test_runner_maps_mo_names_and_reports_the_precision_used(tmp_path):
     names = output_names()
-    xml = _tiny_ir(tmp_path / "ok", shape=(1, 3, 8, 8), names=names)
-    x = np.arange(3 * 64, dtype=np.float32).reshape(1, 3, 8, 8)
+    xml = tiny_ir(tmp_path / "ok", shape=(1, 3, 64, 64), names=names[::-1])  # stored in reverse order
+    x = np.arange(3 * 64 * 64, dtype=np.float32).reshape(1, 3, 64, 64)
     with OpenVINORunner(xml, precision="f32") as runner:
         out = runner.infer(x)
         assert runner.precision_used == "f32"
     assert list(out) == names, "card names, card order, no ':0'"
-    np.testing.assert_array_equal(out[names[0]], x)
+    for i, name in enumerate(names[::-1]):
+        assert (out[name] == i).all(), name
     with pytest.raises(ModelFileError, match="precision 'fp64'"):
         OpenVINORunner(xml, precision="fp64")
 

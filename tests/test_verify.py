@@ -20,7 +20,7 @@ from sshconv.network import output_names
 from sshconv.spec import Tolerance, load_model_spec
 from sshconv.verify import compare_outputs, parse_overrides, resolve_tolerances
 
-from .conftest import assert_one_line_error, run_cli, run_sshconv
+from .conftest import assert_one_line_error, run_cli, run_sshconv, tiny_ir
 
 
 def _ir(converted_dir: Path, route: str = "mo", precision: str = "FP32") -> Path:
@@ -227,19 +227,7 @@ def test_tolerance_flags_override_the_spec(verify_artifacts, converted_dir):
 
 
 def _tiny_ir(folder: Path, shape) -> Path:
-    import openvino.runtime as ov
-    from openvino.runtime import opset10 as ops
-
-    param = ops.parameter(list(shape), np.float32, name="data")
-    results = []
-    for n in output_names():
-        relu = ops.relu(param)
-        relu.output(0).get_tensor().set_names({f"{n}:0"})
-        results.append(ops.result(relu.output(0)))
-    folder.mkdir(parents=True, exist_ok=True)
-    xml = folder / "tiny.xml"
-    ov.serialize(ov.Model(results, [param], "tiny"), str(xml), str(xml.with_suffix(".bin")))
-    return xml
+    return tiny_ir(folder, shape, output_names())
 
 
 def test_bad_inputs_exit_2_with_one_line(tmp_path):
