@@ -36,10 +36,10 @@ from typing import BinaryIO
 
 from .errors import IntegrityError, OutputError, SpecError
 from .fsutil import atomic_write_text
+from .spec import ARCHIVE_FORMATS
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_FORMATS = ("zip", "tar", "gztar", "bztar", "xztar")
 _TAR_MODES = {"tar": "r|", "gztar": "r|gz", "bztar": "r|bz2", "xztar": "r|xz"}
 _COPY_CHUNK = 1 << 20
 

@@ -191,41 +191,31 @@ def bench_frame(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def find_irs(artifacts: str | Path, routes: Sequence[str] | None = None) -> list[tuple[str, str, Path]]:
-    """``(route, precision, xml)`` of every IR in a ``sshconv convert`` output folder (of ``routes``, if given)."""
+    """``(route, precision, xml)`` of every IR a ``sshconv convert`` manifest lists (of ``routes``, if given)."""
+    from .convert import read_manifest
+
     artifacts = Path(artifacts)
-    if not artifacts.is_dir():
-        raise ModelFileError(f"artifacts folder {artifacts}: not a folder; pass the --output-dir of `sshconv convert`")
-    found = []
-    for xml in sorted((artifacts / "ir").glob("*/*/*.xml")):
-        route, precision = xml.parent.parent.name, xml.parent.name
-        if routes is not None and route not in routes:
-            continue
-        found.append((route, precision.upper(), xml))
+    manifest = read_manifest(artifacts)
+    found = [
+        (e["route"], str(e["precision"]).upper(), artifacts / e["path"])
+        for e in manifest["artifacts"]
+        if e.get("kind") == "ir-xml" and (routes is None or e.get("route") in routes)
+    ]
     if not found:
-        raise ModelFileError(
-            f"artifacts folder {artifacts}: holds no IR (expected ir/ROUTE/PRECISION/*.xml); "
-            "run `sshconv convert --output-dir` on it first"
-        )
-    return found
+        raise ModelFileError(f"{artifacts / 'manifest.json'}: lists no IR; run `sshconv convert --output-dir {artifacts}` first")
+    return sorted(found)
 
 
 def checkpoint_of(artifacts: str | Path) -> Path | None:
     """The checkpoint folder a ``sshconv convert`` output came from (its manifest), if it is still there."""
-    import json
-
     from .checkpoint import PARAMS_FILE, SYMBOL_FILE
+    from .convert import read_manifest
 
     try:
-        folder = Path(json.loads((Path(artifacts) / "manifest.json").read_text(encoding="utf-8"))["source"]["folder"])
-    except (OSError, ValueError, KeyError, TypeError):
+        folder = Path(read_manifest(artifacts)["source"]["folder"])
+    except (ModelFileError, KeyError, TypeError):
         return None
     return folder if (folder / SYMBOL_FILE).is_file() and (folder / PARAMS_FILE).is_file() else None
-
-
-def _ir_precision_of(xml: Path) -> str:
-    """FP16 when the IR's weights are compressed to half precision, else FP32 (read from the XML)."""
-    head = xml.read_text(encoding="utf-8", errors="replace")
-    return "FP16" if 'element_type="f16"' in head else "FP32"
 
 
 def plan_engines(
@@ -249,10 +239,10 @@ def plan_engines(
     if mxnet and input_dir is not None:
         engines.append(Engine("mxnet", "mxnet", Path(input_dir), None, "f32"))
     if ir is not None:
-        from .runtimes import check_model_file
+        from .runtimes import check_model_file, ir_weight_precision
 
         xml = check_model_file(ir)
-        irs = [("ir", _ir_precision_of(xml), xml)]
+        irs = [("ir", ir_weight_precision(xml), xml)]
     else:
         irs = find_irs(artifacts, routes)
     for route, precision, xml in irs:

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from .checkpoint import PARAMS_FILE, SYMBOL_FILE, Checkpoint, load_checkpoint
-from .errors import CheckpointError, SpecError, UsageError
+from .errors import CheckpointError, IntegrityError, ModelFileError, SpecError, UsageError
 from .fsutil import atomic_path, atomic_write_text, ensure_dir, sha256_file
 from .spec import ModelSpec, substitute_dl_dir
 
@@ -598,6 +598,52 @@ def _save_ir(model, folder: Path, precision: str, record, route: str) -> None:
 
 
 # --------------------------------------------------------------------------- versions
+
+
+# --------------------------------------------------------------------------- reading a manifest back
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The manifest of a ``sshconv convert`` output folder, checked for shape.
+
+    Raises :class:`ModelFileError` (exit 2) for a folder that is not a conversion or a
+    manifest that is not one of ours, including artifact paths that leave the folder.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelFileError(f"artifacts folder {folder}: not a folder; pass the --output-dir of `sshconv convert`")
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        raise ModelFileError(f"artifacts folder {folder}: no {MANIFEST_NAME}; run `sshconv convert --output-dir {folder}` first")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        entries = doc["artifacts"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) and "path" in e and "sha256" in e for e in entries):
+            raise ValueError("artifacts")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path}: not a `sshconv convert` manifest ({exc.__class__.__name__}: {exc}); convert again"
+        ) from None
+    for e in entries:
+        rel = Path(e["path"])
+        if rel.is_absolute() or ".." in rel.parts:
+            raise ModelFileError(f"{path}: artifact path {e['path']!r} leaves the folder; convert again")
+    return doc
+
+
+def check_artifacts(folder: str | Path, manifest: dict[str, Any]) -> None:
+    """Every artifact the manifest lists is in ``folder`` with its recorded sha256, else :class:`IntegrityError`."""
+    folder = Path(folder)
+    where = folder / MANIFEST_NAME
+    for e in manifest["artifacts"]:
+        p = folder / e["path"]
+        if not p.is_file():
+            raise IntegrityError(f"{where}: lists {Path(e['path']).as_posix()}, which is missing; convert again")
+        got = sha256_file(p)
+        if got != str(e["sha256"]).lower():
+            raise IntegrityError(
+                f"{p}: sha256 {got} does not match the manifest's {e['sha256']}; the file changed since conversion, convert again"
+            )
 
 
 def tool_versions() -> dict[str, str]:

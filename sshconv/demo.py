@@ -97,20 +97,18 @@ def _synthetic_is_valid(folder: Path) -> bool:
 def _conversion_is_valid(out: Path, checkpoint: Path) -> bool:
     """``out`` holds a conversion of exactly this checkpoint, both routes and precisions, unchanged."""
     from .checkpoint import PARAMS_FILE, SYMBOL_FILE
+    from .convert import check_artifacts, read_manifest
+    from .errors import SshconvError
 
     try:
-        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-        files = manifest["source"]["files"]
+        manifest = read_manifest(out)
         if set(manifest["routes"]) != {"mo", "onnx"} or set(manifest["precisions"]) != {"FP32", "FP16"}:
             return False
-        for name in (SYMBOL_FILE, PARAMS_FILE):
-            if files[name]["sha256"] != sha256_file(checkpoint / name):
-                return False
-        for a in manifest["artifacts"]:
-            p = out / a["path"]
-            if not p.is_file() or sha256_file(p) != a["sha256"]:
-                return False
-    except (OSError, ValueError, KeyError, TypeError):
+        files = manifest["source"]["files"]
+        if any(files[name]["sha256"] != sha256_file(checkpoint / name) for name in (SYMBOL_FILE, PARAMS_FILE)):
+            return False
+        check_artifacts(out, manifest)
+    except (SshconvError, OSError, KeyError, TypeError):
         return False
     return True
 

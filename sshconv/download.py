@@ -51,7 +51,7 @@ from .errors import (
     SourceUnreachableError,
     UsageError,
 )
-from .fsutil import atomic_write_text, ensure_dir, temp_path_for
+from .fsutil import CHUNK, atomic_write_text, copy_hashing, ensure_dir, hash_file, temp_path_for
 from .spec import FileSpec, ModelSpec, RegexReplace, UnpackArchive
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,7 @@ LOCK_TIMEOUT = 900.0
 #: An attempt that advanced the download does not use up a retry (unless retries is 0, which never
 #: retries); this caps the attempts per source anyway.
 MAX_ATTEMPTS_PER_SOURCE = 50
-#: Size of the read/hash/write blocks, and the least time between two ``progress`` events.
-CHUNK = 1 << 20
+#: The least time, in seconds, between two ``progress`` events.
 PROGRESS_INTERVAL = 0.2
 #: HTTP statuses worth retrying; every other 4xx (403, 404, 410, ...) is final for that source.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -211,23 +210,6 @@ def _lock_holder(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------- hashing and placing
-
-
-def hash_file(path: Path, limit: int | None = None) -> tuple[Any, int]:
-    """A sha256 object fed with the first ``limit`` bytes of ``path`` (all if None), and the count."""
-    h = hashlib.sha256()
-    n = 0
-    with open(path, "rb") as f:
-        while True:
-            want = CHUNK if limit is None else min(CHUNK, limit - n)
-            if want <= 0:
-                break
-            block = f.read(want)
-            if not block:
-                break
-            h.update(block)
-            n += len(block)
-    return h, n
 
 
 def file_matches(path: Path, fspec: FileSpec) -> bool:
@@ -395,13 +377,8 @@ def _attempt_file_url(url: str, fspec: FileSpec, part: _Part, tx: _Transfer) -> 
         raise _AttemptFailed(mismatch_reason(fspec, size, None), integrity=True)
     part.discard()
     tx.emit("start", file=fspec.name, url=url, size=fspec.size, offset=0)
-    h, n = hashlib.sha256(), 0
     with f, open(part.path, "wb") as out:
-        while block := f.read(CHUNK):
-            h.update(block)
-            out.write(block)
-            n += len(block)
-            tx.emit.progress(fspec.name, n, fspec.size)
+        h, n = copy_hashing(f, out, lambda total: tx.emit.progress(fspec.name, total, fspec.size))
     _verify_and_finish(part, fspec, h, n, resumed=False)
 
 
@@ -685,12 +662,8 @@ def import_local_copy(src: Path, fspec: FileSpec, target: Path) -> None:
     """Copy ``src`` to ``target`` through a ``.part``, hashing in the same pass; verify before the rename."""
     part = _Part(target)
     part.discard()
-    h, n = hashlib.sha256(), 0
     with open(src, "rb") as f, open(part.path, "wb") as out:
-        while block := f.read(CHUNK):
-            h.update(block)
-            out.write(block)
-            n += len(block)
+        h, n = copy_hashing(f, out)
     try:
         _verify_and_finish(part, fspec, h, n, resumed=False)
     except _AttemptFailed as exc:

@@ -10,20 +10,42 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import OutputError
 
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # bytes read, hashed and written at a time
 
 
-def sha256_file(path: str | Path, chunk: int = CHUNK) -> str:
-    h = hashlib.sha256()
+def hash_file(path: str | Path, limit: int | None = None) -> tuple[hashlib._Hash, int]:
+    """A sha256 object fed with the first ``limit`` bytes of ``path`` (all if None), and the byte count."""
+    h, n = hashlib.sha256(), 0
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
+        while (want := CHUNK if limit is None else min(CHUNK, limit - n)) > 0:
+            block = f.read(want)
+            if not block:
+                break
             h.update(block)
-    return h.hexdigest()
+            n += len(block)
+    return h, n
+
+
+def sha256_file(path: str | Path) -> str:
+    return hash_file(path)[0].hexdigest()
+
+
+def copy_hashing(src: BinaryIO, dst: BinaryIO, on_bytes: Callable[[int], None] | None = None) -> tuple[hashlib._Hash, int]:
+    """Copy ``src`` to ``dst`` while hashing (sha256) and counting, in one pass; ``on_bytes(total)`` after each block."""
+    h, n = hashlib.sha256(), 0
+    while block := src.read(CHUNK):
+        h.update(block)
+        dst.write(block)
+        n += len(block)
+        if on_bytes is not None:
+            on_bytes(n)
+    return h, n
 
 
 def ensure_dir(path: str | Path, what: str = "output folder") -> Path:

@@ -383,6 +383,14 @@ def check_model_file(path: str | Path) -> Path:
     return path
 
 
+def ir_weight_precision(path: str | Path) -> str:
+    """``FP16`` when an IR's weights are stored in half precision, else ``FP32`` (ONNX: FP32)."""
+    path = Path(path)
+    if path.suffix.lower() != ".xml":
+        return "FP32"
+    return "FP16" if 'element_type="f16"' in path.read_text(encoding="utf-8", errors="replace") else "FP32"
+
+
 def read_openvino_model(core, path: str | Path):
     """``core.read_model`` with one-line errors for every way the file can be wrong."""
     path = check_model_file(path)

@@ -42,6 +42,7 @@ import numpy as np
 from .decode import DecodeConfig, DetectionParity, decode, match_detections
 from .errors import EXIT_MISMATCH, EXIT_OK, InputError, IntegrityError, ModelFileError, UsageError
 from .fsutil import atomic_path, atomic_write_text, sha256_file
+from .runtimes import ir_weight_precision
 from .spec import (
     OUTPUT_FAMILIES,
     PRECISIONS,
@@ -443,14 +444,6 @@ class Candidate:
     hint: str = "f32"
 
 
-def ir_weight_precision(path: str | Path) -> str:
-    """``FP16`` when an IR's weights are stored in half precision, else ``FP32`` (ONNX: FP32)."""
-    path = Path(path)
-    if path.suffix.lower() != ".xml":
-        return "FP32"
-    return "FP16" if 'element_type="f16"' in path.read_text(encoding="utf-8", errors="replace") else "FP32"
-
-
 def model_hashes(path: str | Path) -> dict[str, str]:
     path = Path(path)
     files = [path] + ([path.with_suffix(".bin")] if path.suffix.lower() == ".xml" else [])
@@ -676,34 +669,15 @@ def artifact_candidates(folder: str | Path) -> tuple[list[Candidate], dict[str, 
     manifest's own hash, and the sha256 of the checkpoint files it was converted from.
     A missing or changed artifact is an :class:`IntegrityError` (exit 4).
     """
+    from .convert import MANIFEST_NAME, check_artifacts, read_manifest
+
     folder = Path(folder)
-    if not folder.is_dir():
-        raise ModelFileError(f"artifacts folder {folder}: not a folder; pass the --output-dir of `sshconv convert`")
-    manifest = folder / "manifest.json"
-    if not manifest.is_file():
-        raise ModelFileError(f"artifacts folder {folder}: no manifest.json; run `sshconv convert --output-dir {folder}` first")
-    try:
-        doc = json.loads(manifest.read_text(encoding="utf-8"))
-        entries = doc["artifacts"]
-        if not isinstance(entries, list) or not all(isinstance(e, dict) and "path" in e and "sha256" in e for e in entries):
-            raise ValueError("artifacts")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(
-            f"{manifest}: not a `sshconv convert` manifest ({exc.__class__.__name__}: {exc}); convert again"
-        ) from None
+    doc = read_manifest(folder)
+    check_artifacts(folder, doc)
+    manifest = folder / MANIFEST_NAME
     found = []
-    for e in entries:
-        rel = Path(e["path"])
-        p = folder / rel
-        if rel.is_absolute() or ".." in rel.parts:
-            raise ModelFileError(f"{manifest}: artifact path {e['path']!r} leaves the folder; convert again")
-        if not p.is_file():
-            raise IntegrityError(f"{manifest}: lists {rel.as_posix()}, which is missing; convert again")
-        got = sha256_file(p)
-        if got != str(e["sha256"]).lower():
-            raise IntegrityError(
-                f"{p}: sha256 {got} does not match the manifest's {e['sha256']}; the file changed since conversion, convert again"
-            )
+    for e in doc["artifacts"]:
+        p = folder / e["path"]
         if p.suffix == ".xml":
             route = e.get("route") or p.parent.parent.name
             precision = str(e.get("precision") or p.parent.name).upper()

@@ -66,6 +66,8 @@ def test_usage_errors(tmp_path):
     assert_one_line_error(run_cli("bench"), 2, "--ir")
     empty = tmp_path / "empty"
     empty.mkdir()
+    assert_one_line_error(run_cli("bench", "--artifacts", empty), 2, str(empty), "no manifest.json")
+    (empty / "manifest.json").write_text('{"artifacts": []}')
     assert_one_line_error(run_cli("bench", "--artifacts", empty), 2, str(empty), "no IR")
     assert_one_line_error(run_cli("bench", "--ir", tmp_path / "nope.xml"), 2, "nope.xml")
     assert_one_line_error(run_cli("bench", "--ir", tmp_path / "nope.xml", "--seconds", "0"), 2, "--seconds")
