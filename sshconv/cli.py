@@ -231,10 +231,11 @@ def _add_download(sub) -> None:
 # --------------------------------------------------------------------------- convert
 
 
-def _convert_progress(event: str, detail: dict) -> None:
+def _convert_progress(detail: dict) -> None:
     """One line on stderr per finished step, on a terminal only."""
     if not sys.stderr.isatty():
         return
+    event = detail["event"]
     if event == "artifact":
         print(f"  wrote {detail['path']} ({detail['size']:,} bytes)", file=sys.stderr, flush=True)
     elif event in ("checkpoint", "route"):

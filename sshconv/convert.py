@@ -77,7 +77,8 @@ VARYING_FIELDS = {
     "output_dir": "the output folder of this run (absolute path)",
 }
 
-EventCallback = Callable[[str, dict], None]
+#: Receives one dict per finished step, ``{"event": NAME, ...}``, as the downloader's ``on_event`` does.
+EventCallback = Callable[[dict], None]
 
 
 # --------------------------------------------------------------------------- options
@@ -151,15 +152,18 @@ def convert(
 
     ``via`` picks the routes (``mo``, ``onnx`` or ``all``), ``precisions`` the IR weight
     precisions (``FP32``, ``FP16``: weights compressed to FP16, or ``all``), ``input_shape``
-    the IR's input shape (default: model.yml's). ``on_event(event, detail)``, if given, is
-    called as steps finish (``checkpoint``, ``artifact``, ``route``, ``manifest``).
+    the IR's input shape (default: model.yml's). ``on_event({"event": NAME, ...})``, if given,
+    is called as steps finish (``checkpoint``, ``artifact``, ``route``, ``manifest``).
     The manifest is also written to ``output_dir/manifest.json``.
     """
     t_start = time.perf_counter()
     routes = _choices(via, ROUTES, "route", "--via")
     precs = _choices(precisions, PRECISIONS, "precision", "--precision")
     shape = parse_input_shape(input_shape, spec.input.shape)
-    emit = on_event or (lambda event, detail: None)
+
+    def emit(event: str, detail: dict) -> None:
+        if on_event is not None:
+            on_event({"event": event, **detail})
 
     input_dir = Path(input_dir)
     t0 = time.perf_counter()
