@@ -31,20 +31,20 @@ route, input_dir = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 if route == "stock-export":
     import numpy as np, mxnet as mx
-    from sshconv.checkpoint import load_checkpoint
-    from sshconv.convert import _register_mxnet_onnx_converters
+    from sshconv.model.checkpoint import load_checkpoint
+    from sshconv.conversion.mxnet_onnx import register_mxnet_onnx_converters
     ckpt = load_checkpoint(input_dir)
-    _register_mxnet_onnx_converters()
+    register_mxnet_onnx_converters()
     t1 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         mx.onnx.export_model(ckpt.symbol, {**ckpt.arg_params, **ckpt.aux_params}, [(1, 3, 640, 640)], np.float32, out + "/m.onnx")
     timings = {"export_model": time.perf_counter() - t1}
 else:
-    from sshconv.convert import convert
-    from sshconv.spec import load_model_spec
+    from sshconv import convert
+    from sshconv.model import load_model_spec
     spec = load_model_spec()
     with tempfile.TemporaryDirectory() as out:
-        timings = convert(spec, input_dir, out, via=(route,), precisions=("FP32", "FP16"))["timings"]
+        timings = convert(spec, input_dir, out, via=(route,), precisions=("FP32", "FP16")).timings
 wall = time.perf_counter() - t0
 peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps({"route": route, "wall_s": wall, "peak_mb": peak_mb, "timings": timings}))
@@ -71,7 +71,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         input_dir = args.input_dir
         if input_dir is None:
-            from sshconv.synth import synthesize
+            from sshconv.model.synth import synthesize
 
             input_dir = Path(tmp) / "synth"
             print(f"synthesizing a full-size checkpoint in {input_dir} ...", flush=True)

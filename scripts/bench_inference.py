@@ -2,7 +2,7 @@
 """Print the measured inference latencies: MXNet, IR FP32, IR BF16 execution, FP16 IR, and the ceiling.
 
 Prepares (or reuses) the demo's work folder offline (synthetic checkpoint, both
-conversions, verification), then times every engine with ``sshconv.bench``:
+conversions, verification), then times every engine with ``sshconv.deploy.bench``:
 
     python scripts/bench_inference.py [--workdir ./sshconv-demo] [--seconds 10] [--routes mo onnx]
 """
@@ -14,9 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-from sshconv.bench import run_bench
-from sshconv.cli import format_bench_table
+from sshconv.cli.deploy import format_bench_table
 from sshconv.demo import DEFAULT_WORKDIR, run_demo
+from sshconv.deploy.bench import run_bench
 
 
 def main() -> int:
@@ -33,7 +33,7 @@ def main() -> int:
         return 1
     res = run_bench(
         input_dir=prepared.checkpoint_dir, artifacts=prepared.artifacts_dir, seconds=args.seconds, routes=args.routes,
-        on_event=lambda message, done, total: print(f"[{done}/{total}] {message}", file=sys.stderr, flush=True),
+        on_event=lambda e: print(f"[{e.get('done')}/{e.get('total')}] {e.get('item', e['event'])}", file=sys.stderr, flush=True),
     )  # fmt: skip
     print(format_bench_table(res))
     print()

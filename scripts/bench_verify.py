@@ -23,9 +23,9 @@ TARGET_SECONDS = 30.0
 
 
 def _prepare(folder: Path) -> tuple[Path, Path]:
-    from sshconv.convert import convert
-    from sshconv.spec import load_model_spec
-    from sshconv.synth import synthesize
+    from sshconv import convert
+    from sshconv.model import load_model_spec
+    from sshconv.model.synth import synthesize
 
     ckpt = folder / "synth"
     synthesize(ckpt)

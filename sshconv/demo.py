@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SourceUnreachableError, UsageError
+from .conversion.options import ROUTES, WEIGHTS
+from .errors import SourceUnreachableError, UsageError, param
+from .events import Emitter, EventHandler
 from .fsutil import atomic_write_text, ensure_dir, sha256_file
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,6 @@ DEMO_BENCH_SECONDS = 2.0
 DEMO_BENCH_ROUTES = ("mo",)
 STAMP = "verified.json"
 STEPS = ("synth", "download", "convert", "verify", "bench")
-
-ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -81,8 +80,8 @@ class DemoResult:
 
 def _synthetic_is_valid(folder: Path) -> bool:
     """The synthetic folder is complete and its archive matches its model.yml."""
-    from .spec import load_model_spec
-    from .synth import ARCHIVE_NAME, MODEL_YML
+    from .model.parse import load_model_spec
+    from .model.synth import ARCHIVE_NAME, MODEL_YML
 
     archive, yml = folder / ARCHIVE_NAME, folder / MODEL_YML
     if not (archive.is_file() and yml.is_file()):
@@ -96,25 +95,27 @@ def _synthetic_is_valid(folder: Path) -> bool:
 
 def _conversion_is_valid(out: Path, checkpoint: Path) -> bool:
     """``out`` holds a conversion of exactly this checkpoint, both routes and precisions, unchanged."""
-    from .checkpoint import PARAMS_FILE, SYMBOL_FILE
-    from .convert import check_artifacts, read_manifest
+    from .conversion.manifest import read_manifest
     from .errors import SshconvError
+    from .model.checkpoint import PARAMS_FILE, SYMBOL_FILE
 
     try:
         manifest = read_manifest(out)
-        if set(manifest["routes"]) != {"mo", "onnx"} or set(manifest["precisions"]) != {"FP32", "FP16"}:
+        if set(manifest.routes) != set(ROUTES) or set(manifest.weights) != set(WEIGHTS):
             return False
-        files = manifest["source"]["files"]
-        if any(files[name]["sha256"] != sha256_file(checkpoint / name) for name in (SYMBOL_FILE, PARAMS_FILE)):
+        hashes = manifest.source_hashes()
+        if any(hashes.get(name) != sha256_file(checkpoint / name) for name in (SYMBOL_FILE, PARAMS_FILE)):
             return False
-        check_artifacts(out, manifest)
-    except (SshconvError, OSError, KeyError, TypeError):
+        manifest.check()
+    except (SshconvError, OSError):
         return False
     return True
 
 
 def _verification_key(artifacts_dir: Path, samples: int, self_test: bool) -> dict[str, Any]:
-    return {"manifest_sha256": sha256_file(artifacts_dir / "manifest.json"), "samples": samples, "self_test": self_test}
+    from .conversion.manifest import MANIFEST_NAME
+
+    return {"manifest_sha256": sha256_file(artifacts_dir / MANIFEST_NAME), "samples": samples, "self_test": self_test}
 
 
 def _verified_stamp(workdir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -135,45 +136,47 @@ def run_demo(
     samples: int = DEMO_SAMPLES,
     bench_seconds: float = DEMO_BENCH_SECONDS,
     self_test: bool = False,
-    on_event: ProgressCallback | None = None,
+    on_event: EventHandler | None = None,
 ) -> DemoResult:
     """Run synth -> download -> convert -> verify (+ HTML report) -> bench in ``workdir``, offline.
 
     ``samples`` random images are verified besides the three patterns; ``bench_seconds``
     is the timed budget per engine (``0`` skips the benchmark); ``self_test`` adds the
-    verifier's negative controls. ``on_event(message, done, total)`` reports each step.
+    verifier's negative controls. ``on_event`` receives the demo's own events (stage
+    ``demo``, one ``progress`` per step) and every step's events, unchanged.
     A verification mismatch is not an exception: ``result.passed`` is False.
     """
-    from .bench import run_bench
-    from .convert import convert
-    from .download import download_model
-    from .report import verdict_text, write_report
-    from .spec import load_model_spec
-    from .synth import ARCHIVE_NAME, MODEL_YML, synthesize
-    from .verify import verify
+    from .conversion.core import convert
+    from .conversion.manifest import read_manifest
+    from .deploy.bench import run_bench
+    from .deploy.report import verdict_text, write_report
+    from .download.core import download_model
+    from .model.parse import load_model_spec
+    from .model.synth import ARCHIVE_NAME, MODEL_YML, synthesize
+    from .verification.core import VerifyOptions, verify
 
     if samples < 0:
-        raise UsageError(f"demo: samples must be >= 0, got {samples}")
+        raise UsageError(f"demo: {param('samples')} must be >= 0, got {samples}")
     if bench_seconds < 0:
-        raise UsageError(f"demo: bench seconds must be >= 0, got {bench_seconds}")
+        raise UsageError(f"demo: {param('bench_seconds')} must be >= 0, got {bench_seconds}")
     work = ensure_dir(Path(workdir), "demo work folder")
     res = DemoResult(work)
-    notify = on_event or (lambda message, done, total: None)
+    emit = Emitter("demo", on_event)
     total = len(STEPS)
 
     def step(i: int, name: str, status: str, t0: float, detail: str) -> None:
         res.steps.append(StepResult(name, status, round(time.perf_counter() - t0, 2), detail))
         log.info("demo %s: %s (%s)", name, status, detail)
-        notify(f"{name}: {status}", i, total)
+        emit.progress(i, total, item=name, status=status, force=True)
 
     # 1. synthetic checkpoint and archive
-    notify("synth", 0, total)
+    emit.start(total, item=str(work))
     t0 = time.perf_counter()
     synthetic = work / "synthetic"
     if _synthetic_is_valid(synthetic):
         step(1, "synth", "reused", t0, str(synthetic))
     else:
-        synthesize(synthetic)
+        synthesize(synthetic)  # one MXNet pass, no progress of its own
         step(1, "synth", "done", t0, str(synthetic))
     spec = load_model_spec(synthetic / MODEL_YML)
 
@@ -181,9 +184,11 @@ def run_demo(
     t0 = time.perf_counter()
     checkpoint = work / "checkpoint"
     try:  # already unpacked and verified, or in the cache: no need to import the archive again
-        dl = download_model(spec, checkpoint, cache_dir=work / "cache", offline=True)
+        dl = download_model(spec, checkpoint, cache_dir=work / "cache", offline=True, on_event=on_event)
     except SourceUnreachableError:
-        dl = download_model(spec, checkpoint, cache_dir=work / "cache", from_file=[synthetic / ARCHIVE_NAME], offline=True)
+        dl = download_model(
+            spec, checkpoint, cache_dir=work / "cache", from_file=[synthetic / ARCHIVE_NAME], offline=True, on_event=on_event
+        )
     f = dl.files[0]
     reused = dl.up_to_date or f.source in ("existing", "cache")
     step(2, "download", "reused" if reused else "done", t0, f"{f.name} sha256 {f.sha256[:12]}… via {f.source}")
@@ -195,11 +200,11 @@ def run_demo(
     if _conversion_is_valid(converted, checkpoint):
         step(3, "convert", "reused", t0, str(converted))
     else:
-        convert(spec, checkpoint, converted, via=("mo", "onnx"), precisions=("FP32", "FP16"))
+        convert(spec, checkpoint, converted, via=ROUTES, precisions=WEIGHTS, on_event=on_event)
         step(3, "convert", "done", t0, str(converted))
     res.artifacts_dir = converted
-    manifest = json.loads((converted / "manifest.json").read_text(encoding="utf-8"))
-    res.artifacts = [converted / a["path"] for a in manifest["artifacts"]]
+    manifest = read_manifest(converted)
+    res.artifacts = [manifest.file(a) for a in manifest.artifacts]
 
     # 4. verify every artifact, with the HTML report
     t0 = time.perf_counter()
@@ -211,8 +216,9 @@ def run_demo(
         step(4, "verify", "reused", t0, res.verdict)
     else:
         (work / STAMP).unlink(missing_ok=True)
+        options = VerifyOptions(samples=samples, self_test=self_test)
         result = verify(
-            spec, input_dir=checkpoint, artifacts=converted, samples=samples, self_test=self_test, json_report=res.verify_json
+            spec, input_dir=checkpoint, artifacts=converted, options=options, json_report=res.verify_json, on_event=on_event
         )
         write_report(result, res.report)
         res.passed, res.verdict = bool(result.passed), verdict_text(result)
@@ -233,7 +239,12 @@ def run_demo(
         step(5, "bench", "skipped", t0, "bench seconds = 0")
     else:
         res.bench = run_bench(
-            input_dir=checkpoint, artifacts=converted, seconds=bench_seconds, spec=spec, routes=DEMO_BENCH_ROUTES
+            input_dir=checkpoint,
+            artifacts=converted,
+            seconds=bench_seconds,
+            spec=spec,
+            routes=DEMO_BENCH_ROUTES,
+            on_event=on_event,
         )
         res.bench_json = atomic_write_text(work / "bench.json", json.dumps(res.bench.to_dict(), indent=2) + "\n")
         fastest = min(res.bench.cases, key=lambda c: c.median_s)

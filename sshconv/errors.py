@@ -1,27 +1,51 @@
-"""One exception family for every failure a user can cause, and its exit codes.
+"""One exception family for every failure a user can cause, and every exit code.
 
 Every error a user can trigger is a subclass of :class:`SshconvError`. The CLI
-catches that one type, prints ``str(error)`` on one line and exits with
-``error.exit_code``. Anything else that escapes is a bug in sshconv and shows a
-traceback (with ``-v``) or a short "internal error" line.
+catches that one type, prints it on one line and exits with ``error.exit_code``.
+Anything else that escapes is a bug in sshconv: exit :data:`EXIT_INTERNAL`.
+
+The library speaks of its own parameters, never of CLI flags. A message that tells
+the user what to pass marks the parameter with :func:`param` (``param("from_file")``);
+``str(error)`` shows it as the Python keyword (`` `from_file` ``), and the CLI renders
+the same error with its flag (``--from-file``) through :meth:`SshconvError.render`.
 """
 
 from __future__ import annotations
 
-#: Exit codes, the only place they are defined. README's table mirrors this.
+import re
+import signal
+from collections.abc import Mapping
+
+#: Exit codes: this table is the only place they are defined. README's table mirrors it.
 EXIT_OK = 0
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTEGRITY = 4
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_MISMATCH: "verification mismatch: the converted model does not match the original",
     EXIT_USAGE: "bad usage or bad input (flags, model.yml, checkpoint, model or image files)",
-    EXIT_UNREACHABLE: "no source reachable: every URL and mirror failed, or --offline with a cold cache",
+    EXIT_UNREACHABLE: "no source reachable: every URL and mirror failed, or offline with a cold cache",
     EXIT_INTEGRITY: "integrity failure: checksum or size mismatch, unsafe archive",
+    EXIT_INTERNAL: "internal error: a bug in sshconv (report it with the -v output)",
+    EXIT_INTERRUPTED: "interrupted by SIGINT; nothing half-written is left, run the command again",
+    EXIT_TERMINATED: "terminated by SIGTERM; nothing half-written is left, run the command again",
 }
+
+# A parameter mark: unit separators never occur in paths or in model.yml text (which is
+# shown JSON-escaped), so user data cannot be mistaken for one.
+_MARK = "\x1f"
+_PARAM = re.compile(f"{_MARK}([A-Za-z_][A-Za-z0-9_]*){_MARK}")
+
+
+def param(name: str) -> str:
+    """Mark the library parameter ``name`` in a message; the CLI shows its flag there instead."""
+    return f"{_MARK}{name}{_MARK}"
 
 
 class SshconvError(Exception):
@@ -29,9 +53,18 @@ class SshconvError(Exception):
 
     exit_code = EXIT_USAGE
 
+    def render(self, names: Mapping[str, str] | None = None) -> str:
+        """The message on one line, each marked parameter shown as ``names[param]`` (else as `` `param` ``)."""
+        names = names or {}
+        text = _PARAM.sub(lambda m: names.get(m.group(1), f"`{m.group(1)}`"), super().__str__())
+        return " ".join(text.split())
+
+    def __str__(self) -> str:
+        return self.render()
+
 
 class UsageError(SshconvError):
-    """Bad flags or a bad combination of them."""
+    """Bad options or a bad combination of them."""
 
     exit_code = EXIT_USAGE
 
@@ -58,8 +91,12 @@ class OutputError(InputError):
     """An output location cannot be written."""
 
 
+class LockTimeout(OutputError):
+    """Another process held a lock on the output or cache folder for longer than the timeout."""
+
+
 class SourceUnreachableError(SshconvError):
-    """Every source of a file failed for network reasons, or --offline missed the cache."""
+    """Every source of a file failed for network reasons, or offline mode missed the cache."""
 
     exit_code = EXIT_UNREACHABLE
 
@@ -77,10 +114,12 @@ class VerificationMismatch(SshconvError):
 
 
 class Interrupted(SshconvError):
-    """The run was stopped by SIGINT or SIGTERM; nothing half-written was left."""
+    """The run was stopped by SIGINT; every cleanup ran, nothing half-written was left."""
 
-    exit_code = 130
+    exit_code = EXIT_INTERRUPTED
 
 
-class LockTimeout(OutputError):
-    """Another process held a lock on the output or cache folder for longer than the timeout."""
+class Terminated(Interrupted):
+    """The run was stopped by SIGTERM; every cleanup ran, nothing half-written was left."""
+
+    exit_code = EXIT_TERMINATED

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .spec import ModelSpec
+from .model.spec import ModelSpec
 
 
 def describe(spec: ModelSpec, checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
@@ -25,10 +25,10 @@ def describe(spec: ModelSpec, checkpoint_dir: str | Path | None = None) -> dict[
     }
     if checkpoint_dir is None:
         return report
-    from .checkpoint import load_checkpoint
-    from .network import count_gflops, count_parameters, output_shapes
+    from .model.checkpoint import load_checkpoint
+    from .model.network import count_gflops, count_parameters, output_shapes
 
-    ckpt = load_checkpoint(checkpoint_dir, expected_outputs=[o.name for o in spec.outputs])
+    ckpt = load_checkpoint(checkpoint_dir, expected_outputs=spec.output_names)
     shape = tuple(spec.input.shape)
     report.update(
         checkpoint=str(Path(checkpoint_dir)),

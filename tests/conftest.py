@@ -61,7 +61,7 @@ def assert_one_line_error(result, code: int, *fragments: str) -> None:
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     """The full-size synthetic checkpoint with the default seed (read-only: copy before changing)."""
-    from sshconv.synth import synthesize
+    from sshconv.model.synth import synthesize
 
     folder = tmp_path_factory.mktemp("synth")
     synthesize(folder)
@@ -74,8 +74,8 @@ def converted_dir(synth_dir, tmp_path_factory) -> Path:
 
     Layout: ``ir/{mo,onnx}/{FP32,FP16}/ssh-mxnet.{xml,bin}``, ``onnx/ssh-mxnet.onnx``, ``manifest.json``.
     """
-    from sshconv.convert import convert
-    from sshconv.spec import load_model_spec
+    from sshconv import convert
+    from sshconv.model import load_model_spec
 
     out = tmp_path_factory.mktemp("converted")
     convert(load_model_spec(synth_dir / "model.yml"), synth_dir, out, via=("mo", "onnx"), precisions=("FP32", "FP16"))
@@ -114,10 +114,13 @@ def tiny_ir(folder: Path, shape=(1, 3, 640, 640), names=None, card_shapes: bool 
     Outputs are named ``NAME:0`` as Model Optimizer names them.
     """
     import numpy as np
-    import openvino.runtime as ov
-    from openvino.runtime import opset10 as ops
+    import openvino as ov
 
-    from sshconv.spec import default_outputs
+    from sshconv.runtimes.openvino import opset
+
+    ops = opset()
+
+    from sshconv.model.spec import default_outputs
 
     param = ops.parameter(list(shape), np.float32, name="data")
     card = {o.name: o.shape for o in default_outputs(shape[2], shape[3])}
@@ -134,5 +137,5 @@ def tiny_ir(folder: Path, shape=(1, 3, 640, 640), names=None, card_shapes: bool 
         results.append(ops.result(node.output(0)))
     folder.mkdir(parents=True, exist_ok=True)
     xml = folder / "tiny.xml"
-    ov.serialize(ov.Model(results, [param], "tiny"), str(xml), str(xml.with_suffix(".bin")))
+    ov.save_model(ov.Model(results, [param], "tiny"), str(xml), compress_to_fp16=False)
     return xml

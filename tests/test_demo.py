@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from sshconv.demo import STEPS, _conversion_is_valid
-from sshconv.network import output_names
+from sshconv.model.network import output_names
 
 from .conftest import run_cli
 
@@ -16,14 +16,20 @@ from .conftest import run_cli
 @pytest.mark.slow
 def test_demo_end_to_end_then_reuses_everything(synth_dir, converted_dir, tmp_path):
     work = tmp_path / "demo"
-    # Synthesis and conversion are deterministic (tests/test_synth.py, tests/test_convert.py): seed
+    # Synthesis and conversion are deterministic (tests/model/test_synth.py, tests/conversion/test_convert.py): seed
     # the demo with the session's copies, so this test pays for the import, the verification of every
     # artifact and the benchmark, and checks that the demo recognises valid earlier work by its hashes.
     shutil.copytree(synth_dir, work / "synthetic")
     shutil.copytree(converted_dir, work / "converted")
 
-    res = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0.01")
+    res = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0.01", "--progress", "json")
     assert res.code == 0, res.err
+    # The demo's own events, one per step, and its steps' events passed on, each with its own stage.
+    events = [json.loads(line) for line in res.err.splitlines()]
+    assert [e["item"] for e in events if e["stage"] == "demo" and e["event"] == "progress"] == list(STEPS)
+    assert {e["stage"] for e in events} == {"demo", "download", "verify", "bench"}
+    runs = [e for e in events if e["stage"] == "verify" and e["event"] == "progress"]
+    assert runs[-1]["done"] == runs[-1]["total"] == 6 * 3, "MXNet and 5 models, each on 3 patterns"
     rows = {line.split()[0]: line.split()[1] for line in res.out.splitlines() if line.split()[:1] and line.split()[0] in STEPS}
     assert rows == {"synth": "reused", "download": "done", "convert": "reused", "verify": "done", "bench": "done"}, res.out
     assert "verification: PASS" in res.out

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from sshconv.errors import SpecError
-from sshconv.spec import load_model_spec, parse_model_spec
+from sshconv.model import load_model_spec, parse_model_spec
 
 from .conftest import assert_one_line_error, run_cli
 
@@ -85,7 +85,7 @@ def test_fuzz_model_yml_text_raises_only_spec_error(tmp_path_factory, content):
 
 # ----------------------------------------------------------------------------- checkpoints
 # Broken checkpoint folders (missing, empty, truncated, not JSON, another network, params
-# that do not fit) are driven through the real CLI in tests/test_convert.py.
+# that do not fit) are driven through the real CLI in tests/conversion/test_convert.py.
 
 
 # ----------------------------------------------------------------------------- archive fuzz
@@ -162,7 +162,7 @@ def _write_archive(path, fmt, members):
 @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_fuzz_extractor_never_writes_outside_staging(tmp_path_factory, data):
-    from sshconv.archive import ExtractLimits, safe_extract, unpack_archive
+    from sshconv.download.archive import ExtractLimits, safe_extract, unpack_archive
     from sshconv.errors import SshconvError
 
     root = tmp_path_factory.mktemp("fuzz")
@@ -225,8 +225,8 @@ def _assert_interrupted(proc, sig):
 def test_interrupted_download_leaves_no_final_file_and_next_run_finishes(tmp_path, signame):
     import signal
 
+    from .download.test_download import MiB, _spawn_download, blob, download, file_entry, leftovers, write_model
     from .httpserver import MisbehavingServer
-    from .test_download import MiB, _spawn_download, blob, download, file_entry, leftovers, write_model
 
     sig = getattr(signal, signame)
     srv = MisbehavingServer().start()
@@ -241,7 +241,7 @@ def test_interrupted_download_leaves_no_final_file_and_next_run_finishes(tmp_pat
         _wait_for(lambda: part.exists() and part.stat().st_size >= MiB // 2, proc)
         _assert_interrupted(proc, sig)
         assert not (out / "a.bin").exists()
-        from sshconv.download import Cache
+        from sshconv.download.cache import Cache
 
         assert not Cache(cache).entry(file_entry("a.bin", data)["sha256"]).exists()
         srv.rate = 0
@@ -258,7 +258,7 @@ def test_interrupted_download_leaves_no_final_file_and_next_run_finishes(tmp_pat
 
 def _bad_models(folder):
     """Model files that must be refused by every command that runs one, with the fragment each error names."""
-    from sshconv.network import output_names
+    from sshconv.model.network import output_names
 
     from .conftest import tiny_ir
 

@@ -1,0 +1,173 @@
+"""``sshconv detect``, ``sshconv bench`` and ``sshconv demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import add_input_dir, add_model, add_progress, command, load_spec, print_json, run_with_progress
+
+
+def cmd_detect(args) -> int:
+    from ..deploy.detect import detect
+
+    results = run_with_progress(
+        args, detect, args.images, args.ir, out=args.out, out_dir=args.out_dir, threshold=args.threshold, fit=args.fit,
+        max_faces=args.max_faces, spec=load_spec(args),
+    )  # fmt: skip
+    if args.json:
+        print_json([r.to_dict() for r in results])
+        return 0
+    for r in results:
+        drawn = f" -> {r.drawn} (boxes {r.boxes_json})" if r.drawn else ""
+        print(f"{r.image}: {len(r.boxes)} faces ({r.width}x{r.height}){drawn}")
+        for x1, y1, x2, y2, score in r.boxes:
+            print(f"  {score:.3f}  [{x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}]")
+    return 0
+
+
+def add_detect(sub) -> None:
+    from ..deploy.detect import DEFAULT_FIT, FIT_MODES
+
+    p = command(
+        sub, "detect", "Find faces on photos with the converted IR; draw them and give the boxes as JSON.",
+        "sshconv detect photo.jpg --ir out/ir/mo/FP32/ssh-mxnet.xml --out photo-faces.png", cmd_detect,
+    )  # fmt: skip
+    p.add_argument("images", metavar="IMAGE", nargs="+", type=Path, help="photos (JPEG, PNG, BMP, ...; any size)")
+    p.add_argument("--ir", metavar="X.xml", type=Path, required=True, help="the IR .xml (its .bin beside it)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--out", metavar="OUT.png", type=Path, help="write the photo with boxes here (one IMAGE only), boxes to OUT.json"
+    )
+    where.add_argument(
+        "--out-dir", metavar="DIR", type=Path, help="write DIR/<name>.png with boxes and DIR/<name>.json for each IMAGE"
+    )
+    # The default is the decoder's SCORE_THRESHOLD, applied by the library (importing the decoder here would load numpy).
+    p.add_argument("--threshold", metavar="T", type=float, help="face score threshold (default: the decoder's, 0.5)")
+    p.add_argument(
+        "--fit", choices=FIT_MODES, default=DEFAULT_FIT, help=f"how photos are fitted to the input (default {DEFAULT_FIT})"
+    )
+    p.add_argument("--max-faces", metavar="N", type=int, help="keep only the N best-scoring faces per photo (default: all)")
+    add_model(p)
+    add_progress(p)
+    p.add_argument("--json", action="store_true", help="print the boxes of every photo as JSON")
+
+
+def cmd_bench(args) -> int:
+    from ..deploy.bench import run_bench
+
+    spec = load_spec(args)
+    res = run_with_progress(
+        args, run_bench, args.input_dir, ir=args.ir, artifacts=args.artifacts, seconds=args.seconds, spec=spec,
+        mxnet=not args.no_mxnet,
+    )  # fmt: skip
+    if args.json:
+        print_json(res.to_dict())
+        return 0
+    print(format_bench_table(res))
+    return 0
+
+
+def format_bench_table(res) -> str:
+    """The benchmark as a text table (also used by the demo)."""
+    peak = res.matmul_peak
+    lines = [
+        f"input {'x'.join(map(str, res.input_shape))}, {res.gflop_per_frame:.2f} GFLOP/frame; "
+        f"FP32 matmul ceiling {peak.gflops_per_s:.1f} GFLOP/s ({peak.cores} cores, {peak.size}x{peak.size} GEMM)",
+        f"{'engine':<34} {'exec':>5} {'median s':>9} {'± s':>7} {'runs':>5} {'frames/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'vs MXNet':>9}",
+    ]
+    for c in res.cases:
+        speed = f"{c.speedup_vs_mxnet:.2f}x" if c.speedup_vs_mxnet else "-"
+        lines.append(
+            f"{c.name:<34} {c.effective_execution:>5} {c.median_s:>9.3f} {c.spread_s:>7.3f} {len(c.times_s):>5} "
+            f"{c.fps:>9.2f} {c.gflops_per_s:>8.1f} {c.gflops_per_s / peak.gflops_per_s:>7.0%} {speed:>9}"
+        )
+    asked_bf16 = [c for c in res.cases if c.execution == "bf16" and c.effective_execution != "bf16"]
+    if asked_bf16:
+        lines.append("note: this CPU has no BF16 support; the CPU plugin ran the bf16 requests in f32")
+    return "\n".join(lines)
+
+
+def add_bench(sub) -> None:
+    from ..deploy.bench import BENCH_SECONDS
+
+    p = command(
+        sub, "bench", "Time MXNet and the IR (FP32 and BF16 execution, FP16 IR) against this machine's FP32 ceiling.",
+        "sshconv bench --input-dir ./synthetic --artifacts ./converted --seconds 10", cmd_bench,
+    )  # fmt: skip
+    add_model(p)
+    add_input_dir(
+        p,
+        "the MXNet checkpoint folder, to time MXNet too and give speed-ups (default: with --artifacts, the one its manifest names)",
+    )
+    p.add_argument("--no-mxnet", action="store_true", help="time the IR(s) only")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ir", metavar="X.xml", type=Path, help="time this IR")
+    which.add_argument("--artifacts", metavar="O", type=Path, help="time every IR in this `sshconv convert` output folder")
+    p.add_argument(
+        "--seconds",
+        metavar="S",
+        type=float,
+        default=BENCH_SECONDS,
+        help=f"timed seconds per engine after warm-up (default {BENCH_SECONDS:g})",
+    )
+    add_progress(p)
+    p.add_argument("--json", action="store_true", help="print every timing as JSON")
+
+
+def cmd_demo(args) -> int:
+    from ..demo import run_demo
+    from ..errors import EXIT_MISMATCH
+
+    res = run_with_progress(
+        args, run_demo, args.workdir, samples=args.samples, bench_seconds=args.bench_seconds, self_test=args.self_test,
+    )  # fmt: skip
+    if args.json:
+        print_json(res.to_dict())
+        return 0 if res.passed else EXIT_MISMATCH
+    print(f"{'step':<9} {'status':<8} {'seconds':>8}  detail")
+    for s in res.steps:
+        print(f"{s.name:<9} {s.status:<8} {s.seconds:>8.1f}  {s.detail}")
+    print(f"\ncheckpoint: {res.checkpoint_dir}")
+    print("artifacts:")
+    for p in res.artifacts:
+        print(f"  {p}")
+    if res.bench is not None:
+        print(f"\nbenchmark ({res.bench_json}):")
+        print(format_bench_table(res.bench))
+    print(f"\nverification: {'PASS' if res.passed else 'FAIL'}: {res.verdict}")
+    print(f"JSON report: {res.verify_json}")
+    print(f"HTML report: {res.report}")
+    return 0 if res.passed else EXIT_MISMATCH
+
+
+def add_demo(sub) -> None:
+    from ..demo import DEFAULT_WORKDIR, DEMO_BENCH_SECONDS, DEMO_SAMPLES
+
+    p = command(
+        sub, "demo", "The whole pipeline offline: synth, download --from-file, convert (both routes), verify + HTML report, bench.",
+        "sshconv demo --workdir ./sshconv-demo", cmd_demo,
+    )  # fmt: skip
+    p.add_argument(
+        "--workdir",
+        metavar="W",
+        type=Path,
+        default=DEFAULT_WORKDIR,
+        help=f"folder for everything the demo makes; re-running reuses it (default ./{DEFAULT_WORKDIR})",
+    )
+    p.add_argument(
+        "--samples",
+        metavar="N",
+        type=int,
+        default=DEMO_SAMPLES,
+        help=f"seeded random images to verify on, besides 3 patterns (default {DEMO_SAMPLES})",
+    )
+    p.add_argument(
+        "--bench-seconds",
+        metavar="S",
+        type=float,
+        default=DEMO_BENCH_SECONDS,
+        help=f"timed seconds per engine in the benchmark; 0 skips it (default {DEMO_BENCH_SECONDS:g})",
+    )
+    p.add_argument("--self-test", action="store_true", help="also run the verifier's negative controls (slower)")
+    add_progress(p)
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")

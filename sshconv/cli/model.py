@@ -1,0 +1,71 @@
+"""``sshconv info`` and ``sshconv synth``: what the model is, and a synthetic checkpoint of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import add_input_dir, add_model, command, load_spec, print_json
+
+
+def cmd_info(args) -> int:
+    from ..info import describe
+
+    report = describe(load_spec(args), args.input_dir)
+    if args.json:
+        print_json(report)
+        return 0
+    print(f"model.yml: {report['model_yml']}  framework: {report['framework']}")
+    for f in report["files"]:
+        print(f"file {f['name']}: {f['size']} bytes, sha256 {f['sha256']}")
+        for url in f["sources"]:
+            print(f"  source: {url}")
+    inp = report["input"]
+    print(
+        f"input {inp['name']} {inp['shape']}: raw BGR 0..255; mean {inp['mean_values']} (RGB), channels reversed: {inp['reverse_input_channels']}"
+    )
+    if "params" in report:
+        print(f"checkpoint {report['checkpoint']}: {report['params']:,} parameters, {report['gflops']:.4f} GFLOPs")
+    for o in report["outputs"]:
+        print(f"output {o['name']} {o['shape']}")
+    return 0
+
+
+def add_info(sub) -> None:
+    p = command(
+        sub, "info", "Show what model.yml says and, with a checkpoint, the graph's outputs, parameters and GFLOPs.",
+        "sshconv info --input-dir ./ssh --json", cmd_info,
+    )  # fmt: skip
+    add_model(p)
+    add_input_dir(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def cmd_synth(args) -> int:
+    from ..model.synth import synthesize
+
+    res = synthesize(args.output_dir, seed=args.seed)
+    summary = {
+        "folder": str(res.folder), "seed": res.seed, "symbol": str(res.symbol), "params": str(res.params),
+        "archive": str(res.archive), "archive_size": res.archive_size, "archive_sha256": res.archive_sha256,
+        "model_yml": str(res.model_yml),
+    }  # fmt: skip
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"synthetic checkpoint (seed {res.seed}) in {res.folder}:")
+        for key in ("symbol", "params", "archive", "model_yml"):
+            print(f"  {summary[key]}")
+        print(f"  archive sha256 {res.archive_sha256}, {res.archive_size} bytes")
+    return 0
+
+
+def add_synth(sub) -> None:
+    from ..model.synth import DEFAULT_SEED
+
+    p = command(
+        sub, "synth", "Write a synthetic checkpoint of the exact SSH architecture (seeded, calibrated weights).",
+        "sshconv synth --output-dir ./synthetic --seed 7", cmd_synth,
+    )  # fmt: skip
+    p.add_argument("--output-dir", metavar="D", type=Path, required=True, help="folder to write into")
+    p.add_argument("--seed", metavar="N", type=int, default=DEFAULT_SEED, help=f"weight seed (default {DEFAULT_SEED})")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")

@@ -1,0 +1,79 @@
+"""The one renderer of the one event shape (:mod:`sshconv.events`): a tqdm bar, JSON lines, or nothing.
+
+One bar per stage: ``start`` opens it (bytes are shown scaled), ``progress`` moves it and
+names the item, ``retry`` and ``error`` are written above it, ``done`` closes it. A stage
+that runs others (the demo) keeps its bar while theirs come and go below it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+MODES = ("bar", "json", "none")
+
+
+def default_mode(stream: TextIO | None = None) -> str:
+    """``bar`` on a terminal, else ``none``."""
+    stream = stream or sys.stderr
+    return "bar" if stream.isatty() else "none"
+
+
+class ProgressRenderer:
+    """Call it with each event; :meth:`close` when the command ends (also on errors)."""
+
+    def __init__(self, mode: str | None = None, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.mode = mode or default_mode(self.stream)
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.mode == "json":
+            print(json.dumps(event, default=str), file=self.stream, flush=True)
+        elif self.mode == "bar":
+            self._bar(event)
+
+    def _bar(self, event: dict[str, Any]) -> None:
+        stage, kind = event.get("stage", "?"), event.get("event")
+        if kind == "start":
+            self._close(stage)
+            self._open(stage, event)
+        elif kind == "progress":
+            bar = self.bars.get(stage) or self._open(stage, event)
+            if event.get("total") is not None:
+                bar.total = event["total"]
+            bar.n = event.get("done", bar.n)
+            if event.get("item") and event.get("unit") != "B":
+                bar.set_postfix_str(str(event["item"])[-50:], refresh=False)
+            bar.refresh()
+        elif kind in ("retry", "error"):
+            where = " ".join(str(event[k]) for k in ("item", "url") if event.get(k))
+            line = f"{stage}: {where}: {event.get('reason', kind)}"
+            if self.bars:  # above the bars, which tqdm redraws below it (on stderr: stdout is for results)
+                next(iter(self.bars.values())).write(line, file=self.stream)
+            else:
+                print(line, file=self.stream)
+        elif kind == "done":
+            self._close(stage)
+
+    def _open(self, stage: str, event: dict[str, Any]):
+        from tqdm import tqdm
+
+        is_bytes = event.get("unit") == "B"
+        desc = f"{stage} {event['item']}" if is_bytes and event.get("item") else stage
+        self.bars[stage] = tqdm(
+            total=event.get("total"), initial=event.get("done") or 0, desc=desc, unit=event.get("unit") or "step",
+            unit_scale=is_bytes, unit_divisor=1024 if is_bytes else 1000, file=self.stream, leave=False,
+            position=len(self.bars), dynamic_ncols=True,
+        )  # fmt: skip
+        return self.bars[stage]
+
+    def _close(self, stage: str) -> None:
+        bar = self.bars.pop(stage, None)
+        if bar is not None:
+            bar.close()
+
+    def close(self) -> None:
+        for stage in list(self.bars):
+            self._close(stage)

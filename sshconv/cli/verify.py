@@ -1,0 +1,145 @@
+"""``sshconv verify``: flags to options, the result as text tables."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import UsageError
+from .common import add_input_dir, add_model, add_progress, command, load_spec, run_with_progress
+
+
+def cmd_verify(args) -> int:
+    from ..verification import VerifyOptions, verify
+
+    spec = load_spec(args)
+    options = VerifyOptions(
+        samples=args.samples, seed=args.seed, images=args.images, overrides=parse_overrides(args.atol, args.rtol),
+        self_test=args.self_test, bf16=args.bf16,
+    )  # fmt: skip
+    result = run_with_progress(
+        args, verify, spec, input_dir=args.input_dir, ir=args.ir, onnx=args.onnx, artifacts=args.artifacts,
+        golden=args.golden, options=options, save_golden_to=args.save_golden, json_report=args.json,
+    )  # fmt: skip
+    html = None
+    if args.html is not None:
+        from ..deploy.report import write_report
+
+        html = write_report(result, args.html)
+    _print_verify(result)
+    if html is not None:
+        print(f"HTML report: {html}")
+    return result.exit_code
+
+
+def parse_overrides(atol: Sequence[str] = (), rtol: Sequence[str] = ()) -> dict[str, dict[str, float]]:
+    """``["cls_prob=1e-3", "rpn_bbox_pred_stride8=0.01"]`` -> ``{name: {"atol": v}}``; UsageError if malformed."""
+    out: dict[str, dict[str, float]] = {}
+    for key, items in (("atol", atol), ("rtol", rtol)):
+        for item in items:
+            name, sep, value = item.partition("=")
+            try:
+                v = float(value)
+            except ValueError:
+                v = float("nan")
+            if not sep or not name or not math.isfinite(v) or v < 0:
+                raise UsageError(f"--{key} {item!r}: expected NAME=VALUE with VALUE >= 0, e.g. --{key} cls_prob=1e-4")
+            out.setdefault(name, {})[key] = v
+    return out
+
+
+def _print_verify(result) -> None:
+    print(f"reference: {result.reference}; {len(result.samples)} input(s): " + ", ".join(s.label for s in result.samples))
+    if result.golden_written:
+        print(f"golden file written: {result.golden_written}")
+    for check in result.checks + result.pairs:
+        _print_check(check)
+    if result.controls:
+        print("\nself-test (negative controls: each must FAIL):")
+        for c in result.controls:
+            word = "caught (FAIL as expected)" if c.caught else "NOT CAUGHT (passed: the verifier is blind to it)"
+            print(f"  {c.of:<14} {c.name:<14} margin {c.check.margin:10.3g}  {word}  ({c.description})")
+    verdict = "PASS" if result.passed else "FAIL"
+    print(f"\nverdict: {verdict}")
+
+
+def _print_check(check) -> None:
+    used = f", ran {check.execution_used}" if check.execution_used else ""
+    print(f"\n{check.label}: {check.model} vs {check.reference} ({check.tolerance_set} tolerances{used})")
+    if check.note:
+        print(f"  note: {check.note}")
+    print(f"  {'output':<30} {'max abs':>10} {'max rel':>10} {'atol':>9} {'rtol':>9} {'margin':>9}  result")
+    for o in check.outputs:
+        res = "PASS" if o.passed else "FAIL" + (f" ({o.problem})" if o.problem else f" ({o.violations} of {o.elements})")
+        print(f"  {o.name:<30} {o.max_abs:10.3g} {o.max_rel:10.3g} {o.tolerance.atol:9.2g} {o.tolerance.rtol:9.2g} "
+              f"{o.margin:9.3g}  {res}")  # fmt: skip
+    dets = check.detections
+    counts = ", ".join(f"{d.parity.matched}/{max(d.parity.reference, d.parity.candidate)}" for d in dets)
+    print(f"  detections: matched {check.matched_fraction:.1%} (per input {counts}), "
+          f"largest box drift {check.max_box_drift:.2f} px")  # fmt: skip
+    if check.divergence is not None:
+        d = check.divergence
+        where = (
+            f"first diverging tensor: {d.tensor} (max|d|/max|ref| {d.error:.3g} > {d.threshold:g})"
+            if d.tensor
+            else "no intermediate tensor diverges"
+        )
+        print(f"  {where}; {d.note}")
+    print(f"  {check.label}: {'PASS' if check.passed else 'FAIL'} (margin {check.margin:.3g})")
+
+
+def add_verify(sub) -> None:
+    from ..model.spec import VERIFY_SAMPLES as DEFAULT_SAMPLES
+    from ..model.spec import VERIFY_SEED as DEFAULT_SEED
+
+    p = command(
+        sub, "verify", "Run the MXNet checkpoint and the converted model side by side; exit 1 if they differ.",
+        "sshconv verify --input-dir ./ssh --ir out/ir/mo/FP32/ssh-mxnet.xml --self-test --json report.json", cmd_verify,
+    )  # fmt: skip
+    add_model(p)
+    add_input_dir(p)
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--ir", metavar="X.xml", type=Path, help="an OpenVINO IR to check")
+    target.add_argument("--onnx", metavar="X.onnx", type=Path, help="an ONNX file to check (run by OpenVINO)")
+    target.add_argument(
+        "--artifacts", metavar="O", type=Path, help="every model in a `sshconv convert` output folder, and IR vs IR"
+    )
+    p.add_argument(
+        "--samples",
+        metavar="N",
+        type=int,
+        default=DEFAULT_SAMPLES,
+        help=f"seeded random images (default {DEFAULT_SAMPLES}); flat, gradient and 0/255 patterns are always added",
+    )
+    p.add_argument(
+        "--seed", metavar="S", type=int, default=DEFAULT_SEED, help=f"seed of the random images (default {DEFAULT_SEED})"
+    )
+    p.add_argument("--images", metavar="DIR", type=Path, help="also check these photos (resized to the network input)")
+    p.add_argument(
+        "--atol",
+        metavar="NAME=V",
+        action="append",
+        default=[],
+        help="absolute tolerance for an output or family (cls_prob, bbox_pred); repeatable",
+    )
+    p.add_argument(
+        "--rtol", metavar="NAME=V", action="append", default=[], help="relative tolerance for an output or family; repeatable"
+    )
+    p.add_argument("--bf16", action="store_true", help="also run each FP32 model with bf16 execution, with the BF16 tolerances")
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="also run negative controls (no mean, no channel reversal, 1%% scaled weights); each must fail",
+    )
+    golden = p.add_mutually_exclusive_group()
+    golden.add_argument("--save-golden", metavar="F", type=Path, help="save the inputs and MXNet outputs (npz, with hashes)")
+    golden.add_argument("--golden", metavar="F", type=Path, help="verify against a golden file instead of MXNet")
+    p.add_argument("--json", metavar="REPORT", type=Path, help="write every statistic, versions, hashes and seed to REPORT")
+    add_progress(p)
+    p.add_argument(
+        "--html",
+        metavar="REPORT.html",
+        type=Path,
+        help="write a self-contained HTML report: verdict, tables, error histograms, detections",
+    )

@@ -1,0 +1,325 @@
+"""How fast the converted detector runs here, next to MXNet and next to the machine's own limit.
+
+One benchmark run times every engine on the same full-size raw-BGR frame:
+
+* MXNet (the original checkpoint), when a checkpoint folder is known;
+* each FP32 IR with FP32 execution (``INFERENCE_PRECISION_HINT=f32``) and with BF16
+  execution (what the CPU plugin does by default on CPUs that have BF16; elsewhere
+  the plugin falls back to FP32, and the result says which precision it really used);
+* each FP16 IR (FP16-compressed weights) with FP32 execution.
+
+Each engine gets warm-up runs, then is timed repeatedly for a time budget (with a
+minimum number of runs). The result gives the median latency and its spread, frames
+per second, GFLOP/s from the model card's 267.06 GFLOP per frame, the speed-up over
+MXNet, and the ceiling: the FP32 matrix-multiply throughput that NumPy's BLAS reaches
+on this machine with the cores it has.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ModelFileError, UsageError, param
+from ..events import Emitter, EventHandler
+from ..model.network import CARD_GFLOPS
+
+if TYPE_CHECKING:  # numpy loads when something is timed, so that `sshconv --help` stays light
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Seconds of timed runs per engine (after warm-up), unless told otherwise.
+BENCH_SECONDS = 5.0
+#: Every engine is timed at least this many times, whatever the budget.
+MIN_REPEATS = 3
+#: Untimed runs before timing (first-run allocations, caches, lazy compilation).
+WARMUP_RUNS = 1
+#: Square FP32 matrices multiplied to measure the machine's ceiling.
+MATMUL_SIZE = 2048
+#: Seconds spent measuring the matrix-multiply ceiling.
+MATMUL_SECONDS = 2.0
+#: The frame every engine runs: seeded raw BGR pixels 0..255.
+FRAME_SEED = 0
+
+
+@dataclass
+class CaseResult:
+    """The timing of one engine on one frame."""
+
+    name: str  # e.g. "ir mo FP32, f32 execution"
+    runtime: str  # "mxnet" or "openvino"
+    model: str  # checkpoint folder or IR .xml
+    weights: str | None  # how an IR stores its weights: FP32 / FP16; None for MXNet
+    execution: str  # requested execution precision: "f32" or "bf16"
+    effective_execution: str  # what the runtime reports it really used
+    times_s: list[float]
+    load_s: float
+    speedup_vs_mxnet: float | None = None
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.times_s)
+
+    @property
+    def spread_s(self) -> float:
+        """Half the distance between the fastest and the slowest timed run."""
+        return (max(self.times_s) - min(self.times_s)) / 2
+
+    @property
+    def fps(self) -> float:
+        return 1.0 / self.median_s
+
+    @property
+    def gflops_per_s(self) -> float:
+        return CARD_GFLOPS / self.median_s
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(
+            median_s=self.median_s, spread_s=self.spread_s, min_s=min(self.times_s), max_s=max(self.times_s),
+            repeats=len(self.times_s), fps=self.fps, gflops_per_s=self.gflops_per_s,
+        )  # fmt: skip
+        return d
+
+
+@dataclass
+class MatmulPeak:
+    """The FP32 GEMM throughput NumPy's BLAS reaches here: the practical FP32 ceiling."""
+
+    gflops_per_s: float
+    size: int
+    cores: int
+    blas: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class BenchResult:
+    input_shape: tuple[int, ...]
+    gflop_per_frame: float
+    seconds_per_case: float
+    matmul_peak: MatmulPeak
+    cases: list[CaseResult] = field(default_factory=list)
+
+    def case(self, name: str) -> CaseResult:
+        for c in self.cases:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input_shape": list(self.input_shape),
+            "gflop_per_frame": self.gflop_per_frame,
+            "seconds_per_case": self.seconds_per_case,
+            "matmul_peak": self.matmul_peak.to_dict(),
+            "cases": [c.to_dict() for c in self.cases],
+        }
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What to time: a runner factory and how to describe it."""
+
+    name: str
+    runtime: str
+    model: Path
+    weights: str | None
+    execution: str
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _blas_name() -> str:
+    import numpy as np
+
+    try:
+        info = np.__config__.get_info("blas_opt_info") or np.__config__.get_info("blas_ilp64_opt_info")
+        libs = info.get("libraries") or []
+        return libs[0] if libs else "unknown"
+    except Exception:  # noqa: BLE001 - numpy's config API differs between versions; the name is cosmetic
+        return "unknown"
+
+
+def matmul_peak(seconds: float = MATMUL_SECONDS, size: int = MATMUL_SIZE) -> MatmulPeak:
+    """The best FP32 ``size`` x ``size`` GEMM throughput (GFLOP/s) NumPy reaches within ``seconds``.
+
+    One multiply is ``2 * size**3`` floating-point operations; BLAS uses every core it is
+    allowed (the count is in the result). The best run is kept: it is the ceiling.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(FRAME_SEED)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = np.empty((size, size), dtype=np.float32)
+    np.matmul(a, b, out=out)  # warm-up: thread pool start, page faults
+    flop = 2.0 * size**3
+    best = 0.0
+    deadline = time.perf_counter() + seconds
+    runs = 0
+    while runs < MIN_REPEATS or time.perf_counter() < deadline:
+        t0 = time.perf_counter()
+        np.matmul(a, b, out=out)
+        best = max(best, flop / (time.perf_counter() - t0) / 1e9)
+        runs += 1
+    return MatmulPeak(gflops_per_s=best, size=size, cores=available_cores(), blas=_blas_name())
+
+
+def bench_frame(shape: tuple[int, ...]) -> np.ndarray:
+    """The seeded raw-BGR frame (0..255, float32, NCHW) that every engine runs."""
+    import numpy as np
+
+    rng = np.random.default_rng(FRAME_SEED)
+    return rng.integers(0, 256, size=shape).astype(np.float32)
+
+
+def find_irs(artifacts: str | Path, routes: Sequence[str] | None = None) -> list[tuple[str, str, Path]]:
+    """``(route, weights, xml)`` of every IR a conversion's manifest lists (of ``routes``, if given)."""
+    from ..conversion.manifest import read_manifest
+
+    manifest = read_manifest(artifacts)
+    found = [(a.route, a.weights, manifest.file(a)) for a in manifest.irs(routes)]
+    if not found:
+        raise ModelFileError(f"{manifest.path}: lists no IR; run `sshconv convert` into {manifest.folder} first")
+    return found
+
+
+def checkpoint_of(artifacts: str | Path) -> Path | None:
+    """The checkpoint folder a ``sshconv convert`` output came from (its manifest), if it is still there."""
+    from ..conversion.manifest import read_manifest
+    from ..model.checkpoint import PARAMS_FILE, SYMBOL_FILE
+
+    try:
+        folder = read_manifest(artifacts).checkpoint_folder
+    except ModelFileError:
+        return None
+    if folder is None:
+        return None
+    return folder if (folder / SYMBOL_FILE).is_file() and (folder / PARAMS_FILE).is_file() else None
+
+
+def plan_engines(
+    input_dir: str | Path | None = None,
+    ir: str | Path | None = None,
+    artifacts: str | Path | None = None,
+    bf16: bool = True,
+    mxnet: bool = True,
+    routes: Sequence[str] | None = None,
+) -> list[Engine]:
+    """Which engines one benchmark times, MXNet first.
+
+    MXNet is timed when ``input_dir`` is given, or, with ``artifacts``, when the
+    checkpoint folder named in its manifest still exists.
+    """
+    if (ir is None) == (artifacts is None):
+        raise UsageError(f"bench: pass exactly one of {param('ir')} or {param('artifacts')}")
+    engines: list[Engine] = []
+    if input_dir is None and artifacts is not None:
+        input_dir = checkpoint_of(artifacts)
+    if mxnet and input_dir is not None:
+        engines.append(Engine("mxnet", "mxnet", Path(input_dir), None, "f32"))
+    if ir is not None:
+        from ..runtimes.openvino import check_model_file, ir_weights
+
+        xml = check_model_file(ir)
+        irs = [("ir", ir_weights(xml), xml)]
+    else:
+        irs = find_irs(artifacts, routes)
+    for route, weights, xml in irs:
+        label = f"ir {route} {weights}" if route != "ir" else f"ir {weights}"
+        engines.append(Engine(f"{label}, f32 execution", "openvino", xml, weights, "f32"))
+        if bf16 and weights == "FP32":
+            engines.append(Engine(f"{label}, bf16 execution", "openvino", xml, weights, "bf16"))
+    return engines
+
+
+def _open_runner(engine: Engine, spec):
+    if engine.runtime == "mxnet":
+        from ..runtimes.mxnet import MXNetRunner
+
+        return MXNetRunner(engine.model, spec)
+    from ..runtimes.openvino import OpenVINORunner
+
+    return OpenVINORunner(engine.model, spec, engine.execution, spec.input.shape)
+
+
+def time_engine(
+    engine: Engine, frame: np.ndarray, seconds: float, spec=None, on_run: Callable[[], None] | None = None
+) -> CaseResult:
+    """Load ``engine``, warm it up, then time runs for ``seconds`` (at least :data:`MIN_REPEATS`)."""
+    t0 = time.perf_counter()
+    with _open_runner(engine, spec) as runner:
+        load_s = time.perf_counter() - t0
+        for _ in range(WARMUP_RUNS):
+            runner.infer(frame)
+        times: list[float] = []
+        deadline = time.perf_counter() + seconds
+        while len(times) < MIN_REPEATS or time.perf_counter() < deadline:
+            t = time.perf_counter()
+            runner.infer(frame)
+            times.append(time.perf_counter() - t)
+            if on_run:
+                on_run()
+        effective = getattr(runner, "execution_used", None) or engine.execution
+    log.info("%s: median %.3f s over %d runs", engine.name, statistics.median(times), len(times))
+    return CaseResult(
+        name=engine.name, runtime=engine.runtime, model=str(engine.model), weights=engine.weights,
+        execution=engine.execution, effective_execution=effective, times_s=times, load_s=load_s,
+    )  # fmt: skip
+
+
+def run_bench(
+    input_dir: str | Path | None = None,
+    ir: str | Path | None = None,
+    artifacts: str | Path | None = None,
+    seconds: float = BENCH_SECONDS,
+    spec=None,
+    bf16: bool = True,
+    mxnet: bool = True,
+    routes: Sequence[str] | None = None,
+    on_event: EventHandler | None = None,
+) -> BenchResult:
+    """Time MXNet (when ``input_dir`` is given) and the IR(s) on one full-size frame.
+
+    Give exactly one of ``ir`` (one .xml) or ``artifacts`` (a ``sshconv convert``
+    output folder: every IR in it). ``mxnet=False`` skips MXNet; ``routes`` limits
+    ``artifacts`` to those routes. Progress goes to ``on_event`` (stage ``bench``, in steps:
+    the ceiling measurement, then one step per engine).
+    """
+    from ..model.parse import load_model_spec
+
+    if seconds <= 0:
+        raise UsageError(f"bench: {param('seconds')} must be > 0, got {seconds}")
+    spec = spec or load_model_spec()
+    engines = plan_engines(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes)
+    total = len(engines) + 1
+    emit = Emitter("bench", on_event)
+    emit.start(total, item="FP32 matrix-multiply ceiling")
+    peak = matmul_peak()
+    result = BenchResult(tuple(spec.input.shape), CARD_GFLOPS, seconds, peak)
+    frame = bench_frame(tuple(spec.input.shape))
+    for i, engine in enumerate(engines, start=1):
+        emit.progress(i, total, item=engine.name, force=True)
+        result.cases.append(time_engine(engine, frame, seconds, spec=spec))
+    emit("done", cases=len(result.cases))
+
+    mx_case = next((c for c in result.cases if c.runtime == "mxnet"), None)
+    if mx_case:
+        for c in result.cases:
+            c.speedup_vs_mxnet = mx_case.median_s / c.median_s
+    return result

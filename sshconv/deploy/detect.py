@@ -1,0 +1,192 @@
+"""Faces on real photos with the converted IR: what a deployment does with it.
+
+Each photo (any size, any format Pillow reads) is fitted to the network input
+(stretched, as the Open Model Zoo's accuracy check does, or letterboxed to keep its
+aspect ratio), run through the IR with OpenVINO, decoded with the library decoder
+(:func:`sshconv.deploy.decode.decode`), and its boxes are mapped back to the photo's own
+pixels. Optionally the photo is written with boxes and scores drawn on it, and the
+boxes as JSON beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import UsageError, param
+from ..events import Emitter, EventHandler
+
+if TYPE_CHECKING:  # numpy, the decoder and Pillow load only when photos are processed (`--help` stays light)
+    import numpy as np
+
+    from ..model.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+FIT_MODES = ("resize", "letterbox")
+DEFAULT_FIT = "resize"
+#: OpenVINO execution precision for detection: exact FP32 unless asked otherwise.
+DEFAULT_EXECUTION = "f32"
+#: A box keeps only if at least this fraction of it lies on the photo (not in letterbox padding).
+MIN_INSIDE_FRACTION = 0.5
+#: Colour (RGB) of the drawn boxes.
+BOX_COLOR = (0, 255, 0)
+
+
+@dataclass
+class ImageDetections:
+    """The faces found on one photo, in the photo's own pixel coordinates."""
+
+    image: Path
+    height: int
+    width: int
+    boxes: np.ndarray  # (N, 5): x1, y1, x2, y2, score
+    drawn: Path | None = None
+    boxes_json: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "image": str(self.image),
+            "width": self.width,
+            "height": self.height,
+            "faces": [{"box": [round(float(v), 2) for v in b[:4]], "score": round(float(b[4]), 4)} for b in self.boxes],
+            "drawn": str(self.drawn) if self.drawn else None,
+            "boxes_json": str(self.boxes_json) if self.boxes_json else None,
+        }
+
+
+def boxes_json_text(found: ImageDetections) -> str:
+    """The JSON of one photo's detections, one face per line (readable, diff-friendly)."""
+    d = found.to_dict()
+    faces = d.pop("faces")
+    head = json.dumps(d, indent=2)[:-2]  # drop the closing "\n}"
+    body = ",\n".join(f"    {json.dumps(f)}" for f in faces)
+    return f'{head},\n  "faces": [\n{body}\n  ]\n}}\n' if faces else f'{head},\n  "faces": []\n}}\n'
+
+
+def _check_options(images: Sequence[Path], out: Path | None, out_dir: Path | None, threshold: float, fit: str) -> None:
+    if not images:
+        raise UsageError("detect: give at least one IMAGE")
+    if out is not None and out_dir is not None:
+        raise UsageError(f"detect: pass {param('out')} (one image) or {param('out_dir')}, not both")
+    if out is not None and out.is_dir():
+        raise UsageError(f"detect: {param('out')} {out} is a folder; pass a file name (OUT.png) or use {param('out_dir')} {out}")
+    if out is not None and len(images) > 1:
+        raise UsageError(f"detect: {param('out')} writes one image but {len(images)} were given; use {param('out_dir')}")
+    if not 0.0 < threshold <= 1.0:
+        raise UsageError(f"detect: {param('threshold')} must be in (0, 1], got {threshold}")
+    if fit not in FIT_MODES:
+        raise UsageError(f"detect: {param('fit')} must be one of {', '.join(FIT_MODES)}, got {fit!r}")
+
+
+def _drawn_paths(images: Sequence[Path], out: Path | None, out_dir: Path | None) -> list[Path | None]:
+    """Where each drawn photo goes: ``out`` as given, or ``DIR/<stem>.png`` (stems made unique)."""
+    if out is not None:
+        return [out]
+    if out_dir is None:
+        return [None] * len(images)
+    seen: dict[str, int] = {}
+    paths = []
+    for img in images:
+        n = seen.get(img.stem, 0) + 1
+        seen[img.stem] = n
+        stem = img.stem if n == 1 else f"{img.stem}-{n}"
+        paths.append(out_dir / f"{stem}.png")
+    return paths
+
+
+def inside_photo(dets: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Boxes clipped to the photo; a box mostly outside it (found in letterbox padding) is dropped."""
+    import numpy as np
+
+    clipped = dets.copy()
+    clipped[:, [0, 2]] = np.clip(clipped[:, [0, 2]], 0, width - 1)
+    clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], 0, height - 1)
+
+    def area(b: np.ndarray) -> np.ndarray:
+        return np.maximum(0.0, b[:, 2] - b[:, 0] + 1) * np.maximum(0.0, b[:, 3] - b[:, 1] + 1)
+
+    keep = area(clipped) >= MIN_INSIDE_FRACTION * area(dets)
+    return clipped[keep]
+
+
+def detect_faces(
+    runner, bgr: np.ndarray, input_hw: tuple[int, int], threshold: float, fit: str = DEFAULT_FIT, max_faces: int | None = None
+) -> np.ndarray:
+    """Boxes ``(N, 5)`` on one ``H x W x 3`` BGR photo, in its own pixels, best score first, with an open runner."""
+    import numpy as np
+
+    from .decode import DecodeConfig, decode
+    from .images import fit_to_network
+
+    fitted = fit_to_network(bgr, input_hw[0], input_hw[1], fit)
+    outputs = runner.infer(fitted.tensor)
+    dets = decode(outputs, input_hw, DecodeConfig.for_spec(runner.spec, score_threshold=threshold), scale=fitted.scale)
+    dets = inside_photo(dets, *fitted.original_hw)
+    dets = dets[np.argsort(-dets[:, 4], kind="stable")]
+    return dets if max_faces is None else dets[:max_faces]
+
+
+def detect(
+    images: Sequence[str | Path],
+    ir: str | Path,
+    out: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    threshold: float | None = None,
+    fit: str = DEFAULT_FIT,
+    max_faces: int | None = None,
+    execution: str = DEFAULT_EXECUTION,
+    spec: ModelSpec | None = None,
+    on_event: EventHandler | None = None,
+) -> list[ImageDetections]:
+    """Run the IR on every photo and return its faces; draw them when ``out``/``out_dir`` is given.
+
+    Every photo is read before the model is loaded, so a bad file fails fast with an
+    :class:`~sshconv.errors.InputError` naming it. With ``out`` (one photo) or
+    ``out_dir``, each photo is written with its boxes drawn, and the boxes as JSON
+    beside it (same name, ``.json``); both appear atomically. ``threshold`` defaults to
+    the decoder's :data:`~sshconv.deploy.decode.SCORE_THRESHOLD`. ``max_faces`` keeps only
+    the best-scoring boxes (default: all above ``threshold``). ``spec`` (default: the
+    packaged model.yml) gives the outputs' names and shapes. Progress goes to ``on_event``
+    (stage ``detect``, one ``progress`` per photo).
+    """
+    from ..fsutil import atomic_write_text, ensure_dir
+    from ..runtimes.openvino import OpenVINORunner, check_model_file
+    from .decode import SCORE_THRESHOLD
+    from .images import draw_boxes, load_bgr, save_bgr
+
+    threshold = SCORE_THRESHOLD if threshold is None else threshold
+
+    paths = [Path(p) for p in images]
+    out = Path(out) if out is not None else None
+    out_dir = Path(out_dir) if out_dir is not None else None
+    _check_options(paths, out, out_dir, threshold, fit)
+    if max_faces is not None and max_faces < 1:
+        raise UsageError(f"detect: {param('max_faces')} must be >= 1, got {max_faces}")
+    xml = check_model_file(ir)
+    pixels = [load_bgr(p) for p in paths]  # fail on a bad photo before loading the model
+    targets = _drawn_paths(paths, out, out_dir)
+    emit = Emitter("detect", on_event)
+    emit.start(len(paths), "image")
+
+    results = []
+    with OpenVINORunner(xml, spec, execution) as runner:
+        input_hw = (int(runner.input_shape[2]), int(runner.input_shape[3]))
+        if out_dir is not None:  # only once the model is known good: a failed run creates nothing
+            ensure_dir(out_dir)
+        for i, (path, bgr, target) in enumerate(zip(paths, pixels, targets, strict=True)):
+            dets = detect_faces(runner, bgr, input_hw, threshold, fit, max_faces)
+            found = ImageDetections(path, int(bgr.shape[0]), int(bgr.shape[1]), dets)
+            if target is not None:
+                found.drawn = save_bgr(draw_boxes(bgr, dets, BOX_COLOR), target)
+                found.boxes_json = target.with_suffix(".json")
+                atomic_write_text(found.boxes_json, boxes_json_text(found))
+            log.info("%s: %d faces", path, len(dets))
+            results.append(found)
+            emit.progress(i + 1, len(paths), "image", item=str(path), faces=len(dets))
+    emit("done", images=len(paths))
+    return results

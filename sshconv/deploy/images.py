@@ -1,0 +1,126 @@
+"""Reading photos into the network's raw-BGR contract, and drawing boxes on them.
+
+Images are read with Pillow (any format it knows), converted to 3-channel BGR
+``uint8`` (grayscale is replicated, alpha is composited on black), and fitted to the
+network input either by plain resizing (what the Open Model Zoo accuracy check does
+for this model: 640x640) or by letterboxing (keeps the aspect ratio, pads the rest).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+
+#: Refuse images larger than this many pixels (decompression bombs, memory).
+MAX_PIXELS = 100_000_000
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """An image fitted to the network: the input tensor and how to map boxes back."""
+
+    tensor: np.ndarray  # (1, 3, H, W) float32, BGR 0..255
+    scale: tuple[float, float]  # (sy, sx): network pixels per original pixel
+    original_hw: tuple[int, int]
+
+
+def load_bgr(path: str | Path) -> np.ndarray:
+    """``H x W x 3`` BGR ``uint8`` pixels of an image file, or an :class:`InputError` naming it."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"image {path}: no such file; pass an existing image file")
+    if path.stat().st_size == 0:
+        raise InputError(f"image {path}: is empty (0 bytes); pass a real image file")
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    try:
+        with warnings.catch_warnings():  # a too-large image is our own one-line error below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
+        with img:
+            if img.width * img.height > MAX_PIXELS:
+                raise InputError(f"image {path}: {img.width}x{img.height} is larger than {MAX_PIXELS:,} pixels; resize it first")
+            img.load()
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+                img = Image.alpha_composite(background, rgba)
+            rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except InputError:
+        raise
+    except Image.DecompressionBombError:
+        raise InputError(f"image {path}: larger than {MAX_PIXELS:,} pixels; resize it first") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"image {path}: not a readable image ({exc.__class__.__name__}); pass a JPEG/PNG/BMP file") from None
+    if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise InputError(f"image {path}: has no pixels; pass a real image file")
+    return np.ascontiguousarray(rgb[:, :, ::-1])
+
+
+def fit_to_network(bgr: np.ndarray, height: int, width: int, mode: str = "resize") -> Fitted:
+    """Fit ``bgr`` (H x W x 3 uint8) to the network input.
+
+    ``resize`` stretches to ``height`` x ``width``; ``letterbox`` scales to fit keeping
+    the aspect ratio and pads bottom/right with zeros (boxes need only a division).
+    """
+    from PIL import Image
+
+    h, w = bgr.shape[:2]
+    rgb = Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
+    if mode == "resize":
+        sy, sx = height / h, width / w
+        out = np.asarray(rgb.resize((width, height), Image.BILINEAR))[:, :, ::-1]
+    elif mode == "letterbox":
+        s = min(height / h, width / w)
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        canvas = np.zeros((height, width, 3), np.uint8)
+        canvas[:nh, :nw] = np.asarray(rgb.resize((nw, nh), Image.BILINEAR))[:, :, ::-1]
+        out, sy, sx = canvas, nh / h, nw / w
+    else:
+        raise InputError(f"fit mode {mode!r}: expected resize or letterbox")
+    tensor = np.ascontiguousarray(out.transpose(2, 0, 1)[None].astype(np.float32))
+    return Fitted(tensor, (sy, sx), (h, w))
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted; an :class:`InputError` if there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"images folder {folder}: not a folder; pass a folder of JPEG/PNG files")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise InputError(f"images folder {folder}: holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def draw_boxes(bgr: np.ndarray, dets: np.ndarray, color=(0, 255, 0)) -> np.ndarray:
+    """A copy of ``bgr`` with each ``[x1, y1, x2, y2, score]`` drawn and labelled (RGB ``color``)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
+    draw = ImageDraw.Draw(img)
+    width = max(1, round(min(img.size) / 300))
+    for x1, y1, x2, y2, score in np.asarray(dets, dtype=np.float64).reshape(-1, 5):
+        draw.rectangle([x1, y1, x2, y2], outline=tuple(color), width=width)
+        draw.text((x1 + 2, max(0, y1 - 12)), f"{score:.2f}", fill=tuple(color))
+    return np.asarray(img)[:, :, ::-1].copy()
+
+
+def save_bgr(bgr: np.ndarray, path: str | Path) -> Path:
+    """Write ``bgr`` as an image (format from the suffix, PNG if none), atomically."""
+    from PIL import Image
+
+    from ..fsutil import atomic_path
+
+    path = Path(path)
+    fmt = {".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP"}.get(path.suffix.lower(), "PNG")
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1])).save(tmp, format=fmt)
+    return path

@@ -1,0 +1,281 @@
+"""One attempt at one source: a ``file://`` copy or an HTTP GET into ``NAME.part``, resumable.
+
+Bytes are hashed and counted in the same pass as they are written; the sidecar
+``NAME.part.json`` holds the URL, the offset and the server's validators so that a later
+attempt (or run) asks for the missing bytes only, with ``Range`` + ``If-Range``.
+Every failure is an :class:`AttemptFailed` saying whether it is worth retrying and
+whether the bytes were wrong (an integrity failure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ..events import Emitter
+from ..fsutil import CHUNK, atomic_write_text, copy_hashing, hash_file
+from ..model.spec import FileSpec
+from .cache import mismatch_reason
+from .settings import RETRY_STATUSES, USER_AGENT
+
+log = logging.getLogger(__name__)
+
+
+class AttemptFailed(Exception):
+    def __init__(self, reason: str, *, retry: bool = False, integrity: bool = False, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason, self.retry, self.integrity, self.retry_after = reason, retry, integrity, retry_after
+
+
+@dataclass
+class Part:
+    """``NAME.part`` and its sidecar ``NAME.part.json`` beside the target."""
+
+    target: Path
+    path: Path = field(init=False)
+    sidecar: Path = field(init=False)
+
+    def __post_init__(self):
+        self.path = self.target.with_name(self.target.name + ".part")
+        self.sidecar = self.target.with_name(self.target.name + ".part.json")
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def read_sidecar(self) -> dict:
+        try:
+            return json.loads(self.sidecar.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def write_sidecar(self, **info: Any) -> None:
+        atomic_write_text(self.sidecar, json.dumps(info))
+
+    def discard(self) -> None:
+        for p in (self.path, self.sidecar):
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+
+    def finish(self) -> None:
+        os.replace(self.path, self.target)
+        with contextlib.suppress(FileNotFoundError):
+            self.sidecar.unlink()
+
+
+@dataclass
+class Transfer:
+    """Settings shared by every attempt of one :func:`download_model` call."""
+
+    session: Any
+    timeout: float
+    emit: Emitter
+    transferred: int = 0
+
+
+def _resume_offset(part: Part, url: str, fspec: FileSpec) -> tuple[int, str | None]:
+    """How much of ``part`` can be reused for ``url``, and the If-Range validator to send."""
+    size = part.size()
+    meta = part.read_sidecar()
+    if size == 0 or meta.get("url") != url or meta.get("sha256") != fspec.sha256 or size > fspec.size:
+        if size:
+            log.info("%s: discarding a .part that does not belong to %s", part.path, url)
+        part.discard()
+        return 0, None
+    etag = meta.get("etag")
+    validator = etag if etag and not etag.startswith("W/") else meta.get("last_modified")
+    return size, validator
+
+
+def verify_and_finish(part: Part, fspec: FileSpec, h: Any, n: int, resumed: bool) -> None:
+    got = h.hexdigest()
+    if n != fspec.size or got != fspec.sha256:
+        part.discard()
+        reason = mismatch_reason(fspec, n, got)
+        # A resumed file may mix two versions of the file: one clean retry from byte 0.
+        raise AttemptFailed(reason + "; deleted the download", integrity=True, retry=resumed)
+    part.finish()
+
+
+def attempt_file_url(url: str, fspec: FileSpec, part: Part, tx: Transfer) -> None:
+    """Copy a ``file://`` source with hashing in the same pass (no resume: it is local)."""
+    src = Path(unquote(urlsplit(url).path))
+    try:
+        size = src.stat().st_size
+        f = open(src, "rb")
+    except OSError as exc:
+        raise AttemptFailed(f"cannot read {src} ({exc.strerror})") from None
+    if size != fspec.size:
+        f.close()
+        raise AttemptFailed(mismatch_reason(fspec, size, None), integrity=True)
+    part.discard()
+    tx.emit.start(fspec.size, "B", item=fspec.name, url=url)
+    with f, open(part.path, "wb") as out:
+        h, n = copy_hashing(f, out, lambda total: tx.emit.progress(total, fspec.size, "B", item=fspec.name))
+    verify_and_finish(part, fspec, h, n, resumed=False)
+
+
+def attempt_http(url: str, fspec: FileSpec, part: Part, tx: Transfer) -> None:
+    """One GET of ``url`` into ``part``, resuming it when possible; raises :class:`AttemptFailed`."""
+    import requests
+
+    offset, validator = _resume_offset(part, url, fspec)
+    if offset == fspec.size:
+        h, n = hash_file(part.path)
+        verify_and_finish(part, fspec, h, n, resumed=True)
+        return
+    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    if offset and validator:
+        headers["If-Range"] = validator
+    try:
+        resp = tx.session.get(url, headers=headers, stream=True, timeout=(tx.timeout, tx.timeout), allow_redirects=True)
+    except requests.RequestException as exc:
+        raise AttemptFailed(_network_reason(exc, tx.timeout), retry=True) from None
+    with resp:
+        if resp.status_code == 416 and offset:
+            part.discard()
+            raise AttemptFailed("server refused the resume range (416); restarting from byte 0", retry=True)
+        if resp.status_code not in (200, 206):
+            raise _status_failure(resp)
+        if resp.status_code == 206:
+            start, total = _content_range(resp)
+            if start != offset:
+                part.discard()
+                raise AttemptFailed(f"server sent bytes from {start} instead of {offset}; restarting from byte 0", retry=True)
+        else:
+            if offset:
+                log.info("%s: server ignored Range or the file changed (200, not 206); restarting from byte 0", url)
+            offset, total = 0, _int_or_none(resp.headers.get("Content-Length"))
+        if total is not None and total != fspec.size:
+            part.discard()
+            raise AttemptFailed(f"size mismatch: expected {fspec.size:,} bytes, server announces {total:,}", integrity=True)
+        part.write_sidecar(
+            url=url, sha256=fspec.sha256, size=fspec.size, offset=offset,
+            etag=resp.headers.get("ETag"), last_modified=resp.headers.get("Last-Modified"),
+        )  # fmt: skip
+        h, n = hash_file(part.path, offset) if offset else (hashlib.sha256(), 0)
+        tx.emit.start(fspec.size, "B", done=n, item=fspec.name, url=url)
+        n = _stream_body(resp, part, fspec, h, n, offset, tx)
+    if n < fspec.size:
+        raise AttemptFailed(f"connection closed after {n:,} of {fspec.size:,} bytes", retry=True)
+    verify_and_finish(part, fspec, h, n, resumed=offset > 0)
+
+
+def _stream_body(resp: Any, part: Part, fspec: FileSpec, h: Any, n: int, offset: int, tx: Transfer) -> int:
+    """Append the body to ``part``, hashing and counting each block as it is written.
+
+    ``read1`` returns what has arrived (up to CHUNK) without waiting to fill a block, so a
+    cut connection loses no byte that reached us: the next attempt resumes exactly there.
+    """
+    import requests
+    import urllib3
+
+    network_errors = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
+    raw = resp.raw
+    with open(part.path, "r+b" if offset else "wb") as out:
+        out.seek(offset)
+        out.truncate()
+        try:
+            while True:
+                try:
+                    block = raw.read1(CHUNK, decode_content=False)
+                except network_errors as exc:
+                    reason = f"{_network_reason(exc, tx.timeout)} after {n:,} of {fspec.size:,} bytes"
+                    raise AttemptFailed(reason, retry=True) from None
+                if not block:
+                    break
+                n += len(block)
+                tx.transferred += len(block)
+                if n > fspec.size:
+                    break
+                h.update(block)
+                out.write(block)
+                tx.emit.progress(n, fspec.size, "B", item=fspec.name)
+        finally:
+            out.flush()
+            meta = part.read_sidecar()
+            if meta:
+                part.write_sidecar(**{**meta, "offset": out.tell()})
+    if n > fspec.size:
+        part.discard()
+        raise AttemptFailed(
+            f"size mismatch: server sent more than the expected {fspec.size:,} bytes; deleted the download", integrity=True
+        )
+    tx.emit.progress(n, fspec.size, "B", force=True, item=fspec.name)
+    return n
+
+
+def _content_range(resp: Any) -> tuple[int, int | None]:
+    value = resp.headers.get("Content-Range", "")
+    try:
+        unit, _, rest = value.partition(" ")
+        span, _, total = rest.partition("/")
+        start = int(span.split("-")[0])
+        return start, (None if total == "*" else int(total))
+    except ValueError:
+        raise AttemptFailed(f"206 with an unreadable Content-Range {value!r}", retry=True) from None
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _status_failure(resp: Any) -> AttemptFailed:
+    code = resp.status_code
+    reason = f"HTTP {code} {resp.reason or ''}".strip()
+    retry = code in RETRY_STATUSES or (code >= 500 and code not in (501, 505))
+    return AttemptFailed(reason, retry=retry, retry_after=_retry_after(resp.headers.get("Retry-After")))
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _network_reason(exc: BaseException, timeout: float) -> str:
+    import re
+
+    import requests
+
+    text = str(exc)
+    if isinstance(exc, requests.Timeout) or "timed out" in text.lower():
+        return f"timed out after {timeout:g} s"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "connection broken" in text.lower():
+        return "connection broken"
+    m = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if m:
+        return f"connection failed ({m.group(1).strip()})"
+    return f"{exc.__class__.__name__}"
+
+
+def new_session() -> Any:
+    import requests
+
+    s = requests.Session()
+    # identity: byte counts and ranges must refer to the file itself, not a compressed body.
+    s.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    return s

@@ -1,0 +1,243 @@
+"""OpenVINO: an IR ``.xml`` (with its ``.bin``), an ``.onnx`` file, or an in-memory model, on the CPU plugin.
+
+:class:`OpenVINORunner` pins ``INFERENCE_PRECISION_HINT`` (the *execution* precision: the
+CPU plugin runs bf16 by default on CPUs that have it) and reports what the plugin actually
+used. Every model is checked against model.yml's contract before it runs
+(:func:`check_model_contract`): one input of the expected shape, every output present with
+the shape model.yml gives for that input size. OpenVINO is imported only as ``openvino``
+(one code path for 2023.3 and for today's releases, which dropped ``openvino.runtime``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelFileError
+from ..model.spec import ModelSpec, plain_name
+from .base import Runner, default_spec, first_line
+
+log = logging.getLogger(__name__)
+
+#: OpenVINO CPU plugin values of INFERENCE_PRECISION_HINT, by the names sshconv uses for execution precisions.
+EXECUTION_HINTS = {"f32": "f32", "bf16": "bf16", "f16": "f16"}
+
+
+def opset():
+    """OpenVINO's operation set for building graph edits (``openvino.opset10``; ``openvino.runtime.opset10`` before 2024)."""
+    try:
+        from openvino import opset10
+    except ImportError:
+        from openvino.runtime import opset10
+    return opset10
+
+
+class OpenVINORunner(Runner):
+    """An OpenVINO model on the CPU plugin: an IR ``.xml`` (with its ``.bin``), an ``.onnx``, or an ``ov.Model``.
+
+    ``execution`` pins ``INFERENCE_PRECISION_HINT`` (``"f32"``, ``"bf16"``; ``None`` keeps
+    the plugin's default); :attr:`execution_used` is what the compiled model reports
+    (a CPU without bf16 runs ``bf16`` requests in f32, and this says so).
+    ``input_shape`` (``None``: the model's own) is checked against the model's input, or
+    applied with ``reshape`` if the model is dynamic. ``spec``'s outputs (default: the
+    packaged model.yml's) must all be present, with its shapes, else :class:`ModelFileError`.
+    ``extra_outputs`` names intermediate tensors to return too.
+    """
+
+    name = "openvino"
+
+    def __init__(
+        self,
+        model: str | Path | Any,
+        spec: ModelSpec | None = None,
+        execution: str | None = "f32",
+        input_shape: Sequence[int] | None = None,
+        extra_outputs: Sequence[str] = (),
+    ) -> None:
+        super().__init__(spec)
+        if execution is not None and execution.lower() not in EXECUTION_HINTS:
+            raise ModelFileError(f"execution {execution!r}: expected one of {', '.join(EXECUTION_HINTS)} or None")
+        self.model_source = model
+        self.model_path = None if _is_ov_model(model) else Path(model)
+        self.execution = None if execution is None else EXECUTION_HINTS[execution.lower()]
+        self.requested_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+        self.extra_outputs = list(extra_outputs)
+        self.execution_used: str | None = None
+        self.model: Any = None
+        self.compiled: Any = None
+        self._request: Any = None
+        self._ports: list[tuple[str, Any]] = []
+
+    @property
+    def label(self) -> str:
+        return str(self.model_path) if self.model_path else "in-memory model"
+
+    def _activate(self) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        model = self.model_source if self.model_path is None else read_openvino_model(core, self.model_path)
+        model = check_model_contract(model, self.label, self.spec, self.requested_shape)
+        if self.extra_outputs:
+            model = _with_extra_outputs(model, self.extra_outputs, self.label)
+        self.model = model
+        self.input_shape = tuple(model.inputs[0].get_partial_shape().to_shape())
+        config = {} if self.execution is None else {"INFERENCE_PRECISION_HINT": self.execution}
+        try:
+            self.compiled = core.compile_model(model, "CPU", config)
+        except RuntimeError as exc:
+            raise ModelFileError(f"{self.label}: OpenVINO cannot compile it ({first_line(exc)})") from None
+        self.execution_used = _type_name(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        if self.execution and self.execution_used != self.execution:
+            log.info("%s: asked for %s, the CPU plugin runs %s", self.label, self.execution, self.execution_used)
+        expected = self.spec.output_names
+        names = expected + [n for n in self.extra_outputs if n not in expected]
+        compiled_ports = {}
+        for port in self.compiled.outputs:
+            for n in port.get_names():
+                compiled_ports.setdefault(plain_name(n), port)
+        self._ports = [(n, compiled_ports[n]) for n in names]
+        self._request = self.compiled.create_infer_request()
+
+    def _deactivate(self) -> None:
+        self._request = None
+        self.compiled = None
+        self.model = None
+
+    def infer_impl(self, raw_bgr: np.ndarray) -> dict[str, np.ndarray]:
+        self._request.infer({0: raw_bgr})
+        return {n: np.array(self._request.get_tensor(p).data, copy=True) for n, p in self._ports}
+
+
+def check_model_contract(model, label: str, spec: ModelSpec | None = None, input_shape: Sequence[int] | None = None):
+    """Check an ``ov.Model`` has one input (of ``input_shape``, if given) and ``spec``'s outputs; return it.
+
+    A dynamic input is reshaped to ``input_shape`` (on a copy). Raises :class:`ModelFileError`
+    naming what is wrong, so that a bad model is rejected before any inference runs.
+    """
+    spec = spec if spec is not None else default_spec()
+    expected = spec.output_names
+    if len(model.inputs) != 1:
+        raise ModelFileError(f"{label}: has {len(model.inputs)} inputs, expected 1 (the image)")
+    pshape = model.inputs[0].get_partial_shape()
+    if input_shape is not None:
+        shape = tuple(int(d) for d in input_shape)
+        if pshape.is_dynamic:
+            model = model.clone()
+            model.reshape(list(shape))
+        elif tuple(pshape.to_shape()) != shape:
+            raise ModelFileError(
+                f"{label}: input shape is {tuple(pshape.to_shape())}, expected {shape}; convert again with the right input shape"
+            )
+    elif pshape.is_dynamic:
+        raise ModelFileError(f"{label}: input shape {pshape} is dynamic; pass an input shape")
+    names = {plain_name(n) for port in model.outputs for n in port.get_names()}
+    missing = [n for n in expected if n not in names]
+    if missing:
+        raise ModelFileError(
+            f"{label}: missing output(s) {', '.join(missing)} (found {', '.join(sorted(names)) or 'none'}); "
+            "this is not the SSH model, or it was cut at the wrong layers"
+        )
+    _check_output_shapes(model, label, spec)
+    return model
+
+
+def _check_output_shapes(model, label: str, spec: ModelSpec) -> None:
+    """Each output has the shape model.yml gives for this input size."""
+    pshape = model.inputs[0].get_partial_shape()
+    if pshape.is_dynamic or len(pshape) != 4:
+        return
+    height, width = (int(d) for d in list(pshape.to_shape())[2:])
+    wanted = {o.name: o.shape for o in spec.outputs_for(height, width)}
+    for port in model.outputs:
+        name = next((plain_name(n) for n in port.get_names() if plain_name(n) in wanted), None)
+        if name is None or port.get_partial_shape().is_dynamic:
+            continue
+        got = tuple(int(d) for d in port.get_partial_shape().to_shape())
+        if got != wanted[name]:
+            raise ModelFileError(
+                f"{label}: output {name} has shape {got}, expected {wanted[name]} for a {height}x{width} input; "
+                "this is not the SSH model"
+            )
+
+
+def check_model_file(path: str | Path) -> Path:
+    """Cheap checks of an IR/ONNX path before anything is loaded; one-line errors for each problem."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{path}: no such file; pass the IR .xml (or .onnx) that `sshconv convert` wrote")
+    if not path.is_file():
+        raise ModelFileError(f"{path}: is a folder; pass the IR .xml (or .onnx) file inside it")
+    suffix = path.suffix.lower()
+    if suffix not in (".xml", ".onnx"):
+        raise ModelFileError(f"{path}: expected an IR .xml or an .onnx file, got a {suffix or 'suffix-less'} file")
+    if suffix == ".xml":
+        head = path.read_bytes()[:512].lstrip()
+        if not head.startswith(b"<"):
+            raise ModelFileError(f"{path}: not an XML file; pass the IR .xml that `sshconv convert` wrote")
+        if not path.with_suffix(".bin").is_file():
+            raise ModelFileError(
+                f"{path}: its weights {path.with_suffix('.bin').name} are missing; keep the .xml and .bin together"
+            )
+    return path
+
+
+def ir_weights(path: str | Path) -> str:
+    """``FP16`` when an IR's weights are stored in half precision, else ``FP32`` (ONNX: FP32)."""
+    path = Path(path)
+    if path.suffix.lower() != ".xml":
+        return "FP32"
+    return "FP16" if 'element_type="f16"' in path.read_text(encoding="utf-8", errors="replace") else "FP32"
+
+
+def read_openvino_model(core, path: str | Path):
+    """``core.read_model`` with one-line errors for every way the file can be wrong."""
+    path = check_model_file(path)
+    try:
+        return core.read_model(str(path))
+    except RuntimeError as exc:
+        raise ModelFileError(f"{path}: OpenVINO cannot read it ({first_line(exc)}); convert it again") from None
+
+
+def _with_extra_outputs(model, names: Sequence[str], label: str):
+    """A copy of ``model`` that also outputs the tensors named ``names`` (``name`` or ``name:0``)."""
+    model = model.clone()
+    tensors = {}
+    for op in model.get_ordered_ops():
+        for out in op.outputs():
+            for n in out.get_names():
+                tensors.setdefault(plain_name(n), out)
+    missing = [n for n in names if plain_name(n) not in tensors]
+    if missing:
+        raise ModelFileError(f"{label}: no tensor named {', '.join(missing)}")
+    model.add_outputs([tensors[plain_name(n)] for n in names])
+    return model
+
+
+def openvino_tensor_names(model) -> list[str]:
+    """Plain names of the model's named tensors, in topological order (for matching MXNet internals)."""
+    names = []
+    for op in model.get_ordered_ops():
+        if op.get_type_name() in ("Constant", "Parameter", "Result"):
+            continue
+        for out in op.outputs():
+            for n in sorted(out.get_names()):
+                p = plain_name(n)
+                if p not in names:
+                    names.append(p)
+    return names
+
+
+def _is_ov_model(obj: Any) -> bool:
+    return type(obj).__name__ == "Model" and hasattr(obj, "get_ordered_ops")
+
+
+def _type_name(t: Any) -> str:
+    text = str(t)
+    return {"float32": "f32", "f32": "f32", "bf16": "bf16", "bfloat16": "bf16", "float16": "f16", "f16": "f16"}.get(
+        text.replace("<Type: '", "").replace("'>", ""), text
+    )

@@ -1,0 +1,88 @@
+"""The one comparison: a candidate's outputs against a reference's, element-wise and as detections."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from ..deploy.decode import DecodeConfig, decode, match_detections
+from ..model.spec import Tolerance, output_family
+from .results import CheckResult, OutputStats, Sample, SampleDetections
+
+#: Relative error is |cand - ref| / max(|ref|, REL_ERROR_FLOOR): near-zero references do not explode it.
+REL_ERROR_FLOOR = 1e-3
+
+
+def compare_outputs(
+    references: Sequence[Mapping[str, np.ndarray]],
+    candidates: Sequence[Mapping[str, np.ndarray]],
+    tolerances: Mapping[str, Tolerance],
+) -> list[OutputStats]:
+    """Per-output statistics of ``candidates`` against ``references`` (one mapping per sample)."""
+    stats = []
+    for name, tol in tolerances.items():
+        ref0 = references[0][name]
+        cand0 = candidates[0].get(name)
+        s = OutputStats(
+            name=name, family=output_family(name), tolerance=tol, reference_shape=tuple(ref0.shape),
+            candidate_shape=None if cand0 is None else tuple(cand0.shape), reference_dtype=str(ref0.dtype),
+            candidate_dtype=None if cand0 is None else str(cand0.dtype),
+        )  # fmt: skip
+        stats.append(s)
+        if cand0 is None:
+            s.problem = "missing in the converted model"
+            continue
+        if s.candidate_shape != s.reference_shape:
+            s.problem = f"shape {s.candidate_shape}, reference {s.reference_shape}"
+            continue
+        if s.candidate_dtype != s.reference_dtype:
+            s.problem = f"dtype {s.candidate_dtype}, reference {s.reference_dtype}"
+        ref = np.stack([np.asarray(r[name], np.float64) for r in references])
+        cand = np.stack([np.asarray(c[name], np.float64) for c in candidates])
+        finite = np.isfinite(cand)
+        s.nonfinite = int((~finite).sum())
+        if s.nonfinite:
+            s.problem = f"{s.nonfinite} NaN/Inf value(s) in the converted model's output"
+        cand = np.where(finite, cand, np.inf)
+        diff = np.abs(cand - ref)
+        rel = diff / np.maximum(np.abs(ref), REL_ERROR_FLOOR)
+        ratio = diff / (tol.atol + tol.rtol * np.abs(ref)) if (tol.atol or tol.rtol) else np.where(diff > 0, np.inf, 0.0)
+        s.elements = int(diff.size)
+        s.max_abs, s.mean_abs = float(diff.max()), float(diff.mean())
+        s.median_abs, s.p99_abs = float(np.median(diff)), float(np.percentile(diff, 99))
+        s.max_rel, s.mean_rel = float(rel.max()), float(rel.mean())
+        s.median_rel, s.p99_rel = float(np.median(rel)), float(np.percentile(rel, 99))
+        i_abs = np.unravel_index(int(diff.argmax()), diff.shape)
+        s.argmax_abs = tuple(int(i) for i in i_abs)
+        s.argmax_margin = tuple(int(i) for i in np.unravel_index(int(ratio.argmax()), ratio.shape))
+        s.reference_at_max, s.candidate_at_max = float(ref[i_abs]), float(cand[i_abs])
+        s.margin = float(ratio.max())
+        s.violations = int((ratio > 1.0).sum())
+    return stats
+
+
+def detections(
+    samples: Sequence[Sample], ref_dets: Sequence[np.ndarray], candidates: Sequence[Mapping[str, np.ndarray]],
+    config: DecodeConfig,
+) -> list[SampleDetections]:  # fmt: skip
+    out = []
+    for s, ref, cand in zip(samples, ref_dets, candidates):
+        try:
+            dets = decode(cand, s.tensor.shape[2:4], config, s.scale)
+        except (KeyError, ValueError, IndexError):
+            dets = np.zeros((0, 5), np.float32)
+        out.append(SampleDetections(s.index, ref, dets, match_detections(ref, dets)))
+    return out
+
+
+def compare_run(
+    check: CheckResult, references: Sequence[Mapping[str, np.ndarray]], candidates: Sequence[Mapping[str, np.ndarray]],
+    tolerances: Mapping[str, Tolerance], samples: Sequence[Sample], reference_boxes: Sequence[np.ndarray] | None = None,
+    config: DecodeConfig | None = None,
+) -> CheckResult:  # fmt: skip
+    """Fill ``check`` with the comparison of ``candidates`` against ``references``; boxes too when ``config`` is given."""
+    check.outputs = compare_outputs(references, candidates, tolerances)
+    if config is not None and reference_boxes is not None:
+        check.detections = detections(samples, reference_boxes, candidates, config)
+    return check

@@ -1,0 +1,245 @@
+"""Does the converted model compute what the MXNet checkpoint computes? ``sshconv verify``.
+
+The reference is MXNet running the checkpoint on what the original code feeds it (RGB
+minus the mean, done in NumPy by :class:`~sshconv.runtimes.MXNetRunner`), or a golden file
+of its outputs (:mod:`.golden`); the converted model gets the **raw BGR** pixels of the same
+image, so its baked-in preprocessing is part of what is checked.
+
+The Polygraphy way: every model is *run* once on every sample (:class:`_Run`: a target, a
+tolerance set and an execution precision, or a negative control built from a target by
+:mod:`.controls`), its outputs kept per label; then one loop *compares* pairs with one
+function (:func:`~.compare.compare_run`): each run against the reference, and same-weights
+IRs of the two routes against each other. A failing check gets its first diverging tensor
+(:mod:`.divergence`) when the checkpoint is at hand. Results are data (:mod:`.results`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..deploy.decode import DecodeConfig, decode
+from ..errors import InputError, UsageError, param
+from ..events import Emitter, EventHandler
+from ..fsutil import atomic_write_text, ensure_dir, sha256_file
+from ..model.spec import PRECISIONS, ModelSpec
+from ..versions import environment
+from .compare import compare_run
+from .controls import control_models
+from .divergence import first_divergence
+from .golden import load_golden, save_golden
+from .results import CheckResult, ControlResult, Sample, VerifyResult, jsonable
+from .samples import DEFAULT_SAMPLES, DEFAULT_SEED, make_samples
+from .targets import Target, find_targets, model_hashes, read_model, route_pairs
+from .tolerances import resolve_tolerances
+
+log = logging.getLogger(__name__)
+
+#: The execution precision each tolerance set is measured with.
+EXECUTION = {"FP32": "f32", "FP16": "f32", "BF16": "bf16"}
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """How to verify: inputs (``samples`` seeded random images, patterns, ``images``), tolerances, extras.
+
+    ``overrides`` is ``{family or output name: {"atol": v, "rtol": v}}`` on top of model.yml;
+    ``bf16`` also runs each FP32 model with bf16 execution and the BF16 tolerance set;
+    ``self_test`` runs the negative controls, each of which must fail.
+    """
+
+    samples: int = DEFAULT_SAMPLES
+    seed: int = DEFAULT_SEED
+    images: str | Path | None = None
+    overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    self_test: bool = False
+    bf16: bool = False
+    decode_config: DecodeConfig | None = None  # default: DecodeConfig.for_spec(spec)
+
+
+@dataclass
+class _Run:
+    """One model run on every sample: a target's model at one tolerance set and execution, or a control."""
+
+    label: str
+    target: Target
+    model: Any  # ov.Model
+    description: str
+    tolerance_set: str
+    execution: str
+    control: tuple[str, str] | None = None  # (name, description) of a negative control
+    outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
+    execution_used: str | None = None
+
+
+def verify(
+    spec: ModelSpec,
+    *,
+    input_dir: str | Path | None = None,
+    golden: str | Path | None = None,
+    ir: str | Path | None = None,
+    onnx: str | Path | None = None,
+    artifacts: str | Path | None = None,
+    options: VerifyOptions = VerifyOptions(),
+    save_golden_to: str | Path | None = None,
+    json_report: str | Path | None = None,
+    on_event: EventHandler | None = None,
+) -> VerifyResult:
+    """Check converted model(s) against MXNet (``input_dir``, the checkpoint) or a ``golden`` file.
+
+    What to check is one of ``ir``, ``onnx`` or ``artifacts`` (a conversion folder: every
+    model in it, after its hashes; none with only ``save_golden_to``). Returns a
+    :class:`VerifyResult`; a mismatch is a result with ``passed == False``, not an exception.
+    Bad inputs raise :class:`~sshconv.errors.SshconvError` subclasses before anything runs.
+    Progress goes to ``on_event`` (stage ``verify``; one ``progress`` per model × sample).
+    """
+    _check_arguments(input_dir, golden, ir, onnx, artifacts, options, save_golden_to, json_report)
+    config = options.decode_config or DecodeConfig.for_spec(spec)
+    tolerances = {p: resolve_tolerances(spec, p, options.overrides) for p in PRECISIONS}
+    found = find_targets(ir, onnx, artifacts)
+    # Read every model first: a broken file is a usage error before minutes of MXNet.
+    models = {t.label: read_model(t.path, spec) for t in found.targets}
+    runs = _plan_runs(found.targets, models, spec, options)
+
+    emit = Emitter("verify", on_event)
+    if golden is not None:
+        samples, refs, meta = load_golden(golden)
+        reference = f"golden:{golden}"
+        seed = int(meta.get("seed", options.seed))
+        hashes = {**found.hashes, Path(golden).name: sha256_file(golden)}
+        hashes.update({f"checkpoint:{k}": v for k, v in meta.get("checkpoint_sha256", {}).items()})
+        total = len(runs) * len(samples)
+        emit.start(total, "run")
+    else:
+        samples, seed = make_samples(spec.input.shape, options.samples, options.seed, options.images), options.seed
+        total = (len(runs) + 1) * len(samples)
+        emit.start(total, "run")
+        refs, ckpt_hashes = _mxnet_reference(input_dir, spec, samples, emit, total)
+        differ = [n for n, h in found.converted_from.items() if n in ckpt_hashes and ckpt_hashes[n] != h]
+        if differ:
+            raise InputError(
+                f"{artifacts}: was converted from a different checkpoint than {input_dir} ({', '.join(differ)} differ); "
+                f"pass the checkpoint the artifacts were converted from as {param('input_dir')}"
+            )
+        reference = "mxnet"
+        hashes = {**found.hashes, **{f"checkpoint:{k}": v for k, v in ckpt_hashes.items()}}
+
+    result = VerifyResult([], samples, seed, reference, hashes=hashes, self_test=options.self_test)
+    result.raw_outputs["reference"] = list(refs)
+    if save_golden_to is not None:
+        meta = {"seed": seed, "checkpoint_sha256": {k.split(":", 1)[1]: v for k, v in hashes.items() if k.startswith("checkpoint:")},
+                "environment": environment(), "input": spec.input.__dict__}  # fmt: skip
+        result.golden_written = str(save_golden(save_golden_to, samples, refs, meta))
+        result.hashes[Path(save_golden_to).name] = sha256_file(save_golden_to)
+
+    done = total - len(runs) * len(samples)
+    for run in runs:
+        done = _execute(run, samples, spec, emit, done, total)
+    _compare_all(result, runs, refs, tolerances, config)
+    for check in result.checks:
+        if not check.passed and input_dir is not None and check.tolerance_set != "BF16":
+            run = next(r for r in runs if r.label == check.label)
+            worst = max(check.outputs, key=lambda o: o.margin if np.isfinite(o.margin) else 1e300)
+            sample = samples[worst.argmax_margin[0]] if worst.argmax_margin else samples[0]
+            fresh = read_model(run.target.path, spec)  # a copy of its own: the checked graph is not touched
+            check.divergence = first_divergence(input_dir, fresh, sample, spec, run.tolerance_set, run.execution)
+
+    result.environment = environment()
+    if json_report is not None:
+        atomic_write_text(json_report, json.dumps(result.to_dict(boxes=True), indent=2, default=jsonable) + "\n")
+    emit("done", passed=result.passed)
+    return result
+
+
+def _check_arguments(input_dir, golden, ir, onnx, artifacts, options: VerifyOptions, save_golden_to, json_report) -> None:
+    targets = [t for t in (ir, onnx, artifacts) if t is not None]
+    if not targets and save_golden_to is None:
+        raise UsageError(
+            f"verify: pass one of {param('ir')}, {param('onnx')} or {param('artifacts')} (or {param('save_golden_to')})"
+        )
+    if golden is not None and save_golden_to is not None:
+        raise UsageError(
+            f"verify: {param('golden')} and {param('save_golden_to')} do not go together; save first, then verify against it"
+        )
+    if golden is not None and options.images is not None:
+        raise UsageError(f"verify: {param('images')} does not go with {param('golden')}; the golden file holds its own inputs")
+    if golden is None and input_dir is None:
+        raise UsageError(
+            f"verify: pass the MXNet checkpoint as {param('input_dir')}, or a golden file as {param('golden')} to verify without MXNet"
+        )
+    if json_report is not None:
+        ensure_dir(Path(json_report).parent, "JSON report folder")
+
+
+def _plan_runs(targets: Sequence[Target], models: Mapping[str, Any], spec: ModelSpec, options: VerifyOptions) -> list[_Run]:
+    """Every run, in report order: per target its own, its bf16 run, then its negative controls."""
+    runs = []
+    for t in targets:
+        model = models[t.label]
+        runs.append(_Run(t.label, t, model, str(t.path), t.weights, EXECUTION[t.weights]))
+        if options.bf16 and t.weights == "FP32":
+            runs.append(_Run(f"{t.label} bf16", t, model, str(t.path), "BF16", EXECUTION["BF16"]))
+        if options.self_test:
+            for name, desc, control in control_models(model, spec.input):
+                run = _Run(f"{t.label} control {name}", t, control, f"{t.path} ({desc})", t.weights, EXECUTION[t.weights])
+                run.control = (name, desc)
+                runs.append(run)
+    return runs
+
+
+def _execute(run: _Run, samples: Sequence[Sample], spec: ModelSpec, emit: Emitter, done: int, total: int) -> int:
+    """Run one model on every sample, keeping the outputs; return the progress count."""
+    from ..runtimes.openvino import OpenVINORunner
+
+    log.info("running %s (%s execution)", run.label, run.execution)
+    with OpenVINORunner(run.model, spec, run.execution, spec.input.shape) as runner:
+        run.execution_used = runner.execution_used
+        for s in samples:
+            run.outputs.append(runner.infer(s.tensor))
+            done += 1
+            emit.progress(done, total, "run", item=f"{run.label} × {s.label}")
+    return done
+
+
+def _compare_all(result: VerifyResult, runs: Sequence[_Run], refs, tolerances, config: DecodeConfig) -> None:
+    """The one loop of comparisons: each run against the reference, then route against route."""
+    samples = result.samples
+    ref_boxes = [decode(r, s.tensor.shape[2:4], config, s.scale) for s, r in zip(samples, refs)]
+    for run in runs:
+        check = CheckResult(run.label, run.description, result.reference, run.tolerance_set, run.execution,
+                            run.execution_used, run.target.weights)  # fmt: skip
+        if run.execution_used and run.execution_used != run.execution:
+            check.note = f"asked for {run.execution} execution, this CPU ran {run.execution_used}"
+        # Controls are judged on tensors alone; decoding their boxes would only cost time.
+        compare_run(check, refs, run.outputs, tolerances[run.tolerance_set], samples, ref_boxes,
+                    None if run.control else config)  # fmt: skip
+        if run.control:
+            name, desc = run.control
+            result.controls.append(ControlResult(name, desc, run.target.label, check))
+        else:
+            check.model_sha256 = model_hashes(run.target.path)
+            result.checks.append(check)
+            result.raw_outputs[run.label] = run.outputs
+    own = {r.label: r for r in runs if r.control is None and r.label == r.target.label}
+    for a, b in route_pairs([r.target for r in own.values()]):
+        ref_run, cand_run = own[a.label], own[b.label]
+        boxes = [decode(o, s.tensor.shape[2:4], config, s.scale) for s, o in zip(samples, ref_run.outputs)]
+        pair = CheckResult(f"{b.label} vs {a.label}", str(b.path), a.label, a.weights, "f32", "f32", b.weights)
+        result.pairs.append(compare_run(pair, ref_run.outputs, cand_run.outputs, tolerances[a.weights], samples, boxes, config))
+
+
+def _mxnet_reference(input_dir, spec: ModelSpec, samples: Sequence[Sample], emit: Emitter, total: int):
+    from ..runtimes.mxnet import MXNetRunner
+
+    with MXNetRunner(input_dir, spec) as runner:
+        refs = []
+        for i, s in enumerate(samples, start=1):
+            refs.append(runner.infer(s.tensor))
+            emit.progress(i, total, "run", item=f"mxnet × {s.label}")
+        return refs, runner.checkpoint.hashes()

@@ -1,0 +1,64 @@
+"""The inputs every model is verified on: seeded random images, structured patterns, photos."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError, param
+from ..model.spec import VERIFY_SAMPLES, VERIFY_SEED
+from .results import Sample
+
+#: Default number of seeded random images (the structured patterns come on top), and their seed.
+DEFAULT_SAMPLES = VERIFY_SAMPLES
+DEFAULT_SEED = VERIFY_SEED
+#: Structured inputs, always checked: one grey level, channel-distinct ramps, 0/255 blocks.
+PATTERNS = ("flat", "gradient", "extremes")
+FLAT_LEVEL = 128.0
+EXTREMES_BLOCK = 40
+
+
+def pattern_image(kind: str, height: int, width: int) -> np.ndarray:
+    """A structured raw-BGR input ``(1, 3, H, W)``: ``flat``, ``gradient`` or ``extremes``."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    if kind == "flat":
+        img = np.full((3, height, width), FLAT_LEVEL, np.float32)
+    elif kind == "gradient":
+        # A different ramp per channel, so that swapped channels change the picture.
+        img = np.stack([xx / max(width - 1, 1), yy / max(height - 1, 1), (xx + yy) / max(width + height - 2, 1)])
+        img = np.round(img * 255)
+    elif kind == "extremes":
+        board = ((xx // EXTREMES_BLOCK + yy // EXTREMES_BLOCK) % 2) * 255
+        stripes = ((xx // (2 * EXTREMES_BLOCK)) % 2) * 255
+        img = np.stack([board, 255 - board, stripes])
+    else:
+        raise UsageError(f"pattern {kind!r}: expected one of {', '.join(PATTERNS)}")
+    return np.ascontiguousarray(img[None], dtype=np.float32)
+
+
+def make_samples(
+    shape: Sequence[int], samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED,
+    images: str | Path | None = None, patterns: Sequence[str] = PATTERNS,
+) -> list[Sample]:  # fmt: skip
+    """Seeded random integer images, the structured patterns, and photos from ``images`` (resized)."""
+    if samples < 0:
+        raise UsageError(f"{param('samples')} {samples}: expected a number >= 0")
+    _, _, h, w = (int(d) for d in shape)
+    rng = np.random.default_rng(seed)
+    out: list[Sample] = []
+    for i in range(samples):
+        t = rng.integers(0, 256, size=(1, 3, h, w)).astype(np.float32)
+        out.append(Sample(len(out), "random", f"random #{i} (seed {seed})", t, source=f"seed {seed}"))
+    for kind in patterns:
+        out.append(Sample(len(out), kind, kind, pattern_image(kind, h, w)))
+    if images is not None:
+        from ..deploy.images import fit_to_network, list_images, load_bgr
+
+        for path in list_images(images):
+            fitted = fit_to_network(load_bgr(path), h, w, mode="resize")
+            out.append(Sample(len(out), "photo", path.name, fitted.tensor, tuple(fitted.scale), str(path)))
+    if not out:
+        raise UsageError(f"no inputs: pass {param('samples')} > 0, or a folder of photos as {param('images')}")
+    return out

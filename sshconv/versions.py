@@ -1,0 +1,55 @@
+"""Versions of the tools that shape results, and the machine they ran on: probed here, once."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from pathlib import Path
+
+#: Distributions whose versions go into manifests and reports.
+TOOLS = ("sshconv", "mxnet", "onnx", "onnxruntime", "openvino", "openvino-dev", "nncf", "numpy", "protobuf")
+
+
+def package_version(dist: str) -> str:
+    """The installed version of distribution ``dist``, or ``not installed``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def tool_versions() -> dict[str, str]:
+    """Python's version and every distribution of :data:`TOOLS` (installed or not)."""
+    return {"python": ".".join(map(str, sys.version_info[:3])), **{d: package_version(d) for d in TOOLS}}
+
+
+def openvino_version() -> str:
+    """OpenVINO's own build string (more precise than the distribution's version)."""
+    import openvino as ov
+
+    return ov.get_version()
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def environment() -> dict[str, str]:
+    """What a report should say about where it was made: versions, platform, CPU."""
+    env = {"sshconv": package_version("sshconv"), "python": sys.version.split()[0], "numpy": package_version("numpy"),
+           "platform": platform.platform(), "cpu": cpu_name()}  # fmt: skip
+    try:
+        env["openvino"] = openvino_version()
+    except ImportError:
+        env["openvino"] = "not installed"
+    if "mxnet" in sys.modules:
+        env["mxnet"] = sys.modules["mxnet"].__version__
+    return env

@@ -1,0 +1,121 @@
+"""`sshconv detect`: the IR on generated photos of other sizes, boxes mapped back, files written."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sshconv import detect
+from sshconv.deploy.decode import match_detections
+
+from ..conftest import assert_one_line_error, run_cli
+
+THRESHOLD = 0.4  # the synthetic detector scores a few anchors of a smooth picture above this
+
+
+def _picture(width: int, height: int, seed: int = 3) -> np.ndarray:
+    """A smooth generated picture (RGB): a gradient with face-coloured ellipses with eyes and a mouth."""
+    from PIL import Image, ImageDraw, ImageFilter
+
+    rng = np.random.default_rng(seed)
+    img = Image.new("RGB", (width, height), (90, 120, 160))
+    draw = ImageDraw.Draw(img)
+    for _ in range(4):
+        r = rng.uniform(0.06, 0.16) * min(width, height)
+        cx, cy = rng.uniform(r, width - r), rng.uniform(1.3 * r, height - 1.3 * r)
+        draw.ellipse([cx - r, cy - 1.3 * r, cx + r, cy + 1.3 * r], fill=(224, 172, 140))
+        for ex in (-0.4, 0.4):
+            draw.ellipse([cx + (ex - 0.12) * r, cy - 0.45 * r, cx + (ex + 0.12) * r, cy - 0.25 * r], fill=(40, 30, 30))
+        draw.ellipse([cx - 0.35 * r, cy + 0.45 * r, cx + 0.35 * r, cy + 0.6 * r], fill=(150, 60, 60))
+    return np.asarray(img.filter(ImageFilter.GaussianBlur(2)))
+
+
+def _save(rgb: np.ndarray, path):
+    from PIL import Image
+
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ir_fp32(converted_dir):
+    return converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
+
+
+@pytest.mark.slow
+def test_detect_writes_boxes_and_picture_in_photo_coordinates(ir_fp32, tmp_path):
+    photo = _save(_picture(960, 540), tmp_path / "group.jpg")
+    out_dir = tmp_path / "out"
+    res = run_cli("detect", photo, "--ir", ir_fp32, "--out-dir", out_dir, "--threshold", THRESHOLD, "--json")
+    assert res.code == 0, res.err
+    [found] = json.loads(res.out)
+    drawn, boxes_file = out_dir / "group.png", out_dir / "group.json"
+    assert found["drawn"] == str(drawn) and found["boxes_json"] == str(boxes_file)
+    from PIL import Image
+
+    with Image.open(drawn) as img:
+        assert img.size == (960, 540)  # drawn on the photo itself, not the 640x640 network input
+    saved = json.loads(boxes_file.read_text())
+    assert saved["faces"] == found["faces"] and (saved["width"], saved["height"]) == (960, 540)
+    faces = found["faces"]
+    assert faces, "the synthetic detector finds faces on this picture"
+    boxes = np.array([f["box"] for f in faces])
+    scores = np.array([f["score"] for f in faces])
+    assert boxes.shape == (len(faces), 4)
+    assert (boxes[:, 0] <= boxes[:, 2]).all() and (boxes[:, 1] <= boxes[:, 3]).all()
+    assert boxes[:, [0, 2]].min() >= 0 and boxes[:, [0, 2]].max() <= 959
+    assert boxes[:, [1, 3]].min() >= 0 and boxes[:, [1, 3]].max() <= 539
+    assert (scores >= THRESHOLD).all() and (scores <= 1).all()
+    assert (np.diff(scores) <= 0).all(), "best score first"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fit", ["resize", "letterbox"])
+def test_boxes_scale_with_the_photo(ir_fp32, tmp_path, fit):
+    """The same picture at twice the size gives (nearly) the same boxes, twice as large."""
+    from PIL import Image
+
+    small = _picture(480, 320, seed=5)
+    large = np.asarray(Image.fromarray(small).resize((960, 640), Image.BILINEAR))
+    paths = [_save(small, tmp_path / "small.png"), _save(large, tmp_path / "large.png")]
+    got_small, got_large = detect(paths, ir_fp32, threshold=THRESHOLD, fit=fit)
+    assert len(got_small.boxes) > 0
+    doubled = got_small.boxes.copy()
+    doubled[:, :4] *= 2
+    parity = match_detections(got_large.boxes, doubled, iou_threshold=0.7)
+    # Boxes near the threshold may come and go with resampling; the ones found twice must agree.
+    assert parity.matched >= 5 and parity.matched_fraction > 0.6, parity
+    assert parity.max_box_drift < 0.02 * 960, parity
+
+
+@pytest.mark.slow
+def test_max_faces_and_single_out(ir_fp32, tmp_path):
+    photo = _save(_picture(640, 480), tmp_path / "p.png")
+    out = tmp_path / "marked.jpg"
+    res = run_cli("detect", photo, "--ir", ir_fp32, "--out", out, "--max-faces", 3, "--threshold", THRESHOLD)
+    assert res.code == 0, res.err
+    assert out.is_file() and (tmp_path / "marked.json").is_file()
+    assert len(json.loads((tmp_path / "marked.json").read_text())["faces"]) == 3
+    assert res.out.startswith(f"{photo}: 3 faces (640x480)")
+
+
+def test_bad_image_is_named_and_exits_2(ir_fp32, tmp_path):
+    good = _save(_picture(100, 80), tmp_path / "good.png")
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out_dir = tmp_path / "out"
+    res = run_cli("detect", good, bad, "--ir", ir_fp32, "--out-dir", out_dir)
+    assert_one_line_error(res, 2, str(bad))
+    assert not out_dir.exists(), "nothing is written when an input is bad"
+
+
+def test_usage_errors(ir_fp32, tmp_path):
+    a = _save(_picture(100, 80), tmp_path / "a.png")
+    b = _save(_picture(100, 80), tmp_path / "b.png")
+    assert_one_line_error(run_cli("detect", a, b, "--ir", ir_fp32, "--out", tmp_path / "x.png"), 2, "--out-dir")
+    assert_one_line_error(run_cli("detect", a, "--ir", ir_fp32, "--threshold", "1.5"), 2, "--threshold")
+    assert_one_line_error(run_cli("detect", a, "--ir", tmp_path / "missing.xml"), 2, "missing.xml")
+    assert_one_line_error(run_cli("detect", a, "--ir", ir_fp32, "--max-faces", "0"), 2, "--max-faces")
+    assert_one_line_error(run_cli("detect", a, "--ir", ir_fp32, "--out", tmp_path), 2, "is a folder")

@@ -1,0 +1,83 @@
+"""The HTML report: written by `sshconv verify --html`, self-contained, every output and picture in it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import numpy as np
+import pytest
+
+from sshconv.deploy.report import OutputRow, ReportData, render_html, tolerance_units
+from sshconv.fsutil import sha256_file
+from sshconv.model.network import output_names
+
+from ..conftest import run_cli
+
+DATA_URI = re.compile(r'src="data:(image/(?:png|jpeg));base64,([A-Za-z0-9+/=]+)"')
+
+
+def _embedded_images(page: str) -> list[tuple[str, object]]:
+    from PIL import Image
+
+    images = []
+    for mime, payload in DATA_URI.findall(page):
+        img = Image.open(io.BytesIO(base64.b64decode(payload)))
+        img.load()  # a truncated or corrupt image raises here
+        assert img.format == {"image/png": "PNG", "image/jpeg": "JPEG"}[mime]
+        images.append((mime, img))
+    return images
+
+
+@pytest.mark.slow
+def test_verify_html_report_holds_every_output_and_its_pictures(synth_dir, converted_dir, tmp_path):
+    xml = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
+    page_path = tmp_path / "reports" / "report.html"
+    res = run_cli("verify", "--input-dir", synth_dir, "--ir", xml, "--samples", "0", "--html", page_path)
+    assert res.code == 0, res.err
+    assert f"HTML report: {page_path}" in res.out
+    page = page_path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert "PASS" in page
+    for name in output_names():
+        assert page.count(name) >= 2, f"{name}: in the table and its histogram's alt text"
+    images = _embedded_images(page)
+    pngs = [img for mime, img in images if mime == "image/png"]
+    jpegs = [img for mime, img in images if mime == "image/jpeg"]
+    assert len(pngs) == 6, "one error histogram per output"
+    assert all(img.width > 300 and img.height > 150 for img in pngs)
+    assert len(jpegs) == 3, "one overlay per sample (flat, gradient, extremes) for the one IR"
+    for label in ("flat", "gradient", "extremes"):
+        assert label in page
+    # Environment and hashes: the IR's own sha256 and the checkpoint's are on the page.
+    assert sha256_file(xml) in page and sha256_file(synth_dir / "sshb-0000.params") in page
+    assert "openvino" in page.lower()
+    # Self-contained: nothing fetched from anywhere.
+    assert not re.search(r'(src|href)="(https?:|//)', page) and "<link" not in page and "<script" not in page
+
+
+def test_a_failing_verification_renders_as_fail_and_escapes_text(tmp_path):
+    rng = np.random.default_rng(0)
+    ref = rng.random((1, 4, 20, 20)).astype(np.float32)
+    cand = ref + 0.5
+    units = tolerance_units(ref, cand, atol=1e-4, rtol=1e-3)
+    data = ReportData(
+        title="t", passed=False, verdict="ir <mo> differs",
+        rows=[OutputRow("ir <mo>", "rpn_cls_prob_reshape_stride32", (1, 4, 20, 20), 0.5, float(units.max()), 1e-4, 1e-3, False)],
+        errors={"rpn_cls_prob_reshape_stride32": [("ir <mo>", units)]},
+        environment={"python": "3.11"}, hashes={"x.xml": "ab" * 32},
+    )  # fmt: skip
+    page = render_html(data)
+    assert 'class="verdict fail"' in page and "FAIL: ir &lt;mo&gt; differs" in page
+    assert "<mo>" not in page, "text is escaped"
+    assert "✗" in page and "ab" * 32 in page
+    assert len(_embedded_images(page)) == 1
+
+
+def test_tolerance_units():
+    ref = np.array([0.0, 1.0, -2.0, 10.0])
+    cand = np.array([0.001, 1.0, -2.003, 10.02])
+    units = tolerance_units(ref, cand, atol=1e-3, rtol=1e-3)
+    assert units == pytest.approx([1.0, 0.0, 0.003 / 0.003, 0.02 / 0.011])
+    assert tolerance_units(ref, ref + 1, atol=0.0, rtol=0.0)[0] == np.inf

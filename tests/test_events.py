@@ -1,0 +1,77 @@
+"""The one progress contract: every event has a stage and an event kind, counts, and throttled progress."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from sshconv.cli.progress import ProgressRenderer
+from sshconv.events import Emitter
+
+
+def test_every_event_carries_stage_event_and_counts():
+    got = []
+    emit = Emitter("convert", got.append)
+    emit.start(3, item="out")
+    emit.progress(1, 3, item="checkpoint")
+    emit("artifact", item="ir/mo/FP32/ssh-mxnet.xml", size=10)
+    emit("done")
+    assert [(e["stage"], e["event"]) for e in got] == [
+        ("convert", "start"), ("convert", "progress"), ("convert", "artifact"), ("convert", "done"),
+    ]  # fmt: skip
+    assert got[0] == {"stage": "convert", "event": "start", "total": 3, "done": 0, "unit": "step", "item": "out"}
+    assert (got[1]["done"], got[1]["total"], got[1]["unit"]) == (1, 3, "step")
+
+
+def test_progress_is_throttled_per_item_but_the_last_one_always_goes_out():
+    got = []
+    emit = Emitter("download", got.append, interval=3600)
+    for n in range(1, 101):
+        emit.progress(n, 100, "B", item="a.bin")
+    emit.progress(5, 10, "B", item="b.bin")  # another item is not held back by the first one's clock
+    emit.progress(6, 10, "B", item="b.bin")
+    emit.progress(7, 10, "B", force=True, item="b.bin")
+    done = [(e["item"], e["done"]) for e in got]
+    assert done == [("a.bin", 1), ("a.bin", 100), ("b.bin", 5), ("b.bin", 7)]
+
+
+def test_no_handler_emits_nothing_and_for_stage_reaches_the_same_handler():
+    Emitter("x").progress(1, 2)  # no handler: nothing to call, no error
+    got = []
+    Emitter("demo", got.append).for_stage("verify")("start", total=1)
+    assert got == [{"stage": "verify", "event": "start", "total": 1}]
+
+
+def test_renderer_json_lines_and_bars():
+    events = [
+        {"stage": "demo", "event": "start", "total": 2, "done": 0, "unit": "step", "item": "w"},
+        {"stage": "download", "event": "start", "total": 1000, "done": 100, "unit": "B", "item": "a.zip"},
+        {"stage": "download", "event": "progress", "total": 1000, "done": 1000, "unit": "B", "item": "a.zip"},
+        {"stage": "download", "event": "retry", "item": "a.zip", "url": "http://127.0.0.1/a.zip", "reason": "HTTP 503"},
+        {"stage": "download", "event": "done", "item": "a.zip"},
+        {"stage": "demo", "event": "progress", "total": 2, "done": 2, "unit": "step", "item": "download"},
+        {"stage": "demo", "event": "done"},
+    ]
+    out = io.StringIO()
+    json_lines = ProgressRenderer("json", out)
+    for e in events:
+        json_lines(e)
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == events
+
+    out = io.StringIO()
+    bars = ProgressRenderer("bar", out)
+    for e in events[:4]:
+        bars(e)
+    assert set(bars.bars) == {"demo", "download"}, "a stage that runs others keeps its bar below theirs"
+    assert bars.bars["download"].n == 1000
+    for e in events[4:]:
+        bars(e)
+    assert not bars.bars
+    text = out.getvalue()
+    assert "download a.zip" in text and "http://127.0.0.1/a.zip: HTTP 503" in text
+
+    out = io.StringIO()
+    quiet = ProgressRenderer("none", out)
+    for e in events:
+        quiet(e)
+    assert out.getvalue() == ""

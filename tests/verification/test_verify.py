@@ -1,0 +1,270 @@
+"""`sshconv verify`: passes right conversions, fails wrong ones, and says where they go wrong.
+
+MXNet runs once per session (the ``verify_artifacts`` fixture, which also writes a golden
+file); later checks verify against that golden file, so they need only OpenVINO.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sshconv.cli.verify import parse_overrides
+from sshconv.errors import UsageError
+from sshconv.fsutil import sha256_file
+from sshconv.model import Tolerance, load_model_spec
+from sshconv.model.network import output_names
+from sshconv.verification.compare import compare_outputs
+from sshconv.verification.tolerances import resolve_tolerances
+
+from ..conftest import assert_one_line_error, run_cli, run_sshconv, tiny_ir
+
+
+def _ir(converted_dir: Path, route: str = "mo", precision: str = "FP32") -> Path:
+    return converted_dir / "ir" / route / precision / "ssh-mxnet.xml"
+
+
+def break_ir_weights(src_xml: Path, dst_dir: Path, const_name: str, factor: float) -> Path:
+    """A copy of an IR with the weight constant ``const_name`` multiplied by ``factor`` in its .bin."""
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    dst = dst_dir / src_xml.name
+    shutil.copy(src_xml, dst)
+    data = bytearray(src_xml.with_suffix(".bin").read_bytes())
+    for layer in ET.parse(src_xml).getroot().iter("layer"):
+        if layer.get("type") == "Const" and layer.get("name") == const_name:
+            d = layer.find("data")
+            off, size = int(d.get("offset")), int(d.get("size"))
+            dtype = {"f32": np.float32, "f16": np.float16}[d.get("element_type")]
+            w = np.frombuffer(bytes(data[off : off + size]), dtype=dtype).astype(np.float32) * factor
+            data[off : off + size] = w.astype(dtype).tobytes()
+            break
+    else:
+        raise AssertionError(f"no constant {const_name} in {src_xml}")
+    dst.with_suffix(".bin").write_bytes(bytes(data))
+    return dst
+
+
+# --------------------------------------------------------------------------- fast, no model
+
+
+def test_overrides_are_parsed_and_applied_output_over_family_over_spec():
+    spec = load_model_spec()
+    ov = parse_overrides(["cls_prob=0.5", "rpn_cls_prob_reshape_stride8=0.25"], ["bbox_pred=0.1"])
+    tol = resolve_tolerances(spec, "FP32", ov)
+    assert tol["rpn_cls_prob_reshape_stride32"].atol == 0.5
+    assert tol["rpn_cls_prob_reshape_stride8"].atol == 0.25
+    assert tol["rpn_bbox_pred_stride8"].rtol == 0.1
+    assert tol["rpn_bbox_pred_stride8"].atol == spec.tolerance("FP32", "rpn_bbox_pred_stride8").atol
+    for bad in (["cls_prob"], ["cls_prob=x"], ["=1"], ["cls_prob=-1"], ["cls_prob=nan"]):
+        with pytest.raises(UsageError, match="expected NAME=VALUE"):
+            parse_overrides(bad)
+    with pytest.raises(UsageError, match="'boxes': not an output or family"):
+        resolve_tolerances(spec, "FP32", parse_overrides(["boxes=1"]))
+
+
+def test_compare_outputs_statistics_and_structural_problems():
+    rng = np.random.default_rng(0)
+    names = output_names()[:3]
+    ref = {n: rng.random((1, 4, 5, 5)).astype(np.float32) for n in names}
+    cand = {n: v.copy() for n, v in ref.items()}
+    cand[names[0]][0, 2, 3, 4] += 0.01  # one element off by 0.01
+    cand[names[1]] = cand[names[1]][:, :2]  # wrong shape
+    cand[names[2]][0, 0, 0, 0] = np.nan
+    tol = {n: Tolerance(1e-3, 0.0) for n in names}
+    stats = {s.name: s for s in compare_outputs([ref], [cand], tol)}
+    s = stats[names[0]]
+    assert s.argmax_abs == (0, 0, 2, 3, 4) and s.max_abs == pytest.approx(0.01, rel=1e-3)
+    assert s.margin == pytest.approx(10.0, rel=1e-3) and s.violations == 1 and not s.passed
+    assert s.median_abs == 0.0 and s.p99_abs < s.max_abs
+    assert "shape (1, 2, 5, 5)" in stats[names[1]].problem
+    assert stats[names[2]].nonfinite == 1 and "NaN" in stats[names[2]].problem and not stats[names[2]].passed
+    missing = compare_outputs([ref], [{}], tol)
+    assert all(m.problem == "missing in the converted model" for m in missing)
+
+
+def test_samples_are_seeded_patterns_and_resized_photos(tmp_path):
+    from PIL import Image
+
+    from sshconv.verification import make_samples
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (320, 200), (255, 0, 0)).save(photos / "red.png")
+    a = make_samples((1, 3, 64, 64), samples=2, seed=5, images=photos)
+    b = make_samples((1, 3, 64, 64), samples=2, seed=5)
+    assert [s.kind for s in a] == ["random", "random", "flat", "gradient", "extremes", "photo"]
+    assert all(x.sha256 == y.sha256 for x, y in zip(a, b)), "same seed, same inputs"
+    assert a[0].sha256 != make_samples((1, 3, 64, 64), samples=1, seed=6)[0].sha256
+    for s in a:
+        assert s.tensor.shape == (1, 3, 64, 64) and s.tensor.dtype == np.float32
+        assert s.tensor.min() >= 0 and s.tensor.max() <= 255 and np.all(s.tensor == np.round(s.tensor))
+    photo = a[-1]
+    assert photo.scale == (64 / 200, 64 / 320)
+    np.testing.assert_array_equal(photo.tensor[0, :, 10, 10], [0, 0, 255])  # red, in BGR order
+    grad = a[3].tensor[0]
+    assert not np.array_equal(grad[0], grad[2]), "channel-distinct ramps, so a channel swap shows"
+    assert {0.0, 255.0} <= set(np.unique(a[4].tensor))
+
+
+# --------------------------------------------------------------------------- full size
+
+
+@pytest.mark.slow
+def test_every_artifact_matches_mxnet_and_the_routes_match_each_other(verify_artifacts, synth_dir, converted_dir):
+    res = verify_artifacts.result
+    assert res.code == 0, res.out + res.err
+    for label in ("ir/mo/FP32", "ir/mo/FP16", "ir/onnx/FP32", "ir/onnx/FP16", "onnx"):
+        assert f"\n{label}: " in res.out
+    assert "ir/onnx/FP32 vs ir/mo/FP32" in res.out and "ir/onnx/FP16 vs ir/mo/FP16" in res.out
+    assert "detections: matched" in res.out and res.out.rstrip().endswith("verdict: PASS")
+    report = json.loads(verify_artifacts.report.read_text())
+    assert report["passed"] and report["exit_code"] == 0 and report["seed"] == 0
+    assert report["environment"]["openvino"] and report["environment"]["mxnet"]
+    assert report["hashes"]["checkpoint:sshb-0000.params"] == sha256_file(synth_dir / "sshb-0000.params")
+    assert [s["kind"] for s in report["samples"]] == ["random", "flat", "gradient", "extremes"]
+    spec = load_model_spec(synth_dir / "model.yml")
+    checks = {c["label"]: c for c in report["checks"]}
+    for label, check in checks.items():
+        assert check["execution"] == "f32" and check["execution_used"] == "f32", label
+        assert check["passed"] and check["margin"] < 1.0
+        for o in check["outputs"]:
+            assert o["candidate_shape"] == o["reference_shape"]
+            tol = spec.tolerance(check["tolerance_set"], o["name"])
+            assert o["tolerance"] == {"atol": tol.atol, "rtol": tol.rtol}
+            for key in ("max_abs", "mean_abs", "median_abs", "p99_abs", "max_rel", "p99_rel", "argmax_abs"):
+                assert key in o
+    assert checks["ir/mo/FP16"]["tolerance_set"] == "FP16" and checks["ir/mo/FP32"]["tolerance_set"] == "FP32"
+    assert checks["ir/mo/FP16"]["weights"] == "FP16" and checks["onnx"]["weights"] == "FP32"
+    # FP16 weights really are FP16: their error is far above FP32's, yet within the FP16 tolerance.
+    fp32 = max(o["max_abs"] for o in checks["ir/mo/FP32"]["outputs"])
+    fp16 = max(o["max_abs"] for o in checks["ir/mo/FP16"]["outputs"])
+    assert fp16 > 20 * fp32
+    assert checks["ir/mo/FP32"]["model_sha256"]["ssh-mxnet.bin"] == sha256_file(_ir(converted_dir).with_suffix(".bin"))
+
+
+@pytest.mark.slow
+def test_self_test_negative_controls_each_fail_by_a_wide_margin(verify_artifacts, converted_dir, tmp_path):
+    report_path = tmp_path / "self.json"
+    res = run_cli(
+        "verify", "--golden", verify_artifacts.golden, "--ir", _ir(converted_dir), "--self-test", "--json", report_path
+    )  # fmt: skip
+    assert res.code == 0, res.out + res.err
+    report = json.loads(report_path.read_text())
+    controls = {c["name"]: c for c in report["controls"]}
+    assert set(controls) == {"no_mean", "no_reverse", "scaled_weight"}
+    assert all(c["caught"] and not c["check"]["passed"] for c in controls.values())
+    real = report["checks"][0]["margin"]
+    assert real < 0.5
+    assert controls["no_mean"]["check"]["margin"] > 100 and controls["no_reverse"]["check"]["margin"] > 100
+    assert controls["scaled_weight"]["check"]["margin"] > 50, "a 1 % weight change lands far outside FP32 tolerance"
+    assert "conv3_1" in controls["scaled_weight"]["description"]
+    assert res.out.count("caught (FAIL as expected)") == 3
+
+
+@pytest.mark.slow
+def test_hand_broken_conversion_fails_and_the_first_divergence_is_the_broken_layer(
+    verify_artifacts, synth_dir, converted_dir, tmp_path
+):
+    broken = break_ir_weights(_ir(converted_dir), tmp_path / "broken", "conv4_2_weight", 1.02)
+    report_path = tmp_path / "broken.json"
+    res = run_cli(
+        "verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--golden", verify_artifacts.golden,
+        "--ir", broken, "--json", report_path,
+    )  # fmt: skip
+    assert res.code == 1, res.out + res.err
+    assert "first diverging tensor: conv4_2 " in res.out and res.out.rstrip().endswith("verdict: FAIL")
+    div = json.loads(report_path.read_text())["checks"][0]["divergence"]
+    assert div["tensor"] == "conv4_2"
+    errors = dict((c["name"], c["error"]) for c in div["compared"])
+    assert errors["conv4_1"] < div["threshold"] < errors["conv4_2"]
+
+
+@pytest.mark.slow
+def test_golden_round_trip_needs_no_mxnet_and_detects_tampering(verify_artifacts, converted_dir, tmp_path):
+    assert verify_artifacts.golden.is_file()
+    blocker = tmp_path / "no-mxnet"
+    (blocker / "mxnet").mkdir(parents=True)
+    (blocker / "mxnet" / "__init__.py").write_text("raise ImportError('mxnet is not installed here')\n")
+    env = {"PYTHONPATH": str(blocker)}
+    proc = run_sshconv(
+        "verify", "--golden", verify_artifacts.golden, "--ir", _ir(converted_dir, "onnx"), "--bf16", "--progress", "json", env=env
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # Progress: one event per model x sample (the IR with f32 and with bf16 execution, 4 inputs each).
+    events = [json.loads(line) for line in proc.stderr.splitlines()]
+    runs = [e["item"] for e in events if e["event"] == "progress"]
+    assert {e["stage"] for e in events} == {"verify"} and len(runs) == 8 and runs[-1] == "ir bf16 × extremes"
+    assert events[0]["event"] == "start" and events[0]["total"] == 8 and events[-1]["event"] == "done"
+    assert "reference: golden:" in proc.stdout and "verdict: PASS" in proc.stdout
+    # The bf16 run has its own tolerances and says what the CPU really ran (f32 on CPUs without bf16).
+    assert "ir bf16: " in proc.stdout and "(BF16 tolerances, ran " in proc.stdout
+    # One flipped byte in a stored output array: refused with exit 4 (integrity), not silently used.
+    data = dict(np.load(verify_artifacts.golden))
+    key = next(k for k in data if k.startswith("output_0_"))
+    data[key] = data[key].copy()
+    data[key].flat[0] += 1.0
+    tampered = tmp_path / "tampered.npz"
+    np.savez_compressed(tampered, **data)
+    res = run_cli("verify", "--golden", tampered, "--ir", _ir(converted_dir))
+    assert_one_line_error(res, 4, "does not match its sha256")
+
+
+@pytest.mark.slow
+def test_tolerance_flags_override_the_spec(verify_artifacts, converted_dir):
+    res = run_cli(
+        "verify",
+        "--golden",
+        verify_artifacts.golden,
+        "--ir",
+        _ir(converted_dir),
+        "--atol",
+        "bbox_pred=0",
+        "--rtol",
+        "bbox_pred=0",
+    )
+    assert res.code == 1, res.out + res.err
+    assert "rpn_bbox_pred_stride8" in res.out and "verdict: FAIL" in res.out
+
+
+# --------------------------------------------------------------------------- bad input: exit 2
+
+
+def _tiny_ir(folder: Path, shape) -> Path:
+    return tiny_ir(folder, shape, output_names())
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path):
+    golden = tmp_path / "g.npz"
+    xml = tmp_path / "m.xml"
+    xml.write_text("<net></net>")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        (["--golden", golden], "pass one of --ir, --onnx or --artifacts"),
+        (["--ir", tmp_path / "none.xml", "--golden", golden], "none.xml: no such file"),
+        (["--ir", xml, "--golden", golden], "its weights m.bin are missing"),
+        (["--ir", xml, "--onnx", xml], "not allowed with argument"),
+        (["--ir", xml, "--golden", golden, "--save-golden", golden], "not allowed with argument"),
+        (["--ir", xml], "pass the MXNet checkpoint as --input-dir"),
+        (["--ir", xml, "--golden", golden, "--atol", "cls_prob"], "expected NAME=VALUE"),
+        (["--ir", xml, "--golden", golden, "--rtol", "boxes=1"], "'boxes': not an output or family"),
+        (["--artifacts", empty, "--golden", golden], "no manifest.json"),
+        (["--ir", _tiny_ir(tmp_path / "small", (1, 3, 320, 320)), "--golden", golden], "input shape is (1, 3, 320, 320)"),
+        (["--ir", _tiny_ir(tmp_path / "ok", (1, 3, 640, 640)), "--golden", golden], "golden file"),
+        (["--ir", _tiny_ir(tmp_path / "ok2", (1, 3, 640, 640)), "--input-dir", tmp_path, "--images", empty],
+         "holds no image files"),
+    ]  # fmt: skip
+    for argv, fragment in cases:
+        res = run_cli("verify", *argv)
+        assert_one_line_error(res, 2, fragment)
+    assert not golden.exists()
+
+
+def test_verify_help_has_an_example():
+    proc = run_sshconv("verify", "--help")
+    assert proc.returncode == 0 and "example:" in proc.stdout and "--self-test" in proc.stdout
