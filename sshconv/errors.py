@@ -48,6 +48,12 @@ def param(name: str) -> str:
     return f"{_MARK}{name}{_MARK}"
 
 
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's text (frameworks' messages run to pages)."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    return (lines[0] if lines else exc.__class__.__name__)[:200]
+
+
 class SshconvError(Exception):
     """Base of every error sshconv reports to a user; never raised directly."""
 
@@ -93,6 +99,10 @@ class OutputError(InputError):
 
 class LockTimeout(OutputError):
     """Another process held a lock on the output or cache folder for longer than the timeout."""
+
+
+class MissingExtraError(UsageError):
+    """A command needs a part of sshconv that is not installed here (the conversion stack, ONNX Runtime)."""
 
 
 class SourceUnreachableError(SshconvError):

@@ -3,23 +3,75 @@
 Tests that need a checkpoint use ``synth_dir``: the synthetic ``sshb`` checkpoint at
 full size (made once, ~20 s). Fixtures that need more (converted IR, golden files)
 build on it here so that each expensive step runs once per session.
+
+Two stacks. On the conversion stack (MXNet and Model Optimizer importable) everything is
+made here; with ``SSHCONV_TEST_ARTIFACTS=DIR`` the converted folder and the golden file are
+also copied to ``DIR``. On the runtime stack (no MXNet: today's OpenVINO, NumPy 2) tests
+that need the checkpoint are skipped, and ``converted_dir`` / ``golden_file`` come from
+``DIR``: a runtime-stack run with the variable set but nothing there fails, it does not skip.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import io
 import os
+import shutil
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sshconv.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Where the conversion stack leaves its artifacts for the runtime stack's run.
+ARTIFACTS_ENV = "SSHCONV_TEST_ARTIFACTS"
+NEEDS_CONVERSION_STACK = "needs the conversion stack (pip install 'sshconv[convert]' on Python 3.11)"
+
+
+@functools.cache
+def conversion_stack() -> bool:
+    """MXNet and Model Optimizer can be imported here."""
+    try:
+        return importlib.util.find_spec("mxnet") is not None and importlib.util.find_spec("openvino.tools.mo") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+needs_conversion_stack = pytest.mark.skipif(not conversion_stack(), reason=NEEDS_CONVERSION_STACK)
+
+
+def _shared_dir() -> Path | None:
+    return Path(os.environ[ARTIFACTS_ENV]) if os.environ.get(ARTIFACTS_ENV) else None
+
+
+def _share(path: Path, name: str) -> None:
+    """Copy an artifact the conversion stack made to where the runtime stack's run will find it."""
+    shared = _shared_dir()
+    if shared is None:
+        return
+    shared.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        shutil.copytree(path, shared / name, dirs_exist_ok=True)
+    else:
+        shutil.copyfile(path, shared / name)
+
+
+def _from_shared(name: str) -> Path:
+    """An artifact the conversion stack made, on the runtime stack; skip if none was promised, fail if it is missing."""
+    shared = _shared_dir()
+    if shared is None:
+        pytest.skip(f"{NEEDS_CONVERSION_STACK}, or {ARTIFACTS_ENV}=DIR from a run on it")
+    if not (shared / name).exists():
+        pytest.fail(f"{ARTIFACTS_ENV}={shared} holds no {name}: run the suite on the conversion stack first")
+    return shared / name
 
 
 @dataclass
@@ -61,6 +113,8 @@ def assert_one_line_error(result, code: int, *fragments: str) -> None:
 @pytest.fixture(scope="session")
 def synth_dir(tmp_path_factory) -> Path:
     """The full-size synthetic checkpoint with the default seed (read-only: copy before changing)."""
+    if not conversion_stack():
+        pytest.skip(NEEDS_CONVERSION_STACK)
     from sshconv.model.synth import synthesize
 
     folder = tmp_path_factory.mktemp("synth")
@@ -69,16 +123,21 @@ def synth_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def converted_dir(synth_dir, tmp_path_factory) -> Path:
+def converted_dir(request, tmp_path_factory) -> Path:
     """``sshconv convert`` of the synthetic checkpoint, both routes, FP32 and FP16 (read-only).
 
     Layout: ``ir/{mo,onnx}/{FP32,FP16}/ssh-mxnet.{xml,bin}``, ``onnx/ssh-mxnet.onnx``, ``manifest.json``.
+    On the runtime stack: the conversion stack's, from ``SSHCONV_TEST_ARTIFACTS``.
     """
+    if not conversion_stack():
+        return _from_shared("converted")
+    synth_dir = request.getfixturevalue("synth_dir")
     from sshconv import convert
     from sshconv.model import load_model_spec
 
     out = tmp_path_factory.mktemp("converted")
     convert(load_model_spec(synth_dir / "model.yml"), synth_dir, out, via=("mo", "onnx"), precisions=("FP32", "FP16"))
+    _share(out, "converted")
     return out
 
 
@@ -102,7 +161,16 @@ def verify_artifacts(synth_dir, converted_dir, tmp_path_factory) -> VerifyRun:
         "verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--artifacts", converted_dir,
         "--save-golden", golden, "--json", report,
     )  # fmt: skip
+    _share(golden, "golden.npz")
     return VerifyRun(res, golden, report)
+
+
+@pytest.fixture(scope="session")
+def golden_file(request) -> Path:
+    """MXNet's outputs on the default inputs (``verify --save-golden``); on the runtime stack, the conversion stack's."""
+    if not conversion_stack():
+        return _from_shared("golden.npz")
+    return request.getfixturevalue("verify_artifacts").golden
 
 
 def tiny_ir(folder: Path, shape=(1, 3, 640, 640), names=None, card_shapes: bool = True) -> Path:
@@ -139,3 +207,23 @@ def tiny_ir(folder: Path, shape=(1, 3, 640, 640), names=None, card_shapes: bool 
     xml = folder / "tiny.xml"
     ov.save_model(ov.Model(results, [param], "tiny"), str(xml), compress_to_fp16=False)
     return xml
+
+
+def break_ir_weights(src_xml: Path, dst_dir: Path, const_name: str, factor: float) -> Path:
+    """A copy of an IR with the weight constant ``const_name`` multiplied by ``factor`` in its .bin."""
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    dst = dst_dir / src_xml.name
+    shutil.copy(src_xml, dst)
+    data = bytearray(src_xml.with_suffix(".bin").read_bytes())
+    for layer in ET.parse(src_xml).getroot().iter("layer"):
+        if layer.get("type") == "Const" and layer.get("name") == const_name:
+            d = layer.find("data")
+            off, size = int(d.get("offset")), int(d.get("size"))
+            dtype = {"f32": np.float32, "f16": np.float16}[d.get("element_type")]
+            w = np.frombuffer(bytes(data[off : off + size]), dtype=dtype).astype(np.float32) * factor
+            data[off : off + size] = w.astype(dtype).tobytes()
+            break
+    else:
+        raise AssertionError(f"no constant {const_name} in {src_xml}")
+    dst.with_suffix(".bin").write_bytes(bytes(data))
+    return dst

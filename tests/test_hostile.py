@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sshconv.errors import SpecError
 from sshconv.model import load_model_spec, parse_model_spec
 
-from .conftest import assert_one_line_error, run_cli
+from .conftest import assert_one_line_error, conversion_stack, run_cli
 
 # ----------------------------------------------------------------------------- model.yml fuzz
 
@@ -374,6 +374,8 @@ def test_unwritable_output_locations_are_named_exit_2(tmp_path):
         ["synth", "--output-dir", where],
         ["demo", "--workdir", where],
     ):
+        if argv[0] == "synth" and not conversion_stack():
+            continue  # without MXNet synth stops earlier, naming the extra (tests/test_extras.py)
         res = run_cli(*argv)
         assert_one_line_error(res, 2, str(blocker))
     res = run_cli("convert", "--input-dir", ckpt, "--output-dir", where)

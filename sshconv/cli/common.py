@@ -74,6 +74,15 @@ def add_progress(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_runtime(p: argparse.ArgumentParser) -> None:
+    from ..extras import RUNTIMES
+
+    p.add_argument(
+        "--runtime", choices=RUNTIMES, default=RUNTIMES[0],
+        help="what runs ONNX files: openvino (default) or onnxruntime (the onnxruntime extra); IRs always run on OpenVINO",
+    )  # fmt: skip
+
+
 def print_json(obj: Any) -> None:
     print(json.dumps(obj, indent=2, sort_keys=False, default=str))
 

@@ -4,17 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UsageError
 from .common import add_input_dir, add_model, add_progress, command, load_spec, print_json, run_with_progress
 
 
 def cmd_convert(args) -> int:
     from ..conversion import convert, default_input_dir
 
-    input_dir = args.input_dir if args.input_dir is not None else default_input_dir()
-    manifest = run_with_progress(
-        args, convert, load_spec(args), input_dir, args.output_dir, via=args.via, precisions=args.precision,
-        input_shape=args.input_shape,
-    )  # fmt: skip
+    if args.from_onnx is not None:
+        from ..conversion import convert_onnx
+
+        if args.input_dir is not None or args.input_shape is not None or args.via != "all":
+            raise UsageError(
+                "convert: --from-onnx takes the ONNX file's own input shape and route; drop --input-dir, --input-shape, --via"
+            )
+        manifest = run_with_progress(
+            args, convert_onnx, load_spec(args), args.from_onnx, args.output_dir, precisions=args.precision
+        )
+    else:
+        input_dir = args.input_dir if args.input_dir is not None else default_input_dir()
+        manifest = run_with_progress(
+            args, convert, load_spec(args), input_dir, args.output_dir, via=args.via, precisions=args.precision,
+            input_shape=args.input_shape,
+        )  # fmt: skip
     if args.json:
         print_json(manifest.to_dict())
         return 0
@@ -41,6 +53,10 @@ def add_convert(sub) -> None:
     add_model(p)
     add_input_dir(p, "folder with sshb-symbol.json and sshb-0000.params (default: `sshconv download`'s folder, if it holds them)")
     p.add_argument("--output-dir", metavar="O", type=Path, required=True, help="folder for ir/, onnx/ and manifest.json")
+    p.add_argument(
+        "--from-onnx", metavar="X.onnx", type=Path,
+        help="convert this ONNX artifact (preprocessing inside) with the installed OpenVINO instead; no MXNet needed",
+    )  # fmt: skip
     p.add_argument(
         "--via", choices=(*ROUTES, "all"), default="all", help="Model Optimizer, MXNet -> ONNX -> IR, or both (default all)"
     )

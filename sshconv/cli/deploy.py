@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_input_dir, add_model, add_progress, command, load_spec, print_json, run_with_progress
+from .common import add_input_dir, add_model, add_progress, add_runtime, command, load_spec, print_json, run_with_progress
 
 
 def cmd_detect(args) -> int:
@@ -58,7 +58,7 @@ def cmd_bench(args) -> int:
     spec = load_spec(args)
     res = run_with_progress(
         args, run_bench, args.input_dir, ir=args.ir, artifacts=args.artifacts, seconds=args.seconds, spec=spec,
-        mxnet=not args.no_mxnet,
+        mxnet=not args.no_mxnet, onnx=args.onnx, runtime=args.runtime,
     )  # fmt: skip
     if args.json:
         print_json(res.to_dict())
@@ -103,6 +103,8 @@ def add_bench(sub) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--ir", metavar="X.xml", type=Path, help="time this IR")
     which.add_argument("--artifacts", metavar="O", type=Path, help="time every IR in this `sshconv convert` output folder")
+    which.add_argument("--onnx", metavar="X.onnx", type=Path, help="time this ONNX file (with --runtime)")
+    add_runtime(p)
     p.add_argument(
         "--seconds",
         metavar="S",

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import add_input_dir, add_model, add_progress, command, load_spec, run_with_progress
+from .common import add_input_dir, add_model, add_progress, add_runtime, command, load_spec, run_with_progress
 
 
 def cmd_verify(args) -> int:
@@ -16,11 +16,11 @@ def cmd_verify(args) -> int:
     spec = load_spec(args)
     options = VerifyOptions(
         samples=args.samples, seed=args.seed, images=args.images, overrides=parse_overrides(args.atol, args.rtol),
-        self_test=args.self_test, bf16=args.bf16,
+        self_test=args.self_test, bf16=args.bf16, runtime=args.runtime,
     )  # fmt: skip
     result = run_with_progress(
         args, verify, spec, input_dir=args.input_dir, ir=args.ir, onnx=args.onnx, artifacts=args.artifacts,
-        golden=args.golden, options=options, save_golden_to=args.save_golden, json_report=args.json,
+        golden=args.golden, against=args.against, options=options, save_golden_to=args.save_golden, json_report=args.json,
     )  # fmt: skip
     html = None
     if args.html is not None:
@@ -66,6 +66,7 @@ def _print_verify(result) -> None:
 
 def _print_check(check) -> None:
     used = f", ran {check.execution_used}" if check.execution_used else ""
+    used = (f", {check.runtime}" if check.runtime != "openvino" else "") + used
     print(f"\n{check.label}: {check.model} vs {check.reference} ({check.tolerance_set} tolerances{used})")
     if check.note:
         print(f"  note: {check.note}")
@@ -135,6 +136,10 @@ def add_verify(sub) -> None:
     golden = p.add_mutually_exclusive_group()
     golden.add_argument("--save-golden", metavar="F", type=Path, help="save the inputs and MXNet outputs (npz, with hashes)")
     golden.add_argument("--golden", metavar="F", type=Path, help="verify against a golden file instead of MXNet")
+    golden.add_argument(
+        "--against", metavar="MODEL", type=Path, help="verify against another IR or ONNX file instead of MXNet (no MXNet needed)"
+    )
+    add_runtime(p)
     p.add_argument("--json", metavar="REPORT", type=Path, help="write every statistic, versions, hashes and seed to REPORT")
     add_progress(p)
     p.add_argument(

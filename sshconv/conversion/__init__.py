@@ -6,7 +6,7 @@ later stage reads through :func:`read_manifest`). (The package is ``conversion``
 ``sshconv.convert`` stays the function.)
 """
 
-from .core import convert
+from .core import convert, convert_onnx
 from .manifest import ARTIFACT_NAME, MANIFEST_NAME, Artifact, Manifest, ir_path, onnx_path, read_manifest
 from .options import ROUTES, WEIGHTS, default_input_dir, parse_input_shape
 
@@ -18,6 +18,7 @@ __all__ = [
     "Artifact",
     "Manifest",
     "convert",
+    "convert_onnx",
     "default_input_dir",
     "ir_path",
     "onnx_path",

@@ -23,11 +23,11 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ModelFileError, first_line
 from ..events import Emitter, EventHandler
-from ..fsutil import ensure_dir
+from ..fsutil import ensure_dir, sha256_file
 from ..model.checkpoint import Checkpoint, load_checkpoint
-from ..model.spec import ModelSpec
+from ..model.spec import ModelSpec, plain_name
 from ..versions import tool_versions
 from .ir import finish_ir_model, save_ir
 from .manifest import Artifact, Manifest, input_contract, ir_path, onnx_path, remove_manifest
@@ -71,21 +71,7 @@ def convert(
     timings: dict[str, float] = {"load_checkpoint": time.perf_counter() - t0}
     emit.progress(1, steps, item="checkpoint", seconds=round(timings["load_checkpoint"], 3))
 
-    out = ensure_dir(output_dir)
-    # A manifest from an earlier run would describe files this run is about to replace:
-    # remove it first, so that a folder without manifest.json reads as "incomplete".
-    remove_manifest(out)
-    artifacts: list[Artifact] = []
-
-    def record(path: Path, route: str, weight: str, kind: str) -> None:
-        artifacts.append(Artifact.of_file(out, path, kind, route, weight))
-        emit("artifact", item=artifacts[-1].path, **artifacts[-1].to_dict())
-
-    def save_all(model, route: str) -> None:
-        for w in weights:
-            xml = save_ir(model, ir_path(out, route, w), w)
-            record(xml, route, w, "ir-xml")
-            record(xml.with_suffix(".bin"), route, w, "ir-bin")
+    writer = _Writer(output_dir, weights, emit)
 
     if "mo" in routes:
         from .mo import mo_model
@@ -93,7 +79,7 @@ def convert(
         t0 = time.perf_counter()
         model = mo_model(spec, input_dir, shape)
         finish_ir_model(model, spec, outputs, _mxnet_names(ckpt))
-        save_all(model, "mo")
+        writer.save_irs(model, "mo")
         timings["mo"] = time.perf_counter() - t0
         emit.progress(2, steps, item="mo", seconds=round(timings["mo"], 3))
 
@@ -101,34 +87,113 @@ def convert(
         from .mxnet_onnx import export_onnx, onnx_to_ov
 
         t0 = time.perf_counter()
-        onnx_file = onnx_path(out)
+        onnx_file = onnx_path(writer.out)
         onnx_names = export_onnx(ckpt, spec, shape, outputs, onnx_file)
-        record(onnx_file, "onnx", "FP32", "onnx")
+        writer.record(onnx_file, "onnx", "FP32", "onnx")
         timings["onnx_export"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         model = onnx_to_ov(onnx_file)
         finish_ir_model(model, spec, outputs, onnx_names)
-        save_all(model, "onnx")
+        writer.save_irs(model, "onnx")
         timings["onnx_to_ir"] = time.perf_counter() - t1
         timings["onnx"] = time.perf_counter() - t0
         emit.progress(steps, steps, item="onnx", seconds=round(timings["onnx"], 3))
 
     timings["total"] = time.perf_counter() - t_start
-    manifest = Manifest(
-        folder=out,
-        artifacts=artifacts,
-        routes=list(routes),
-        weights=list(weights),
-        input=input_contract(spec, shape),
-        outputs=[{"name": name, "shape": list(s)} for name, s in outputs],
-        source=source,
-        tools=tool_versions(),
-        timings=timings,
-        model_yml=str(spec.path),
-    )
-    manifest.write()
-    emit("done", item=str(manifest.path), seconds=round(timings["total"], 3))
-    return manifest
+    return writer.finish(spec, routes, shape, outputs, source, timings)
+
+
+def convert_onnx(
+    spec: ModelSpec,
+    onnx_file: str | Path,
+    output_dir: str | Path,
+    *,
+    precisions: str | Iterable[str] = WEIGHTS,
+    on_event: EventHandler | None = None,
+) -> Manifest:
+    """The ONNX artifact (preprocessing already inside) to IR with the installed OpenVINO's own converter.
+
+    Needs no MXNet: a deployment team regenerates the IR with the OpenVINO it ships and
+    proves it against a golden file. Writes ``output_dir/ir/onnx/<weights>/`` and a manifest
+    whose ``source`` names the ONNX file and the converter's version.
+    """
+    import openvino as ov
+
+    from ..runtimes.openvino import check_model_contract, check_model_file
+    from ..versions import openvino_version
+
+    t_start = time.perf_counter()
+    weights = choices(precisions, WEIGHTS, "weight precision", "precisions")
+    path = check_model_file(onnx_file)
+    if path.suffix.lower() != ".onnx":
+        raise ModelFileError(f"{path}: expected the .onnx file that `sshconv convert` wrote")
+    emit = Emitter("convert", on_event)
+    emit.start(2, item=str(output_dir))
+    try:
+        model = ov.convert_model(str(path))
+    except Exception as exc:  # noqa: BLE001 - OpenVINO's frontends raise several types for a bad file
+        raise ModelFileError(
+            f"{path}: OpenVINO cannot convert it ({first_line(exc)}); pass the ONNX file convert wrote"
+        ) from None
+    model = check_model_contract(model, str(path), spec)
+    shape = tuple(int(d) for d in model.inputs[0].get_partial_shape().to_shape())
+    outputs = [(o.name, tuple(o.shape)) for o in spec.outputs_for(shape[2], shape[3])]
+    # The ONNX graph's tensor names are the source names; anything else OpenVINO generated loses its counter.
+    known = {plain_name(n) for op in model.get_ordered_ops() for port in op.outputs() for n in port.get_names()}
+    timings = {"onnx_to_ir": time.perf_counter() - t_start}
+    emit.progress(1, 2, item="read", seconds=round(timings["onnx_to_ir"], 3))
+    writer = _Writer(output_dir, weights, emit)
+    finish_ir_model(model, spec, outputs, known)
+    writer.save_irs(model, "onnx")
+    timings["total"] = time.perf_counter() - t_start
+    emit.progress(2, 2, item="onnx", seconds=round(timings["total"], 3))
+    source = {
+        "folder": str(path.parent.absolute()),
+        "onnx": path.name,
+        "files": {path.name: {"sha256": sha256_file(path), "size": path.stat().st_size}},
+        "converter": f"openvino.convert_model {openvino_version()}",
+    }
+    return writer.finish(spec, ("onnx",), shape, outputs, source, timings)
+
+
+class _Writer:
+    """Writes a conversion's artifacts into one folder, records each, and writes the manifest last."""
+
+    def __init__(self, output_dir: str | Path, weights: Sequence[str], emit: Emitter):
+        self.out = ensure_dir(output_dir)
+        self.weights = list(weights)
+        self.emit = emit
+        self.artifacts: list[Artifact] = []
+        # A manifest from an earlier run would describe files this run is about to replace:
+        # remove it first, so that a folder without manifest.json reads as "incomplete".
+        remove_manifest(self.out)
+
+    def record(self, path: Path, route: str, weights: str, kind: str) -> None:
+        self.artifacts.append(Artifact.of_file(self.out, path, kind, route, weights))
+        self.emit("artifact", item=self.artifacts[-1].path, **self.artifacts[-1].to_dict())
+
+    def save_irs(self, model, route: str) -> None:
+        for w in self.weights:
+            xml = save_ir(model, ir_path(self.out, route, w), w)
+            self.record(xml, route, w, "ir-xml")
+            self.record(xml.with_suffix(".bin"), route, w, "ir-bin")
+
+    def finish(self, spec: ModelSpec, routes, shape, outputs, source: dict, timings: dict[str, float]) -> Manifest:
+        manifest = Manifest(
+            folder=self.out,
+            artifacts=self.artifacts,
+            routes=list(routes),
+            weights=self.weights,
+            input=input_contract(spec, shape),
+            outputs=[{"name": name, "shape": list(s)} for name, s in outputs],
+            source=source,
+            tools=tool_versions(),
+            timings=timings,
+            model_yml=str(spec.path),
+        )
+        manifest.write()
+        self.emit("done", item=str(manifest.path), seconds=round(timings["total"], 3))
+        return manifest
 
 
 def _output_shapes(spec: ModelSpec, ckpt: Checkpoint, shape: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:

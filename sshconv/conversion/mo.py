@@ -44,6 +44,9 @@ def mo_arguments(spec: ModelSpec, input_dir: Path, shape: Sequence[int]) -> dict
 
 def mo_model(spec: ModelSpec, input_dir: Path, shape: Sequence[int]):
     """The checkpoint through Model Optimizer's MXNet front end, as an in-memory ``ov.Model``."""
+    from ..extras import require
+
+    require("openvino.tools.mo", "the mo route (Model Optimizer)")
     from openvino.tools.mo import convert_model
     from openvino.tools.mo.utils.error import Error as MOError
 

@@ -89,9 +89,11 @@ def _raw_weight_tensors():
 
 def export_onnx(ckpt: Checkpoint, spec: ModelSpec, shape: tuple[int, ...], outputs, target: Path) -> set[str]:
     """Export the checkpoint to ONNX with the preprocessing in front; return the graph's names."""
+    from ..extras import require
+
+    onnx = require("onnx", "the onnx route (MXNet's ONNX exporter)")
     import mxnet as mx
     import numpy as np
-    import onnx
 
     register_mxnet_onnx_converters()
     params = {**ckpt.arg_params, **ckpt.aux_params}

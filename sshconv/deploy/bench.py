@@ -54,7 +54,7 @@ class CaseResult:
     """The timing of one engine on one frame."""
 
     name: str  # e.g. "ir mo FP32, f32 execution"
-    runtime: str  # "mxnet" or "openvino"
+    runtime: str  # "mxnet", "openvino" or "onnxruntime"
     model: str  # checkpoint folder or IR .xml
     weights: str | None  # how an IR stores its weights: FP32 / FP16; None for MXNet
     execution: str  # requested execution precision: "f32" or "bf16"
@@ -220,31 +220,50 @@ def plan_engines(
     bf16: bool = True,
     mxnet: bool = True,
     routes: Sequence[str] | None = None,
+    onnx: str | Path | None = None,
+    runtime: str = "openvino",
 ) -> list[Engine]:
     """Which engines one benchmark times, MXNet first.
 
     MXNet is timed when ``input_dir`` is given, or, with ``artifacts``, when the
-    checkpoint folder named in its manifest still exists.
+    checkpoint folder named in its manifest still exists. ``runtime`` runs ONNX files
+    (``onnx``, and with ``onnxruntime`` the conversion's ONNX file too); IRs run on OpenVINO.
     """
-    if (ir is None) == (artifacts is None):
-        raise UsageError(f"bench: pass exactly one of {param('ir')} or {param('artifacts')}")
+    from ..extras import RUNTIMES
+
+    if sum(x is not None for x in (ir, artifacts, onnx)) != 1:
+        raise UsageError(f"bench: pass exactly one of {param('ir')}, {param('onnx')} or {param('artifacts')}")
+    if runtime not in RUNTIMES:
+        raise UsageError(f"{param('runtime')} {runtime!r}: expected one of {', '.join(RUNTIMES)}")
     engines: list[Engine] = []
     if input_dir is None and artifacts is not None:
         input_dir = checkpoint_of(artifacts)
     if mxnet and input_dir is not None:
         engines.append(Engine("mxnet", "mxnet", Path(input_dir), None, "f32"))
-    if ir is not None:
-        from ..runtimes.openvino import check_model_file, ir_weights
+    from ..runtimes.openvino import check_model_file, ir_weights
 
+    onnx_files = []
+    if ir is not None:
         xml = check_model_file(ir)
         irs = [("ir", ir_weights(xml), xml)]
+    elif onnx is not None:
+        irs, onnx_files = [], [check_model_file(onnx)]
     else:
         irs = find_irs(artifacts, routes)
+        if runtime == "onnxruntime":
+            from ..conversion.manifest import read_manifest
+
+            manifest = read_manifest(artifacts)
+            onnx_files = [manifest.file(a) for a in manifest.artifacts if a.kind == "onnx"]
     for route, weights, xml in irs:
         label = f"ir {route} {weights}" if route != "ir" else f"ir {weights}"
         engines.append(Engine(f"{label}, f32 execution", "openvino", xml, weights, "f32"))
         if bf16 and weights == "FP32":
             engines.append(Engine(f"{label}, bf16 execution", "openvino", xml, weights, "bf16"))
+    for path in onnx_files:
+        engines.append(Engine(f"onnx, {runtime}, f32 execution", runtime, path, "FP32", "f32"))
+        if bf16 and runtime == "openvino":
+            engines.append(Engine(f"onnx, {runtime}, bf16 execution", runtime, path, "FP32", "bf16"))
     return engines
 
 
@@ -253,9 +272,9 @@ def _open_runner(engine: Engine, spec):
         from ..runtimes.mxnet import MXNetRunner
 
         return MXNetRunner(engine.model, spec)
-    from ..runtimes.openvino import OpenVINORunner
+    from ..runtimes import model_runner
 
-    return OpenVINORunner(engine.model, spec, engine.execution, spec.input.shape)
+    return model_runner(engine.model, spec, engine.runtime, engine.execution, spec.input.shape)
 
 
 def time_engine(
@@ -292,6 +311,8 @@ def run_bench(
     bf16: bool = True,
     mxnet: bool = True,
     routes: Sequence[str] | None = None,
+    onnx: str | Path | None = None,
+    runtime: str = "openvino",
     on_event: EventHandler | None = None,
 ) -> BenchResult:
     """Time MXNet (when ``input_dir`` is given) and the IR(s) on one full-size frame.
@@ -306,7 +327,7 @@ def run_bench(
     if seconds <= 0:
         raise UsageError(f"bench: {param('seconds')} must be > 0, got {seconds}")
     spec = spec or load_model_spec()
-    engines = plan_engines(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes)
+    engines = plan_engines(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes, onnx=onnx, runtime=runtime)
     total = len(engines) + 1
     emit = Emitter("bench", on_event)
     emit.start(total, item="FP32 matrix-multiply ceiling")

@@ -129,7 +129,10 @@ def check_params_fit(symbol, args: dict, auxs: dict, params_path: Path, input_na
 
 def load_checkpoint(folder: str | Path, expected_outputs: list[str] | None = None) -> Checkpoint:
     """Load and check a checkpoint folder; optionally check its output names."""
+    from ..extras import require
+
     sym_path, params_path = checkpoint_files(folder)
+    require("mxnet", "reading the MXNet checkpoint")
     symbol = read_symbol_json(sym_path)
     if expected_outputs is not None:
         names = [plain_name(n) for n in symbol.list_outputs()]

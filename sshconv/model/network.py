@@ -55,7 +55,9 @@ def _detection_module(mx, body, filters: int, name: str):
 
 def build_symbol() -> mx.sym.Symbol:
     """The SSH test graph as an MXNet symbol with one input ``data`` and six outputs."""
-    import mxnet as mx
+    from ..extras import require
+
+    mx = require("mxnet", "building the SSH graph")
 
     x = mx.sym.Variable(INPUT_NAME)
     relu4_3 = relu5_3 = None

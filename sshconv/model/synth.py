@@ -193,8 +193,9 @@ def synthesize(output_dir: str | Path, seed: int = DEFAULT_SEED) -> SynthResult:
     """Write the symbol, params, upstream-layout zip and a matching model.yml into ``output_dir``."""
     from .network import build_symbol
 
+    symbol = build_symbol()  # needs MXNet: says which extra to install before anything is written
     folder = ensure_dir(output_dir)
-    symbol_json = build_symbol().tojson().encode("utf-8")
+    symbol_json = symbol.tojson().encode("utf-8")
     params = params_bytes(make_weights(seed))
     archive = archive_bytes({SYMBOL_FILE: symbol_json, PARAMS_FILE: params})
     sym_path = atomic_write_bytes(folder / SYMBOL_FILE, symbol_json)

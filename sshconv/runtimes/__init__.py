@@ -1,17 +1,22 @@
 """Runtimes, one module per framework, each a :class:`~.base.Runner` with the same raw-BGR contract.
 
 * :mod:`.mxnet`: :class:`MXNetRunner`, the reference (the checkpoint, preprocessed in NumPy);
-* :mod:`.openvino`: :class:`OpenVINORunner`, IR or ONNX files on the CPU plugin.
+* :mod:`.openvino`: :class:`OpenVINORunner`, IR or ONNX files on the CPU plugin;
+* :mod:`.onnxruntime`: :class:`OnnxRuntimeRunner`, the ONNX file on ONNX Runtime (the ``onnxruntime`` extra).
 
 Importing this package imports NumPy, not the frameworks: each is imported when a runner activates.
 """
 
+from ..extras import RUNTIMES
 from .base import Runner, check_raw_input, reference_preprocess
 from .mxnet import MXNetRunner
+from .onnxruntime import OnnxRuntimeRunner
 from .openvino import OpenVINORunner, check_model_contract, check_model_file, ir_weights, read_openvino_model
 
 __all__ = [
+    "RUNTIMES",
     "MXNetRunner",
+    "OnnxRuntimeRunner",
     "OpenVINORunner",
     "Runner",
     "check_model_contract",
@@ -21,3 +26,10 @@ __all__ = [
     "read_openvino_model",
     "reference_preprocess",
 ]
+
+
+def model_runner(path, spec=None, runtime: str = "openvino", execution: str | None = "f32", input_shape=None):
+    """The runner for a model file: an IR or ONNX file on OpenVINO, or an ONNX file on ONNX Runtime."""
+    if runtime == "onnxruntime":
+        return OnnxRuntimeRunner(path, spec, input_shape)
+    return OpenVINORunner(path, spec, execution, input_shape)

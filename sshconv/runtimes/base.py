@@ -50,12 +50,6 @@ def reference_preprocess(raw_bgr: np.ndarray, input_spec: InputSpec = InputSpec(
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's text (frameworks' messages run to pages)."""
-    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    return (lines[0] if lines else exc.__class__.__name__)[:200]
-
-
 class Runner:
     """Base: ``with runner: runner.infer(x)``; activation loads the framework and the model.
 

@@ -39,15 +39,18 @@ class MXNetRunner(Runner):
         self.checkpoint_dir = Path(checkpoint_dir)
         self.input_name = self.spec.input.name
         self.checkpoint: Any = None
+        self.hashes: dict[str, str] = {}  # sha256 of the checkpoint files, once activated
         self._executor: Any = None
         self.output_names: list[str] = []
 
     def _activate(self) -> None:
-        import mxnet as mx
-
         from ..model.checkpoint import load_checkpoint
 
+        # Checks the files, then that MXNet can be imported (or says which extra to install).
         self.checkpoint = load_checkpoint(self.checkpoint_dir, expected_outputs=self.spec.output_names)
+        import mxnet as mx
+
+        self.hashes = self.checkpoint.hashes()
         sym = self.checkpoint.symbol
         self.output_names = [plain_name(n) for n in sym.list_outputs()]
         self._executor = self._bind(sym)

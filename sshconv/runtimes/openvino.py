@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelFileError
+from ..errors import ModelFileError, first_line
 from ..model.spec import ModelSpec, plain_name
-from .base import Runner, default_spec, first_line
+from .base import Runner, default_spec
 
 log = logging.getLogger(__name__)
 

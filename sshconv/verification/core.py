@@ -29,6 +29,7 @@ from ..errors import InputError, UsageError, param
 from ..events import Emitter, EventHandler
 from ..fsutil import atomic_write_text, ensure_dir, sha256_file
 from ..model.spec import PRECISIONS, ModelSpec
+from ..runtimes import RUNTIMES, model_runner
 from ..versions import environment
 from .compare import compare_run
 from .controls import control_models
@@ -60,6 +61,7 @@ class VerifyOptions:
     overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     self_test: bool = False
     bf16: bool = False
+    runtime: str = "openvino"  # what runs ONNX files: openvino or onnxruntime (IRs always run on OpenVINO)
     decode_config: DecodeConfig | None = None  # default: DecodeConfig.for_spec(spec)
 
 
@@ -73,6 +75,7 @@ class _Run:
     description: str
     tolerance_set: str
     execution: str
+    runtime: str = "openvino"
     control: tuple[str, str] | None = None  # (name, description) of a negative control
     outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
     execution_used: str | None = None
@@ -83,6 +86,7 @@ def verify(
     *,
     input_dir: str | Path | None = None,
     golden: str | Path | None = None,
+    against: str | Path | None = None,
     ir: str | Path | None = None,
     onnx: str | Path | None = None,
     artifacts: str | Path | None = None,
@@ -91,7 +95,10 @@ def verify(
     json_report: str | Path | None = None,
     on_event: EventHandler | None = None,
 ) -> VerifyResult:
-    """Check converted model(s) against MXNet (``input_dir``, the checkpoint) or a ``golden`` file.
+    """Check converted model(s) against MXNet (``input_dir``, the checkpoint), a ``golden`` file, or another model.
+
+    ``against`` is an IR or ONNX file taken as the reference (run like the others), for
+    checking one artifact against another where MXNet is not installed.
 
     What to check is one of ``ir``, ``onnx`` or ``artifacts`` (a conversion folder: every
     model in it, after its hashes; none with only ``save_golden_to``). Returns a
@@ -99,7 +106,7 @@ def verify(
     Bad inputs raise :class:`~sshconv.errors.SshconvError` subclasses before anything runs.
     Progress goes to ``on_event`` (stage ``verify``; one ``progress`` per model × sample).
     """
-    _check_arguments(input_dir, golden, ir, onnx, artifacts, options, save_golden_to, json_report)
+    _check_arguments(input_dir, golden, against, ir, onnx, artifacts, options, save_golden_to, json_report)
     config = options.decode_config or DecodeConfig.for_spec(spec)
     tolerances = {p: resolve_tolerances(spec, p, options.overrides) for p in PRECISIONS}
     found = find_targets(ir, onnx, artifacts)
@@ -116,11 +123,23 @@ def verify(
         hashes.update({f"checkpoint:{k}": v for k, v in meta.get("checkpoint_sha256", {}).items()})
         total = len(runs) * len(samples)
         emit.start(total, "run")
+    elif against is not None:
+        samples, seed = make_samples(spec.input.shape, options.samples, options.seed, options.images), options.seed
+        total = (len(runs) + 1) * len(samples)
+        emit.start(total, "run")
+        runtime = _runtime_for(Path(against), options)
+        refs = _reference_outputs(model_runner(against, spec, runtime, "f32", spec.input.shape), "model", samples, emit, total)
+        reference = f"model:{against}"
+        hashes = {**found.hashes, **{f"reference:{k}": v for k, v in model_hashes(against).items()}}
     else:
         samples, seed = make_samples(spec.input.shape, options.samples, options.seed, options.images), options.seed
         total = (len(runs) + 1) * len(samples)
         emit.start(total, "run")
-        refs, ckpt_hashes = _mxnet_reference(input_dir, spec, samples, emit, total)
+        from ..runtimes.mxnet import MXNetRunner
+
+        mxnet = MXNetRunner(input_dir, spec)
+        refs = _reference_outputs(mxnet, "mxnet", samples, emit, total)
+        ckpt_hashes = mxnet.hashes
         differ = [n for n, h in found.converted_from.items() if n in ckpt_hashes and ckpt_hashes[n] != h]
         if differ:
             raise InputError(
@@ -157,7 +176,9 @@ def verify(
     return result
 
 
-def _check_arguments(input_dir, golden, ir, onnx, artifacts, options: VerifyOptions, save_golden_to, json_report) -> None:
+def _check_arguments(
+    input_dir, golden, against, ir, onnx, artifacts, options: VerifyOptions, save_golden_to, json_report
+) -> None:
     targets = [t for t in (ir, onnx, artifacts) if t is not None]
     if not targets and save_golden_to is None:
         raise UsageError(
@@ -169,10 +190,17 @@ def _check_arguments(input_dir, golden, ir, onnx, artifacts, options: VerifyOpti
         )
     if golden is not None and options.images is not None:
         raise UsageError(f"verify: {param('images')} does not go with {param('golden')}; the golden file holds its own inputs")
-    if golden is None and input_dir is None:
+    if golden is not None and against is not None:
+        raise UsageError(f"verify: {param('golden')} and {param('against')} are two references; pass one")
+    if golden is None and against is None and input_dir is None:
         raise UsageError(
-            f"verify: pass the MXNet checkpoint as {param('input_dir')}, or a golden file as {param('golden')} to verify without MXNet"
+            f"verify: pass the MXNet checkpoint as {param('input_dir')}, or a golden file as {param('golden')} "
+            f"(or a reference model as {param('against')}) to verify without MXNet"
         )
+    if options.runtime not in RUNTIMES:
+        raise UsageError(f"{param('runtime')} {options.runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    if options.runtime == "onnxruntime" and ir is not None:
+        raise UsageError(f"verify: ONNX Runtime runs ONNX files; pass {param('onnx')}, or run the IR with openvino")
     if json_report is not None:
         ensure_dir(Path(json_report).parent, "JSON report folder")
 
@@ -182,8 +210,9 @@ def _plan_runs(targets: Sequence[Target], models: Mapping[str, Any], spec: Model
     runs = []
     for t in targets:
         model = models[t.label]
-        runs.append(_Run(t.label, t, model, str(t.path), t.weights, EXECUTION[t.weights]))
-        if options.bf16 and t.weights == "FP32":
+        runtime = _runtime_for(t.path, options)
+        runs.append(_Run(t.label, t, model, str(t.path), t.weights, EXECUTION[t.weights], runtime))
+        if options.bf16 and t.weights == "FP32" and runtime == "openvino":
             runs.append(_Run(f"{t.label} bf16", t, model, str(t.path), "BF16", EXECUTION["BF16"]))
         if options.self_test:
             for name, desc, control in control_models(model, spec.input):
@@ -195,10 +224,9 @@ def _plan_runs(targets: Sequence[Target], models: Mapping[str, Any], spec: Model
 
 def _execute(run: _Run, samples: Sequence[Sample], spec: ModelSpec, emit: Emitter, done: int, total: int) -> int:
     """Run one model on every sample, keeping the outputs; return the progress count."""
-    from ..runtimes.openvino import OpenVINORunner
-
-    log.info("running %s (%s execution)", run.label, run.execution)
-    with OpenVINORunner(run.model, spec, run.execution, spec.input.shape) as runner:
+    log.info("running %s (%s, %s execution)", run.label, run.runtime, run.execution)
+    model = run.target.path if run.runtime == "onnxruntime" else run.model
+    with model_runner(model, spec, run.runtime, run.execution, spec.input.shape) as runner:
         run.execution_used = runner.execution_used
         for s in samples:
             run.outputs.append(runner.infer(s.tensor))
@@ -213,7 +241,7 @@ def _compare_all(result: VerifyResult, runs: Sequence[_Run], refs, tolerances, c
     ref_boxes = [decode(r, s.tensor.shape[2:4], config, s.scale) for s, r in zip(samples, refs)]
     for run in runs:
         check = CheckResult(run.label, run.description, result.reference, run.tolerance_set, run.execution,
-                            run.execution_used, run.target.weights)  # fmt: skip
+                            run.execution_used, run.target.weights, run.runtime)  # fmt: skip
         if run.execution_used and run.execution_used != run.execution:
             check.note = f"asked for {run.execution} execution, this CPU ran {run.execution_used}"
         # Controls are judged on tensors alone; decoding their boxes would only cost time.
@@ -234,12 +262,16 @@ def _compare_all(result: VerifyResult, runs: Sequence[_Run], refs, tolerances, c
         result.pairs.append(compare_run(pair, ref_run.outputs, cand_run.outputs, tolerances[a.weights], samples, boxes, config))
 
 
-def _mxnet_reference(input_dir, spec: ModelSpec, samples: Sequence[Sample], emit: Emitter, total: int):
-    from ..runtimes.mxnet import MXNetRunner
+def _runtime_for(path: Path, options: VerifyOptions) -> str:
+    """ONNX files run on the runtime asked for; IRs always on OpenVINO."""
+    return options.runtime if Path(path).suffix.lower() == ".onnx" else "openvino"
 
-    with MXNetRunner(input_dir, spec) as runner:
+
+def _reference_outputs(runner, label: str, samples: Sequence[Sample], emit: Emitter, total: int):
+    """The reference runner's outputs on every sample (MXNet, or a reference model)."""
+    with runner:
         refs = []
         for i, s in enumerate(samples, start=1):
             refs.append(runner.infer(s.tensor))
-            emit.progress(i, total, "run", item=f"mxnet × {s.label}")
-        return refs, runner.checkpoint.hashes()
+            emit.progress(i, total, "run", item=f"{label} × {s.label}")
+    return refs

@@ -124,11 +124,12 @@ class CheckResult:
 
     label: str
     model: str
-    reference: str  # "mxnet", "golden:<file>" or another check's label
+    reference: str  # "mxnet", "golden:<file>", "model:<file>" or another check's label
     tolerance_set: str  # FP32, FP16, BF16
     execution: str | None  # execution precision asked for (INFERENCE_PRECISION_HINT)
     execution_used: str | None  # what the runtime ran
     weights: str = ""  # how the checked model stores its weights: FP32, FP16
+    runtime: str = "openvino"  # what ran it: openvino, onnxruntime
     outputs: list[OutputStats] = field(default_factory=list)
     detections: list[SampleDetections] = field(default_factory=list)
     model_sha256: dict[str, str] = field(default_factory=dict)
@@ -154,7 +155,8 @@ class CheckResult:
     def to_dict(self, boxes: bool = False) -> dict[str, Any]:
         return {
             "label": self.label, "model": self.model, "reference": self.reference, "weights": self.weights,
-            "tolerance_set": self.tolerance_set, "execution": self.execution, "execution_used": self.execution_used,
+            "tolerance_set": self.tolerance_set, "runtime": self.runtime, "execution": self.execution,
+            "execution_used": self.execution_used,
             "passed": self.passed, "margin": jsonable(self.margin), "note": self.note,
             "model_sha256": self.model_sha256, "outputs": [o.to_dict() for o in self.outputs],
             "detection_parity": {"matched_fraction": self.matched_fraction, "max_box_drift": self.max_box_drift,
@@ -188,7 +190,7 @@ class VerifyResult:
     checks: list[CheckResult]
     samples: list[Sample]
     seed: int
-    reference: str  # "mxnet" or "golden:<file>"
+    reference: str  # "mxnet", "golden:<file>" or "model:<file>"
     pairs: list[CheckResult] = field(default_factory=list)  # IR against IR (mo vs onnx)
     controls: list[ControlResult] = field(default_factory=list)
     environment: dict[str, str] = field(default_factory=dict)

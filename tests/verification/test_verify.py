@@ -7,8 +7,6 @@ file); later checks verify against that golden file, so they need only OpenVINO.
 from __future__ import annotations
 
 import json
-import shutil
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -22,31 +20,11 @@ from sshconv.model.network import output_names
 from sshconv.verification.compare import compare_outputs
 from sshconv.verification.tolerances import resolve_tolerances
 
-from ..conftest import assert_one_line_error, run_cli, run_sshconv, tiny_ir
+from ..conftest import assert_one_line_error, break_ir_weights, run_cli, run_sshconv, tiny_ir
 
 
 def _ir(converted_dir: Path, route: str = "mo", precision: str = "FP32") -> Path:
     return converted_dir / "ir" / route / precision / "ssh-mxnet.xml"
-
-
-def break_ir_weights(src_xml: Path, dst_dir: Path, const_name: str, factor: float) -> Path:
-    """A copy of an IR with the weight constant ``const_name`` multiplied by ``factor`` in its .bin."""
-    dst_dir.mkdir(parents=True, exist_ok=True)
-    dst = dst_dir / src_xml.name
-    shutil.copy(src_xml, dst)
-    data = bytearray(src_xml.with_suffix(".bin").read_bytes())
-    for layer in ET.parse(src_xml).getroot().iter("layer"):
-        if layer.get("type") == "Const" and layer.get("name") == const_name:
-            d = layer.find("data")
-            off, size = int(d.get("offset")), int(d.get("size"))
-            dtype = {"f32": np.float32, "f16": np.float16}[d.get("element_type")]
-            w = np.frombuffer(bytes(data[off : off + size]), dtype=dtype).astype(np.float32) * factor
-            data[off : off + size] = w.astype(dtype).tobytes()
-            break
-    else:
-        raise AssertionError(f"no constant {const_name} in {src_xml}")
-    dst.with_suffix(".bin").write_bytes(bytes(data))
-    return dst
 
 
 # --------------------------------------------------------------------------- fast, no model
@@ -148,10 +126,10 @@ def test_every_artifact_matches_mxnet_and_the_routes_match_each_other(verify_art
 
 
 @pytest.mark.slow
-def test_self_test_negative_controls_each_fail_by_a_wide_margin(verify_artifacts, converted_dir, tmp_path):
+def test_self_test_negative_controls_each_fail_by_a_wide_margin(golden_file, converted_dir, tmp_path):
     report_path = tmp_path / "self.json"
     res = run_cli(
-        "verify", "--golden", verify_artifacts.golden, "--ir", _ir(converted_dir), "--self-test", "--json", report_path
+        "verify", "--golden", golden_file, "--ir", _ir(converted_dir), "--self-test", "--json", report_path
     )  # fmt: skip
     assert res.code == 0, res.out + res.err
     report = json.loads(report_path.read_text())
@@ -185,14 +163,14 @@ def test_hand_broken_conversion_fails_and_the_first_divergence_is_the_broken_lay
 
 
 @pytest.mark.slow
-def test_golden_round_trip_needs_no_mxnet_and_detects_tampering(verify_artifacts, converted_dir, tmp_path):
-    assert verify_artifacts.golden.is_file()
+def test_golden_round_trip_needs_no_mxnet_and_detects_tampering(golden_file, converted_dir, tmp_path):
+    assert golden_file.is_file()
     blocker = tmp_path / "no-mxnet"
     (blocker / "mxnet").mkdir(parents=True)
     (blocker / "mxnet" / "__init__.py").write_text("raise ImportError('mxnet is not installed here')\n")
     env = {"PYTHONPATH": str(blocker)}
     proc = run_sshconv(
-        "verify", "--golden", verify_artifacts.golden, "--ir", _ir(converted_dir, "onnx"), "--bf16", "--progress", "json", env=env
+        "verify", "--golden", golden_file, "--ir", _ir(converted_dir, "onnx"), "--bf16", "--progress", "json", env=env
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # Progress: one event per model x sample (the IR with f32 and with bf16 execution, 4 inputs each).
@@ -204,7 +182,7 @@ def test_golden_round_trip_needs_no_mxnet_and_detects_tampering(verify_artifacts
     # The bf16 run has its own tolerances and says what the CPU really ran (f32 on CPUs without bf16).
     assert "ir bf16: " in proc.stdout and "(BF16 tolerances, ran " in proc.stdout
     # One flipped byte in a stored output array: refused with exit 4 (integrity), not silently used.
-    data = dict(np.load(verify_artifacts.golden))
+    data = dict(np.load(golden_file))
     key = next(k for k in data if k.startswith("output_0_"))
     data[key] = data[key].copy()
     data[key].flat[0] += 1.0
@@ -215,11 +193,11 @@ def test_golden_round_trip_needs_no_mxnet_and_detects_tampering(verify_artifacts
 
 
 @pytest.mark.slow
-def test_tolerance_flags_override_the_spec(verify_artifacts, converted_dir):
+def test_tolerance_flags_override_the_spec(golden_file, converted_dir):
     res = run_cli(
         "verify",
         "--golden",
-        verify_artifacts.golden,
+        golden_file,
         "--ir",
         _ir(converted_dir),
         "--atol",
@@ -268,3 +246,26 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
 def test_verify_help_has_an_example():
     proc = run_sshconv("verify", "--help")
     assert proc.returncode == 0 and "example:" in proc.stdout and "--self-test" in proc.stdout
+
+
+@pytest.mark.slow
+def test_a_wrong_ir_fails_against_the_golden_file_without_mxnet(golden_file, converted_dir, tmp_path):
+    """What a deployment team runs on its own stack: a right IR passes, a hand-broken one exits 1."""
+    broken = break_ir_weights(_ir(converted_dir), tmp_path / "broken", "conv4_2_weight", 1.02)
+    res = run_cli("verify", "--golden", golden_file, "--ir", broken)
+    assert res.code == 1 and "verdict: FAIL" in res.out, res.out + res.err
+
+
+@pytest.mark.slow
+def test_one_artifact_against_another(converted_dir, tmp_path):
+    """--against: the FP32 IR is the reference for the ONNX-route FP16 IR (FP16 tolerances); a broken IR fails."""
+    report = tmp_path / "against.json"
+    ok = run_cli("verify", "--against", _ir(converted_dir), "--ir", _ir(converted_dir, "onnx", "FP16"), "--json", report)
+    assert ok.code == 0, ok.out + ok.err
+    doc = json.loads(report.read_text())
+    assert doc["reference"] == f"model:{_ir(converted_dir)}" and doc["checks"][0]["tolerance_set"] == "FP16"
+    assert doc["hashes"]["reference:ssh-mxnet.bin"] == sha256_file(_ir(converted_dir).with_suffix(".bin"))
+    broken = break_ir_weights(_ir(converted_dir), tmp_path / "broken", "conv4_2_weight", 1.02)
+    assert run_cli("verify", "--against", _ir(converted_dir), "--ir", broken).code == 1
+    both = run_cli("verify", "--against", _ir(converted_dir), "--golden", tmp_path / "g.npz", "--ir", broken)
+    assert_one_line_error(both, 2, "not allowed with argument")

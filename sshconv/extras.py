@@ -1,0 +1,46 @@
+"""sshconv's two halves: the runtime half is always installed; the conversion half is an extra.
+
+``pip install sshconv`` brings what runs, checks and deploys converted models (OpenVINO,
+NumPy 1 or 2, any Python 3.10-3.13). Reading the MXNet checkpoint and converting it needs
+the pinned conversion stack (``pip install 'sshconv[convert]'``, Python 3.11: MXNet 1.9.1,
+NumPy 1.23.5, ONNX 1.15, Model Optimizer 2023.3); ONNX Runtime is the ``onnxruntime`` extra.
+:func:`require` imports one of those, or says in one line which extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from .errors import MissingExtraError
+
+#: What ``runtime`` can name: the runtimes that run converted models (OpenVINO is always installed).
+RUNTIMES = ("openvino", "onnxruntime")
+
+#: Module -> the extra that installs it, and the Python it needs (None: any supported one).
+EXTRAS = {
+    "mxnet": ("convert", "3.11"),
+    "onnx": ("convert", "3.11"),
+    "openvino.tools.mo": ("convert", "3.11"),
+    "onnxruntime": ("onnxruntime", None),
+}
+
+
+def install_hint(module: str) -> str:
+    extra, python = EXTRAS[module]
+    where = f" on Python {python}" if python else ""
+    return f"pip install 'sshconv[{extra}]'{where}"
+
+
+def require(module: str, purpose: str) -> ModuleType:
+    """Import ``module`` for ``purpose``, or raise :class:`MissingExtraError` (exit 2) naming the extra."""
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # noqa: BLE001 - ImportError, or e.g. MXNet 1.9 failing on NumPy 2: same advice
+        why = " ".join(f"{exc.__class__.__name__}: {exc}".split())[:160]
+        raise MissingExtraError(
+            f"{purpose} needs {module}, which cannot be imported here ({why}); install the conversion half with "
+            f"{install_hint(module)}"
+            if EXTRAS[module][0] == "convert"
+            else f"{purpose} needs {module}, which cannot be imported here ({why}); install it with {install_hint(module)}"
+        ) from None

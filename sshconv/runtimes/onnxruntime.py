@@ -1,0 +1,79 @@
+"""ONNX Runtime: a second runtime for the ONNX artifact, on its CPU execution provider.
+
+:class:`OnnxRuntimeRunner` runs the ``.onnx`` file that ``sshconv convert`` wrote (the
+preprocessing is inside it, as in the IR), checked against model.yml's contract like
+every runner: one input of the expected shape, every output with its shape. ONNX Runtime
+is the ``onnxruntime`` extra, imported when the runner activates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelFileError, first_line
+from ..model.spec import ModelSpec, plain_name
+from .base import Runner
+
+
+class OnnxRuntimeRunner(Runner):
+    """An ONNX file on ONNX Runtime's CPU provider; ``execution`` is always f32 (ONNX Runtime's CPU default)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model: str | Path, spec: ModelSpec | None = None, input_shape: Sequence[int] | None = None) -> None:
+        super().__init__(spec)
+        self.model_path = Path(model)
+        self.requested_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
+        self.execution = self.execution_used = "f32"
+        self._session = None
+        self._input = ""
+        self._outputs: list[tuple[str, str]] = []  # (model.yml name, the session's name)
+
+    def _activate(self) -> None:
+        from ..extras import require
+        from .openvino import check_model_file
+
+        ort = require("onnxruntime", "running the ONNX file with ONNX Runtime")
+        path = check_model_file(self.model_path)
+        if path.suffix.lower() != ".onnx":
+            raise ModelFileError(f"{path}: ONNX Runtime runs .onnx files; run an IR with the openvino runtime")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: the library never prints
+        try:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types for bad files
+            raise ModelFileError(f"{path}: ONNX Runtime cannot load it ({first_line(exc)}); convert it again") from None
+        inputs = session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelFileError(f"{path}: has {len(inputs)} inputs, expected 1 (the image)")
+        shape = tuple(d if isinstance(d, int) else -1 for d in inputs[0].shape)
+        wanted = self.requested_shape or shape
+        if -1 in wanted or (self.requested_shape and shape != self.requested_shape and -1 not in shape):
+            raise ModelFileError(f"{path}: input shape is {shape}, expected {self.requested_shape or 'a fixed shape'}")
+        self.input_shape = tuple(wanted)
+        by_plain = {plain_name(o.name): o.name for o in session.get_outputs()}
+        missing = [n for n in self.spec.output_names if n not in by_plain]
+        if missing:
+            raise ModelFileError(
+                f"{path}: missing output(s) {', '.join(missing)} (found {', '.join(sorted(by_plain)) or 'none'}); "
+                "this is not the SSH model"
+            )
+        self._session, self._input = session, inputs[0].name
+        self._outputs = [(n, by_plain[n]) for n in self.spec.output_names]
+        expected = {o.name: o.shape for o in self.spec.outputs_for(*self.input_shape[2:4])}
+        got = self.infer_impl(np.zeros(self.input_shape, np.float32))
+        for name, arr in got.items():
+            if tuple(arr.shape) != tuple(expected[name]):
+                raise ModelFileError(
+                    f"{path}: output {name} has shape {tuple(arr.shape)}, expected {tuple(expected[name])}; this is not the SSH model"
+                )
+
+    def _deactivate(self) -> None:
+        self._session = None
+
+    def infer_impl(self, raw_bgr: np.ndarray) -> dict[str, np.ndarray]:
+        values = self._session.run([s for _, s in self._outputs], {self._input: raw_bgr})
+        return {n: np.asarray(v) for (n, _), v in zip(self._outputs, values)}

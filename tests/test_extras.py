@@ -1,0 +1,70 @@
+"""The two halves: without the conversion stack or ONNX Runtime, the commands that need them say which extra to install."""
+
+from __future__ import annotations
+
+import pytest
+
+from sshconv.errors import MissingExtraError
+from sshconv.extras import install_hint, require
+from sshconv.model.network import output_names
+
+from .conftest import assert_one_line_error, run_sshconv, tiny_ir
+
+CONVERT_HINT = "pip install 'sshconv[convert]' on Python 3.11"
+
+
+def _without(tmp_path, module: str) -> dict[str, str]:
+    """An environment in which ``import module`` fails, as where it is not installed."""
+    blocker = tmp_path / f"no-{module}" / module
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text(f"raise ImportError('{module} is not installed here')\n")
+    return {"PYTHONPATH": str(blocker.parent)}
+
+
+def test_require_names_the_extra():
+    assert install_hint("mxnet") == CONVERT_HINT
+    assert install_hint("onnxruntime") == "pip install 'sshconv[onnxruntime]'"
+    with pytest.raises(MissingExtraError, match=r"doing it needs onnxruntime, .*pip install 'sshconv\[onnxruntime\]'"):
+        _fail_import("onnxruntime")
+
+
+def _fail_import(module: str):
+    import sys
+
+    saved = sys.modules.get(module)
+    sys.modules[module] = None  # an entry of None makes `import module` raise ImportError
+    try:
+        require(module, "doing it")
+    finally:
+        if saved is None:
+            del sys.modules[module]
+        else:
+            sys.modules[module] = saved
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["synth", "--output-dir", "{tmp}/synthetic"],
+        ["convert", "--input-dir", "{tmp}", "--output-dir", "{tmp}/converted"],
+        ["info", "--input-dir", "{tmp}"],
+        ["verify", "--input-dir", "{tmp}", "--ir", "{tmp}/ir/tiny.xml"],
+    ],
+    ids=["synth", "convert", "info", "verify"],
+)
+def test_checkpoint_commands_without_mxnet_name_the_convert_extra(tmp_path, argv):
+    (tmp_path / "sshb-symbol.json").write_text("{}")
+    (tmp_path / "sshb-0000.params").write_bytes(b"x")
+    tiny_ir(tmp_path / "ir", names=output_names())  # a valid model: verify reads models before MXNet
+    proc = run_sshconv(*[a.replace("{tmp}", str(tmp_path)) for a in argv], env=_without(tmp_path, "mxnet"))
+    assert_one_line_error(proc, 2, "needs mxnet", CONVERT_HINT)
+    assert not (tmp_path / "synthetic").exists() and not (tmp_path / "converted").exists()
+
+
+def test_onnx_runtime_missing_names_its_extra(tmp_path):
+    onnx = tmp_path / "m.onnx"
+    onnx.write_bytes(b"x")
+    proc = run_sshconv(
+        "bench", "--onnx", onnx, "--runtime", "onnxruntime", "--seconds", "1", env=_without(tmp_path, "onnxruntime")
+    )
+    assert_one_line_error(proc, 2, "needs onnxruntime", "pip install 'sshconv[onnxruntime]'")
