@@ -7,6 +7,7 @@ written under a temporary name in the same folder and renamed into place.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import tempfile
@@ -17,6 +18,25 @@ from typing import BinaryIO
 from .errors import OutputError
 
 CHUNK = 1 << 20  # bytes read, hashed and written at a time
+#: What a full disk looks like to a writer: no space, a file-size limit (RLIMIT_FSIZE), a quota.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EFBIG, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def no_space_left(folder: str | Path, what: str = "output folder") -> Iterator[None]:
+    """Turn a full disk while writing into ``folder`` into one :class:`OutputError` (exit 2) that names it.
+
+    Whatever was being written under a temporary name is removed by its own cleanup; this
+    only says where the space ran out. Other ``OSError``s pass through unchanged.
+    """
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_SPACE_ERRNOS:
+            raise
+        raise OutputError(
+            f"{what} {folder}: no space left to write ({exc.strerror}); free some space there or pass another folder"
+        ) from None
 
 
 def hash_file(path: str | Path, limit: int | None = None) -> tuple[hashlib._Hash, int]:
@@ -89,9 +109,10 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
     ensure_dir(target.parent)
     tmp = temp_path_for(target)
     try:
-        yield tmp
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        with no_space_left(target.parent, "folder"):
+            yield tmp
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp made it 0600; results are ordinary files
         os.replace(tmp, target)
     except BaseException:
@@ -108,3 +129,9 @@ def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
 
 def atomic_write_text(target: str | Path, text: str) -> Path:
     return atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def resolve_inside(path: str, folder: Path) -> Path | None:
+    """``path`` resolved (symbolic links followed) if it stays inside ``folder``, else ``None``."""
+    resolved, root = Path(path).resolve(), Path(folder).resolve()
+    return resolved if resolved == root or root in resolved.parents else None

@@ -7,7 +7,12 @@ Files are served from memory with a strong ETag, Last-Modified, and correct ``Ra
 * ``("cut", offset)``: send the headers of the full answer, then close the connection
   once the body reached absolute byte ``offset``;
 * ``("slow", seconds)``: wait before answering;
-* ``("ignore_range",)``: answer 200 with the whole file even to a Range request.
+* ``("ignore_range",)``: answer 200 with the whole file even to a Range request;
+* ``("encoded", "gzip" | "deflate")``: the whole file compressed, with ``Content-Encoding``
+  (as object stores serve files uploaded with that metadata), whatever the request asked;
+* ``("html",)``: 200 with an HTML page instead of the file (a dead share link);
+* ``("redirect", location[, code])``: a redirect to ``location`` (a path or a full URL);
+* ``("endless",)``: the file, then more bytes without end (no Content-Length), for up to 5 s.
 
 Every request is logged (path, Range, If-Range, status, body bytes sent).
 """
@@ -19,6 +24,7 @@ import http.server
 import socket
 import threading
 import time
+import zlib
 from dataclasses import dataclass
 from email.utils import formatdate
 from urllib.parse import urlsplit
@@ -67,10 +73,43 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if beh[0] == "status":
             self._answer(req, beh[1], b"", beh[2] if len(beh) > 2 else {})
             return
+        if beh[0] == "redirect":
+            self._answer(req, beh[2] if len(beh) > 2 else 302, b"", {"Location": beh[1]})
+            return
+        if beh[0] == "html":
+            page = (
+                b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>This link is no longer available.</body></html>"
+            )
+            self._answer(req, 200, page, {"Content-Type": "text/html; charset=utf-8"})
+            return
         if served is None:
             self._answer(req, 404, b"not found\n", {})
             return
+        if beh[0] == "encoded":
+            encoder = zlib.compressobj(wbits=31 if beh[1] == "gzip" else 15)
+            body = encoder.compress(served.data) + encoder.flush()
+            self._answer(req, 200, body, {"Content-Encoding": beh[1], "ETag": served.etag, "Accept-Ranges": "bytes"})
+            return
+        if beh[0] == "endless":
+            self._endless(req, served.data)
+            return
         self._serve(req, served, beh)
+
+    def _endless(self, req: Request, data: bytes):
+        req.status = 200
+        self.send_response(200)
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        deadline = time.monotonic() + 5
+        try:
+            self.wfile.write(data)
+            req.sent += len(data)
+            while time.monotonic() < deadline:
+                self.wfile.write(b"\0" * 65536)
+                req.sent += 65536
+        except (BrokenPipeError, ConnectionResetError, OSError):
+            pass
 
     def _serve(self, req: Request, served: Served, beh: tuple):
         data, start, status = served.data, 0, 200

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from ..errors import CheckpointError, ModelFileError, first_line
 from ..events import Emitter, EventHandler
-from ..fsutil import ensure_dir, sha256_file
+from ..fsutil import ensure_dir, no_space_left, sha256_file
 from ..model.checkpoint import Checkpoint, load_checkpoint
 from ..model.spec import ModelSpec, plain_name
 from ..versions import tool_versions
@@ -88,7 +88,8 @@ def convert(
 
         t0 = time.perf_counter()
         onnx_file = onnx_path(writer.out)
-        onnx_names = export_onnx(ckpt, spec, shape, outputs, onnx_file)
+        with no_space_left(writer.out):
+            onnx_names = export_onnx(ckpt, spec, shape, outputs, onnx_file)
         writer.record(onnx_file, "onnx", "FP32", "onnx")
         timings["onnx_export"] = time.perf_counter() - t0
         t1 = time.perf_counter()

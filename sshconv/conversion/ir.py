@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, OutputError, first_line
 from ..fsutil import atomic_path
 from ..model.spec import ModelSpec
 from .manifest import INPUT_LAYOUT
@@ -93,7 +93,14 @@ def save_ir(model, xml: Path, weights: str) -> Path:
     with atomic_path(xml) as tmp_xml, atomic_path(bin_) as tmp_bin:
         staged = tmp_xml.with_name(tmp_xml.name + ".xml")  # save_model puts the .bin beside the .xml
         try:
-            ov.save_model(model, str(staged), compress_to_fp16=(weights == "FP16"))
+            try:
+                ov.save_model(model, str(staged), compress_to_fp16=(weights == "FP16"))
+            except RuntimeError as exc:  # OpenVINO's writer reports a full disk as a RuntimeError
+                raise OutputError(
+                    f"folder {xml.parent}: OpenVINO could not write the IR ({first_line(exc)}); "
+                    "is the disk full? free some space there or pass another folder"
+                ) from None
+            _check_weights_written(staged, xml.parent)
             os.replace(staged, tmp_xml)
             os.replace(staged.with_suffix(".bin"), tmp_bin)
         finally:
@@ -101,3 +108,24 @@ def save_ir(model, xml: Path, weights: str) -> Path:
                 with contextlib.suppress(FileNotFoundError):
                     leftover.unlink()
     return xml
+
+
+def _check_weights_written(xml: Path, folder: Path) -> None:
+    """The ``.bin`` holds every constant the ``.xml`` points into.
+
+    OpenVINO's writer does not report a write that fell short (a full disk, a file-size
+    limit): the ``.bin`` is then silently truncated. The ``.xml`` says where each constant
+    lives (``offset`` + ``size``), so a short file is caught here, before it is renamed.
+    """
+    import xml.etree.ElementTree as ET
+
+    needed = 0
+    for data in ET.parse(xml).getroot().iter("data"):
+        if data.get("offset") is not None and data.get("size") is not None:
+            needed = max(needed, int(data.get("offset")) + int(data.get("size")))
+    got = xml.with_suffix(".bin").stat().st_size if xml.with_suffix(".bin").exists() else 0
+    if got < needed:
+        raise OutputError(
+            f"folder {folder}: the IR's weights were cut short ({got:,} of {needed:,} bytes written); "
+            "is the disk full? free some space there or pass another folder"
+        )

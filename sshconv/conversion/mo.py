@@ -9,32 +9,34 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError
+from ..fsutil import resolve_inside
 from ..model.checkpoint import PARAMS_FILE
+from ..model.mo_args import FILE_ARGUMENTS
 from ..model.parse import substitute_dl_dir
 from ..model.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
 #: Model Optimizer arguments that :func:`convert` decides itself (output place and precision).
-_MO_ARGS_WE_SET = {"output_dir", "model_name", "data_type", "compress_to_fp16", "framework", "input_model"}
 
 
 def mo_arguments(spec: ModelSpec, input_dir: Path, shape: Sequence[int]) -> dict[str, Any]:
     """model.yml's ``model_optimizer_args`` as keyword arguments of ``openvino.tools.mo.convert_model``.
 
     ``--flag`` becomes ``flag=True``, ``--key=value`` becomes ``key="value"``; ``$dl_dir``
-    is the checkpoint folder; the input shape is ``shape``. Output folder and precision
-    are decided by :func:`convert`, so such arguments are ignored (with a debug log).
+    is the checkpoint folder; the input shape is ``shape``. model.yml's arguments were
+    vetted when it was parsed (:mod:`sshconv.model.mo_args`); the files they name must also
+    resolve inside ``input_dir`` here, symbolic links followed.
     """
     kwargs: dict[str, Any] = {}
     for arg in substitute_dl_dir(spec.model_optimizer_args, input_dir):
-        if not arg.startswith("--"):
-            raise SpecError(f"{spec.path}: model_optimizer_args: expected --key=value or --flag, got {arg!r}")
         key, eq, value = arg[2:].partition("=")
         key = key.replace("-", "_")
-        if key in _MO_ARGS_WE_SET - {"input_model"}:
-            log.debug("model_optimizer_args: %s is decided by sshconv convert; ignored", arg)
-            continue
+        if key in FILE_ARGUMENTS and resolve_inside(value, input_dir) is None:
+            raise SpecError(
+                f"{spec.path}: model_optimizer_args: --{key}={value} leaves the checkpoint folder {input_dir} "
+                "(a symbolic link?); it must name a file inside it"
+            )
         kwargs[key] = value if eq else True
     kwargs["input_model"] = kwargs.get("input_model") or str(input_dir / PARAMS_FILE)
     kwargs["input_shape"] = "[" + ",".join(str(d) for d in shape) + "]"

@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from ..errors import IntegrityError, OutputError, SpecError
-from ..fsutil import atomic_write_text
+from ..fsutil import NO_SPACE_ERRNOS, atomic_write_text
 from ..model.spec import ARCHIVE_FORMATS
 
 log = logging.getLogger(__name__)
@@ -201,7 +201,9 @@ def safe_extract(archive: str | Path, fmt: str, dest: str | Path, limits: Extrac
     except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
         raise _reject(archive, f"conflicting member paths ({exc.strerror}: {Path(exc.filename or '?').name})") from None
     except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.EPERM):
+        if exc.errno in NO_SPACE_ERRNOS:
+            raise  # a full disk, named by the caller's no_space_left()
+        if exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
             raise OutputError(
                 f"{dest}: cannot extract {archive.name} ({exc.strerror}); check free space and permissions"
             ) from None

@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..fsutil import ensure_dir, hash_file, temp_path_for
+from ..fsutil import ensure_dir, hash_file, no_space_left, temp_path_for
 from ..model.spec import FileSpec
 from .locking import file_lock
 from .settings import LOCK_TIMEOUT
@@ -81,4 +81,5 @@ class Cache:
         if entry.exists():
             return
         ensure_dir(entry.parent, "cache folder")
-        link_or_copy(path, entry)
+        with no_space_left(self.root, "cache folder"):
+            link_or_copy(path, entry)

@@ -35,7 +35,7 @@ from typing import Any
 
 from ..errors import SourceUnreachableError, UsageError, param
 from ..events import Emitter, EventHandler
-from ..fsutil import ensure_dir
+from ..fsutil import ensure_dir, no_space_left
 from ..model.spec import FileSpec, ModelSpec
 from .cache import Cache, file_matches, link_or_copy
 from .locking import file_lock
@@ -170,7 +170,7 @@ def _obtain(
         tx.emit("done", item=fspec.name, source=source, path=str(target), bytes_transferred=transferred, from_cache=from_cache)
         return FileResult(fspec.name, target, fspec.size, fspec.sha256, source, transferred, from_cache, tuple(failed))
 
-    with cache.lock(fspec.sha256, lock_timeout):
+    with cache.lock(fspec.sha256, lock_timeout), no_space_left(output_dir):
         if local is None and file_matches(target, fspec):
             cache.store(target, fspec)
             return done("existing")

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, OutputError
 from ..events import Emitter
-from ..fsutil import atomic_write_text, hash_file
+from ..fsutil import atomic_write_text, hash_file, no_space_left, resolve_inside
 from ..model.spec import FileSpec, ModelSpec, RegexReplace, UnpackArchive
 from .cache import file_matches
 from .settings import MANIFEST
@@ -79,10 +79,13 @@ def run_postprocessing(spec: ModelSpec, output_dir: Path, emit: Emitter | None =
     results = []
     for i, step in enumerate(spec.postprocessing):
         where = f"{spec.path.name}: postprocessing[{i}]"
+        if resolve_inside(output_dir / step.file, output_dir) is None:
+            raise OutputError(f"{where}: {output_dir / step.file} leads outside the output folder (a symbolic link?); refused")
         if isinstance(step, UnpackArchive):
             archive = output_dir / step.file
             try:
-                placed = unpack_archive(archive, step.format, output_dir)
+                with no_space_left(output_dir):
+                    placed = unpack_archive(archive, step.format, output_dir)
             except IntegrityError:
                 with contextlib.suppress(FileNotFoundError):
                     archive.unlink()

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,9 @@ def _resume_offset(part: Part, url: str, fspec: FileSpec) -> tuple[int, str | No
     """How much of ``part`` can be reused for ``url``, and the If-Range validator to send."""
     size = part.size()
     meta = part.read_sidecar()
-    if size == 0 or meta.get("url") != url or meta.get("sha256") != fspec.sha256 or size > fspec.size:
+    # A part written from an encoded body cannot be resumed: a byte range of the file is not one of the body.
+    stale = meta.get("url") != url or meta.get("sha256") != fspec.sha256 or meta.get("encoding")
+    if size == 0 or stale or size > fspec.size:
         if size:
             log.info("%s: discarding a .part that does not belong to %s", part.path, url)
         part.discard()
@@ -139,6 +142,10 @@ def attempt_http(url: str, fspec: FileSpec, part: Part, tx: Transfer) -> None:
         headers["If-Range"] = validator
     try:
         resp = tx.session.get(url, headers=headers, stream=True, timeout=(tx.timeout, tx.timeout), allow_redirects=True)
+    except requests.TooManyRedirects:
+        raise AttemptFailed(f"redirect loop: more than {tx.session.max_redirects} redirects") from None
+    except requests.exceptions.SSLError as exc:
+        raise AttemptFailed(_network_reason(exc, tx.timeout)) from None  # a TLS failure is not transient
     except requests.RequestException as exc:
         raise AttemptFailed(_network_reason(exc, tx.timeout), retry=True) from None
     with resp:
@@ -147,7 +154,17 @@ def attempt_http(url: str, fspec: FileSpec, part: Part, tx: Transfer) -> None:
             raise AttemptFailed("server refused the resume range (416); restarting from byte 0", retry=True)
         if resp.status_code not in (200, 206):
             raise _status_failure(resp)
-        if resp.status_code == 206:
+        _refuse_html_page(resp.headers.get("Content-Type"), fspec, part)
+        encoding = (resp.headers.get("Content-Encoding") or "identity").strip().lower()
+        if encoding not in ("identity", *DECODERS):
+            raise AttemptFailed(f"server sent the file with Content-Encoding {encoding!r}, which sshconv cannot decode")
+        if encoding != "identity":
+            # Asked for identity, got an encoded body (object stores do this for files uploaded with that
+            # metadata): decode it, and check size and sha256 on the decoded bytes; never resume it.
+            if offset:
+                log.info("%s: encoded (%s) answer to a resume request; restarting from byte 0", url, encoding)
+            offset, total = 0, None
+        elif resp.status_code == 206:
             start, total = _content_range(resp)
             if start != offset:
                 part.discard()
@@ -160,28 +177,30 @@ def attempt_http(url: str, fspec: FileSpec, part: Part, tx: Transfer) -> None:
             part.discard()
             raise AttemptFailed(f"size mismatch: expected {fspec.size:,} bytes, server announces {total:,}", integrity=True)
         part.write_sidecar(
-            url=url, sha256=fspec.sha256, size=fspec.size, offset=offset,
+            url=url, sha256=fspec.sha256, size=fspec.size, offset=offset, encoding=None if encoding == "identity" else encoding,
             etag=resp.headers.get("ETag"), last_modified=resp.headers.get("Last-Modified"),
         )  # fmt: skip
         h, n = hash_file(part.path, offset) if offset else (hashlib.sha256(), 0)
         tx.emit.start(fspec.size, "B", done=n, item=fspec.name, url=url)
-        n = _stream_body(resp, part, fspec, h, n, offset, tx)
+        n = _stream_body(resp, part, fspec, h, n, offset, tx, DECODERS.get(encoding))
     if n < fspec.size:
         raise AttemptFailed(f"connection closed after {n:,} of {fspec.size:,} bytes", retry=True)
     verify_and_finish(part, fspec, h, n, resumed=offset > 0)
 
 
-def _stream_body(resp: Any, part: Part, fspec: FileSpec, h: Any, n: int, offset: int, tx: Transfer) -> int:
-    """Append the body to ``part``, hashing and counting each block as it is written.
+def _stream_body(resp: Any, part: Part, fspec: FileSpec, h: Any, n: int, offset: int, tx: Transfer, decoder: Any = None) -> int:
+    """Append the body to ``part`` (decoded by ``decoder()``, if given), hashing and counting each block as it is written.
 
     ``read1`` returns what has arrived (up to CHUNK) without waiting to fill a block, so a
     cut connection loses no byte that reached us: the next attempt resumes exactly there.
+    A body that runs past the expected size is stopped there: nothing beyond it is written.
     """
     import requests
     import urllib3
 
     network_errors = (urllib3.exceptions.HTTPError, requests.RequestException, OSError)
     raw = resp.raw
+    decode = decoder() if decoder is not None else None
     with open(part.path, "r+b" if offset else "wb") as out:
         out.seek(offset)
         out.truncate()
@@ -194,8 +213,12 @@ def _stream_body(resp: Any, part: Part, fspec: FileSpec, h: Any, n: int, offset:
                     raise AttemptFailed(reason, retry=True) from None
                 if not block:
                     break
-                n += len(block)
                 tx.transferred += len(block)
+                if decode is not None:
+                    block = _decoded(decode, block, fspec)
+                if n == 0 and offset == 0:
+                    _refuse_html_page(None, fspec, part, block)
+                n += len(block)
                 if n > fspec.size:
                     break
                 h.update(block)
@@ -256,12 +279,69 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+#: Content-Encodings that are decoded (a fresh decompressor for each body).
+DECODERS = {
+    "gzip": lambda: zlib.decompressobj(zlib.MAX_WBITS | 16),
+    "x-gzip": lambda: zlib.decompressobj(zlib.MAX_WBITS | 16),
+    "deflate": lambda: _Deflate(),
+}
+
+
+class _Deflate:
+    """HTTP "deflate" is zlib-wrapped by the standard and raw deflate by some servers: take either."""
+
+    def __init__(self):
+        self._d = zlib.decompressobj(zlib.MAX_WBITS)
+        self._started = False
+
+    def decompress(self, data: bytes, max_length: int = 0) -> bytes:
+        if not self._started:
+            self._started = True
+            try:
+                return self._d.decompress(data, max_length)
+            except zlib.error:
+                self._d = zlib.decompressobj(-zlib.MAX_WBITS)
+        return self._d.decompress(data, max_length)
+
+    @property
+    def unconsumed_tail(self) -> bytes:
+        return self._d.unconsumed_tail
+
+
+def _decoded(decode: Any, block: bytes, fspec: FileSpec) -> bytes:
+    """The decoded bytes of one block, never more than one byte past the expected size (no decompression bomb)."""
+    try:
+        return decode.decompress(block, fspec.size + 1)
+    except zlib.error as exc:
+        raise AttemptFailed(f"the encoded body does not decode ({exc})", integrity=True) from None
+
+
+_HTML = (b"<!doctype html", b"<html", b"<head", b"<!--")
+
+
+def _refuse_html_page(content_type: str | None, fspec: FileSpec, part: Part, first: bytes = b"") -> None:
+    """A 200 with an HTML page instead of the file is what dead share links serve: say so, as wrong bytes."""
+    if fspec.name.lower().endswith((".html", ".htm")):
+        return
+    is_html = (content_type or "").split(";")[0].strip().lower() in ("text/html", "application/xhtml+xml")
+    if is_html or first.lstrip()[:16].lower().startswith(_HTML):
+        part.discard()
+        raise AttemptFailed(
+            f"server sent an HTML page instead of {fspec.name}, so the link is probably dead (or asks to sign in)",
+            integrity=True,
+        )
+
+
 def _network_reason(exc: BaseException, timeout: float) -> str:
     import re
 
     import requests
 
     text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError) or "SSLError" in text or "CERTIFICATE_VERIFY_FAILED" in text:
+        m = re.search(r"\[SSL: ([A-Z_]+)\][^(')\]]*", text) or re.search(r"(certificate verify failed[^(')\]]*)", text)
+        detail = m.group(0).strip() if m else "handshake failed"
+        return f"TLS failure ({detail}); check the URL's scheme, the server's certificate and REQUESTS_CA_BUNDLE"
     if isinstance(exc, requests.Timeout) or "timed out" in text.lower():
         return f"timed out after {timeout:g} s"
     if isinstance(exc, requests.exceptions.ChunkedEncodingError) or "connection broken" in text.lower():

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import SpecError, param
+from .mo_args import check_mo_argument
 from .spec import (
     ARCHIVE_FORMATS,
     DEFAULT_TOLERANCES,
@@ -215,6 +216,15 @@ def _input_from_mo_args(args: tuple[str, ...], f: _Field) -> InputSpec:
     return InputSpec(**{**spec.__dict__, **values})
 
 
+def _mo_argument(f: _Field) -> str:
+    """One Model Optimizer argument, if it only describes the model (:mod:`.mo_args`)."""
+    arg = f.text()
+    why = check_mo_argument(arg)
+    if why:
+        raise SpecError(f"{f.source}: {f.path}: {_show(arg)} refused: {why}; remove it from model.yml")
+    return arg
+
+
 def _outputs(f: _Field) -> tuple[OutputSpec, ...]:
     outs = []
     seen = set()
@@ -286,7 +296,7 @@ def parse_model_spec(document: Any, source: Path) -> ModelSpec:
         post = tuple(_postproc(p, set(names)) for p in top.child("postprocessing").items())
     mo_args: tuple[str, ...] = ()
     if top.child("model_optimizer_args").value is not None:
-        mo_args = tuple(a.text() for a in top.child("model_optimizer_args").items())
+        mo_args = tuple(_mo_argument(a) for a in top.child("model_optimizer_args").items())
     framework = top.required("framework").text()
     quant = top.child("quantizable").value
     if quant is not None and not isinstance(quant, bool):

@@ -9,6 +9,7 @@ edited it on purpose: keep golden files where you keep the artifacts they vouch 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -36,9 +37,10 @@ def save_golden(path: str | Path, samples: Sequence[Sample], refs: Sequence[Mapp
             "outputs": list(refs[0]), "array_sha256": hashes}  # fmt: skip
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     path = Path(path)
+    buffer = io.BytesIO()  # compressed in memory, then written: a failed write leaves no half-closed zip behind
+    np.savez_compressed(buffer, **arrays)
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
+        tmp.write_bytes(buffer.getbuffer())
     return path
 
 

@@ -372,10 +372,25 @@ def test_interrupted_convert_leaves_nothing_half_written(converted_dir, synth_di
 @pytest.mark.slow
 def test_model_optimizer_rejecting_model_yml_args_is_exit_2(synth_dir, tmp_path):
     doc = yaml.safe_load(load_model_spec().path.read_text())
-    doc["model_optimizer_args"].append("--no_such_option=1")
+    doc["model_optimizer_args"].append("--layout=data(nchwxyz)")  # allowed, but a value Model Optimizer refuses
     (tmp_path / "model.yml").write_text(yaml.safe_dump(doc))
     res = run_cli(
         "convert", "--model", tmp_path / "model.yml", "--input-dir", synth_dir, "--output-dir", tmp_path / "out", "--via", "mo"
     )
-    assert_one_line_error(res, 2, "model.yml", "Model Optimizer rejected", "no_such_option")
+    assert_one_line_error(res, 2, "model.yml", "Model Optimizer rejected", "nchwxyz")
+    assert _files(tmp_path / "out") == []
+
+
+@pytest.mark.slow
+def test_input_model_must_stay_inside_the_checkpoint_folder(synth_dir, tmp_path):
+    """model.yml's $dl_dir/NAME is resolved with links followed: a params file that links outside is refused."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(synth_dir / PARAMS_FILE, outside / PARAMS_FILE)
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    shutil.copy(synth_dir / "sshb-symbol.json", ckpt / "sshb-symbol.json")
+    (ckpt / PARAMS_FILE).symlink_to(outside / PARAMS_FILE)
+    res = run_cli("convert", "--input-dir", ckpt, "--output-dir", tmp_path / "out", "--via", "mo")
+    assert_one_line_error(res, 2, "--input_model=", "leaves the checkpoint folder")
     assert _files(tmp_path / "out") == []

@@ -55,19 +55,6 @@ def file_entry(name: str, data: bytes, *urls: str) -> dict:
     return entry
 
 
-@pytest.fixture
-def server():
-    srv = MisbehavingServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def dirs(tmp_path):
-    out, cache = tmp_path / "out", tmp_path / "cache"
-    return out, cache
-
-
 def download(model: Path, out: Path, cache: Path, **kw):
     events: list[dict] = []
     res = download_model(load_model_spec(model), out, cache_dir=cache, on_event=events.append, **{**FAST, **kw})
@@ -405,3 +392,20 @@ def test_bad_flags_are_exit_2(dirs, tmp_path):
     assert_one_line_error(r, 2, "--mirror", "ftp://x")
     r = run_cli("download", "--model", model, "--output-dir", out, "--cache-dir", cache, "--retries", "-1")
     assert_one_line_error(r, 2, "retries")
+
+
+def test_postprocessing_never_edits_a_file_outside_the_output_folder(tmp_path):
+    """A regex_replace target that is a link leading out of the output folder is refused; the file outside is untouched."""
+    data = blob(KiB, 51)
+    copy = tmp_path / "a.bin"
+    copy.write_bytes(data)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret=1\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "settings.txt").symlink_to(outside)
+    post = [{"$type": "regex_replace", "file": "settings.txt", "pattern": "secret=1", "replacement": "secret=2"}]
+    model = write_model(tmp_path, [file_entry("a.bin", data)], post)
+    res = run_cli("download", "--model", model, "--output-dir", out, "--cache-dir", tmp_path / "c", "--from-file", copy)
+    assert_one_line_error(res, 2, "postprocessing[0]", "leads outside the output folder")
+    assert outside.read_text() == "secret=1\n"

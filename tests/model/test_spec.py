@@ -171,3 +171,55 @@ def test_missing_and_unreadable_model_yml(tmp_path):
     binary = tmp_path / "bin.yml"
     binary.write_bytes(b"\xff\xfe\x00garbage")
     assert_one_line_error(run_cli("info", "--model", binary), 2, "cannot read")
+
+
+# --------------------------------------------------------------------------- Model Optimizer arguments are untrusted
+
+OMZ_ARGS = [
+    "--input_shape=[1,3,640,640]",
+    "--input=data",
+    "--input_model=$dl_dir/sshb-0000.params",
+    "--mean_values=data[123.68,116.779,103.939]",
+    "--reverse_input_channels",
+]
+
+
+@pytest.mark.parametrize(
+    "arg, why",
+    [
+        ("--extensions=/tmp/evil", "loads and runs Python code"),
+        ("--transformations_config=/tmp/evil.json", "loads a transformation config"),
+        ("--output_dir=/etc", "writes files where model.yml says"),
+        ("--model_name=../../x", "names the files written"),
+        ("--log_level=DEBUG", "changes what Model Optimizer logs"),
+        ("--output=conv1_1", "changes which outputs the converted model has"),
+        ("--data_type=FP16", "changes the IR's precision"),
+        ("--compress_to_fp16", "changes the IR's precision"),
+        ("--no_such_option=1", "does not describe the model"),
+        ("--framework=tf", "this model is an MXNet checkpoint"),
+        ("--input_model=/etc/passwd", "must name a file inside the checkpoint folder"),
+        ("--input_model=$dl_dir/../x.params", "must name a file inside the checkpoint folder"),
+        ("--input_model", "must name a file inside the checkpoint folder"),
+        ("--input_symbol=$dl_dir/$HOME/x", "must name a file inside the checkpoint folder"),
+        ("input=data", "an argument must be --key or --key=value"),
+    ],
+)
+def test_model_optimizer_arguments_that_do_not_describe_the_model_are_refused(tmp_path, arg, why):
+    import yaml
+
+    path = tmp_path / "model.yml"
+    path.write_text(yaml.safe_dump(doc(model_optimizer_args=[*OMZ_ARGS, arg])))
+    res = run_cli("info", "--model", path)
+    assert_one_line_error(res, 2, str(path), "model_optimizer_args[5]", "refused", why, "remove it from model.yml")
+
+
+def test_model_optimizer_arguments_that_describe_the_model_pass():
+    allowed = [
+        *OMZ_ARGS,
+        "--scale_values=data[1,1,1]",
+        "--layout=data(NCHW)",
+        "--framework=mxnet",
+        "--input_symbol=$dl_dir/sshb-symbol.json",
+    ]
+    spec = parse_model_spec(doc(model_optimizer_args=allowed), Path("model.yml"))
+    assert spec.model_optimizer_args == tuple(allowed)

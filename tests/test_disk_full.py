@@ -1,0 +1,95 @@
+"""A full disk while downloading, unpacking, converting and writing reports: one line naming the folder, exit 2,
+nothing half-written. The disk is "full" by a file-size limit (RLIMIT_FSIZE) on the sshconv process."""
+
+from __future__ import annotations
+
+import io
+import resource
+import signal
+import zipfile
+
+import pytest
+
+from .conftest import assert_one_line_error, run_sshconv
+from .download.test_download import MiB, blob, file_entry, leftovers, write_model
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def _limited(max_bytes: int):
+    """A preexec_fn: files larger than ``max_bytes`` cannot be written (EFBIG), as on a full disk."""
+
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # fail the write() instead of killing the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+    return apply
+
+
+def _finals(folder):
+    return sorted(p.name for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and ".part" not in p.name)
+
+
+def test_download_onto_a_full_disk(tmp_path):
+    data = blob(3 * MiB, 41)
+    copy = tmp_path / "copy.bin"
+    copy.write_bytes(data)
+    model = write_model(tmp_path, [file_entry("a.bin", data)])
+    out = tmp_path / "out"
+    proc = run_sshconv(
+        "download", "--model", model, "--output-dir", out, "--cache-dir", tmp_path / "cache", "--from-file", copy,
+        preexec_fn=_limited(MiB),
+    )  # fmt: skip
+    assert_one_line_error(proc, 2, f"output folder {out}: no space left to write", "free some space")
+    assert not (out / "a.bin").exists() and _finals(tmp_path / "cache") == []
+
+
+def test_unpacking_onto_a_full_disk(tmp_path):
+    member = blob(MiB + MiB // 2, 42) + b"\0" * MiB  # the archive fits under the limit, what it unpacks to does not
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("big.bin", member)
+    archive = tmp_path / "a.zip"
+    archive.write_bytes(buf.getvalue())
+    model = write_model(
+        tmp_path, [file_entry("a.zip", archive.read_bytes())], [{"$type": "unpack_archive", "file": "a.zip", "format": "zip"}]
+    )
+    out = tmp_path / "out"
+    proc = run_sshconv(
+        "download", "--model", model, "--output-dir", out, "--cache-dir", tmp_path / "cache", "--from-file", archive,
+        preexec_fn=_limited(2 * MiB),
+    )  # fmt: skip
+    assert_one_line_error(proc, 2, f"{out}: no space left to write")
+    assert not (out / "big.bin").exists() and leftovers(out) == []
+
+
+@pytest.mark.slow
+def test_convert_onto_a_full_disk(converted_dir, tmp_path):
+    out = tmp_path / "out"
+    proc = run_sshconv(
+        "convert", "--from-onnx", converted_dir / "onnx" / "ssh-mxnet.onnx", "--output-dir", out, "--precision", "FP16",
+        preexec_fn=_limited(8 * MiB),
+    )  # fmt: skip
+    assert_one_line_error(proc, 2, f"folder {out / 'ir' / 'onnx' / 'FP16'}", "is the disk full?")
+    assert _finals(out) == [], "no IR file and no manifest: the folder reads as an unfinished conversion"
+    assert not [p for p in out.rglob("*") if p.is_file()], "no temporary file left behind either"
+
+
+@pytest.mark.slow
+def test_verify_reports_onto_a_full_disk(converted_dir, golden_file, tmp_path):
+    ir = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
+    reports = tmp_path / "reports"
+    for flag, name in (("--json", "r.json"), ("--html", "r.html")):
+        proc = run_sshconv("verify", "--golden", golden_file, "--ir", ir, flag, reports / name, preexec_fn=_limited(64 * 1024))
+        assert_one_line_error(proc, 2, f"folder {reports}: no space left to write")
+        assert [p.name for p in reports.iterdir()] == [], "no report, no temporary file"
+
+
+@pytest.mark.slow
+def test_golden_file_onto_a_full_disk(synth_dir, converted_dir, tmp_path):
+    ir = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
+    golden = tmp_path / "golden" / "g.npz"
+    golden.parent.mkdir()
+    proc = run_sshconv("verify", "--input-dir", synth_dir, "--ir", ir, "--save-golden", golden, preexec_fn=_limited(256 * 1024))
+    assert_one_line_error(proc, 2, f"folder {golden.parent}: no space left to write")
+    assert list(golden.parent.iterdir()) == []
