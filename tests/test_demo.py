@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
+import yaml
 
 from sshconv.demo import STEPS, _conversion_is_valid
 from sshconv.model.network import output_names
 
-from .conftest import run_cli
+from .conftest import needs_conversion_stack, run_cli
 
 
 @pytest.mark.slow
-def test_demo_end_to_end_then_reuses_everything(synth_dir, converted_dir, tmp_path):
+@needs_conversion_stack
+def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismatch(tmp_path):
+    """The README's main command, from nothing: every step runs for real (synth, import, convert, verify, bench)."""
     work = tmp_path / "demo"
-    # Synthesis and conversion are deterministic (tests/model/test_synth.py, tests/conversion/test_convert.py): seed
-    # the demo with the session's copies, so this test pays for the import, the verification of every
-    # artifact and the benchmark, and checks that the demo recognises valid earlier work by its hashes.
-    shutil.copytree(synth_dir, work / "synthetic")
-    shutil.copytree(converted_dir, work / "converted")
-
     res = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0.01", "--progress", "json")
     assert res.code == 0, res.err
     # The demo's own events, one per step, and its steps' events passed on, each with its own stage.
     events = [json.loads(line) for line in res.err.splitlines()]
     assert [e["item"] for e in events if e["stage"] == "demo" and e["event"] == "progress"] == list(STEPS)
-    assert {e["stage"] for e in events} == {"demo", "download", "verify", "bench"}
+    assert {e["stage"] for e in events} == {"demo", "download", "convert", "verify", "bench"}
     runs = [e for e in events if e["stage"] == "verify" and e["event"] == "progress"]
     assert runs[-1]["done"] == runs[-1]["total"] == 6 * 3, "MXNet and 5 models, each on 3 patterns"
     rows = {line.split()[0]: line.split()[1] for line in res.out.splitlines() if line.split()[:1] and line.split()[0] in STEPS}
-    assert rows == {"synth": "reused", "download": "done", "convert": "reused", "verify": "done", "bench": "done"}, res.out
+    assert rows == {"synth": "done", "download": "done", "convert": "done", "verify": "done", "bench": "done"}, res.out
     assert "verification: PASS" in res.out
 
     # Offline import through the cache into the checkpoint folder.
@@ -65,6 +61,19 @@ def test_demo_end_to_end_then_reuses_everything(synth_dir, converted_dir, tmp_pa
         ("synth", "reused"), ("download", "reused"), ("convert", "reused"), ("verify", "reused"), ("bench", "skipped"),
     ]  # fmt: skip
     assert sum(s["seconds"] for s in doc["steps"]) < 30
+
+    # A verification that fails makes the demo exit 1, and no stamp says it passed: here model.yml's
+    # tolerances are set to zero, and the stamp of the earlier pass is removed so that it verifies again.
+    model_yml = work / "synthetic" / "model.yml"
+    doc = yaml.safe_load(model_yml.read_text())
+    doc["verification"]["tolerances"] = {
+        p: {f: {"atol": 0.0, "rtol": 0.0} for f in ("cls_prob", "bbox_pred")} for p in ("FP32", "FP16")
+    }
+    model_yml.write_text(yaml.safe_dump(doc))
+    (work / "verified.json").unlink()
+    failed = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0")
+    assert failed.code == 1, failed.out + failed.err
+    assert "verification: FAIL" in failed.out and not (work / "verified.json").exists()
 
     # A changed artifact invalidates the conversion (the next run converts again).
     xml = work / "converted" / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"

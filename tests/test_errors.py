@@ -34,3 +34,16 @@ def test_rendering_replaces_only_marked_parameters():
     assert str(err) == "pass `from_file`; the path {from_file} and --x stay as written"
     assert err.render({"from_file": "--from-file"}) == "pass --from-file; the path {from_file} and --x stay as written"
     assert UsageError("two\nlines").render() == "two lines", "one line, always"
+
+
+def test_a_bug_is_exit_70_with_a_one_line_internal_error(monkeypatch):
+    """Anything but an SshconvError is a bug: exit 70, one line asking for a report, the traceback only with -v."""
+
+    def broken(*args):
+        raise RuntimeError("something sshconv did not expect")
+
+    monkeypatch.setattr("sshconv.info.describe", broken)
+    res = run_cli("info")
+    assert_one_line_error(res, EXIT_INTERNAL, "internal error: RuntimeError: something sshconv did not expect", "-v")
+    with pytest.raises(RuntimeError):
+        run_cli("info", "-v")

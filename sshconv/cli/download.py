@@ -13,6 +13,7 @@ def cmd_download(args) -> int:
     res = run_with_progress(
         args, download_model, load_spec(args), args.output_dir, cache_dir=args.cache_dir, mirrors=args.mirror or (),
         from_file=args.from_file or (), retries=args.retries, timeout=args.timeout, offline=args.offline,
+        lock_timeout=args.lock_timeout,
     )  # fmt: skip
     if args.json:
         print_json(res.to_dict())
@@ -28,7 +29,7 @@ def cmd_download(args) -> int:
 
 
 def add_download(sub) -> None:
-    from ..download.settings import DEFAULT_RETRIES, DEFAULT_TIMEOUT
+    from ..download.settings import DEFAULT_RETRIES, DEFAULT_TIMEOUT, LOCK_TIMEOUT
 
     p = command(
         sub, "download", "Fetch the files of model.yml by checksum (sources, mirrors, cache, resume), then unpack them.",
@@ -43,5 +44,6 @@ def add_download(sub) -> None:
     p.add_argument("--retries", metavar="N", type=int, default=DEFAULT_RETRIES, help=f"extra attempts per source on transient failures (default {DEFAULT_RETRIES})")  # fmt: skip
     p.add_argument("--timeout", metavar="S", type=float, default=DEFAULT_TIMEOUT, help=f"connect and read timeout in seconds (default {DEFAULT_TIMEOUT:g})")  # fmt: skip
     p.add_argument("--offline", action="store_true", help="never touch the network: output folder, cache and --from-file only")
+    p.add_argument("--lock-timeout", metavar="S", type=float, default=LOCK_TIMEOUT, help=f"wait this long for another sshconv process using the same folder or cache entry (default {LOCK_TIMEOUT:g})")  # fmt: skip
     add_progress(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary (files, paths, sha256, sources, bytes)")

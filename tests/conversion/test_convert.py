@@ -188,8 +188,10 @@ def test_bad_checkpoint_is_one_line_exit_2_and_writes_nothing(synth_dir, tmp_pat
     out = tmp_path / "out"
     res = run_cli("convert", "--input-dir", folder, "--output-dir", out, "--via", "mo", *extra)
     assert_one_line_error(res, 2, CHECKPOINT_CASES[case])
-    name = PARAMS_FILE if "params" in case else SYMBOL_FILE if "symbol" in case else ""
-    assert name in res.err
+    # Every error names the file (or folder) that is wrong.
+    named = {"no folder": str(folder), "different network": SYMBOL_FILE, "model.yml outputs differ": SYMBOL_FILE}
+    name = named.get(case) or (PARAMS_FILE if "params" in case else SYMBOL_FILE if "symbol" in case else None)
+    assert name and name in res.err, (name, res.err)
     assert not out.exists()
 
 

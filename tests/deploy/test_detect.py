@@ -119,3 +119,49 @@ def test_usage_errors(ir_fp32, tmp_path):
     assert_one_line_error(run_cli("detect", a, "--ir", tmp_path / "missing.xml"), 2, "missing.xml")
     assert_one_line_error(run_cli("detect", a, "--ir", ir_fp32, "--max-faces", "0"), 2, "--max-faces")
     assert_one_line_error(run_cli("detect", a, "--ir", ir_fp32, "--out", tmp_path), 2, "is a folder")
+
+
+def _one_face_ir(folder, stride: int = 16, row: int = 10, col: int = 30, score: float = 0.9):
+    """A real IR with the card's outputs that always reports one face: anchor 0 of cell (row, col) at ``stride``."""
+    import openvino as ov
+
+    from sshconv.model import load_model_spec
+    from sshconv.runtimes.openvino import opset
+
+    ops = opset()
+    param = ops.parameter([1, 3, 640, 640], np.float32, name="data")
+    zero = ops.multiply(ops.reduce_mean(param, np.array([1, 2, 3]), keep_dims=True), np.float32(0))  # uses the input
+    results = []
+    for o in load_model_spec().outputs:
+        value = np.zeros(o.shape, np.float32)
+        if o.family == "cls_prob":
+            value[0, :2] = 1.0  # background
+            if o.stride == stride:
+                value[0, 2, row, col], value[0, 0, row, col] = score, 1 - score
+        node = ops.add(zero, value)
+        node.output(0).get_tensor().set_names({o.name})
+        results.append(ops.result(node.output(0)))
+    folder.mkdir(parents=True, exist_ok=True)
+    xml = folder / "one-face.xml"
+    ov.save_model(ov.Model(results, [param], "one-face"), str(xml), compress_to_fp16=False)
+    return xml
+
+
+@pytest.mark.parametrize("fit", ["resize", "letterbox"])
+def test_a_face_at_a_known_place_lands_there_on_a_non_square_photo(tmp_path, fit):
+    """Anchor 0 of stride 16 (128 px, as upstream's scales (8, 4) x base 16) at cell (10, 30) is the box
+    [423.5, 103.5, 550.5, 230.5] in network pixels; on a 1280x480 photo the x and y factors differ, so a swapped
+    pair, a wrong anchor or a missing +1 convention would put it elsewhere."""
+    xml = _one_face_ir(tmp_path / "ir")
+    photo = _save(np.full((480, 1280, 3), 128, np.uint8), tmp_path / "wide.png")
+    [found] = detect([photo], xml, fit=fit)
+    net = np.array([30 * 16 + 7.5 - 63.5, 10 * 16 + 7.5 - 63.5, 30 * 16 + 7.5 + 63.5, 10 * 16 + 7.5 + 63.5])
+    if fit == "resize":  # stretched: x by 640/1280, y by 640/480
+        sx, sy = 640 / 1280, 640 / 480
+    else:  # letterboxed: one factor 640/1280 for both axes, padding below
+        sx = sy = 640 / 1280
+    expected = np.array([net[0] / sx, net[1] / sy, net[2] / sx, net[3] / sy])
+    if fit == "letterbox":  # found in the picture (320 of the 640 rows), clipped to the photo
+        expected = np.minimum(expected, [1279, 479, 1279, 479])
+    assert found.boxes.shape == (1, 5) and found.boxes[0, 4] == pytest.approx(0.9)
+    np.testing.assert_allclose(found.boxes[0, :4], expected, atol=1e-3)

@@ -270,3 +270,23 @@ def test_download_of_the_full_size_synthetic_archive(synth_dir, tmp_path):
     for name in ("sshb-symbol.json", "sshb-0000.params"):
         assert (out / name).read_bytes() == (synth_dir / name).read_bytes()
     assert json.loads(r.out)["files"][0]["source"] == (synth_dir / "ssh-model-final.zip").resolve().as_uri()
+
+
+def test_a_reader_that_yields_more_than_the_header_said_is_refused(tmp_path):
+    """Our own count, not only zipfile's CRC: a member source that runs past its declared size is refused."""
+    from pathlib import PurePosixPath
+
+    from sshconv.download.archive import _Budget, _Member, _write_member
+
+    archive = make_zip(tmp_path / "a.zip", [("a.bin", b"A")])
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    budget = _Budget(archive, ExtractLimits())
+    with pytest.raises(IntegrityError, match=r"member 'a.bin' is larger than its header says \(100 bytes\)"):
+        _write_member(io.BytesIO(b"A" * 5000), dest, _Member(PurePosixPath("a.bin"), False, 100), budget)
+
+
+def test_documented_extraction_limits():
+    """README: more than 10,000 members, more than 4 GiB in total, or more than 100x the archive's size are refused."""
+    limits = ExtractLimits()
+    assert (limits.max_members, limits.max_total_bytes, limits.max_ratio) == (10_000, 4 << 30, 100.0)

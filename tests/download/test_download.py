@@ -296,6 +296,30 @@ def test_two_concurrent_processes_end_with_one_correct_file(server, dirs, tmp_pa
     assert (out / "a.bin").read_bytes() == data and leftovers(out) == []
 
 
+def test_two_processes_for_one_cache_entry_wait_for_each_other(server, tmp_path):
+    """Different output folders, one cache: the second process starts while the first downloads, waits on the
+    cache entry's lock, then takes the file from the cache; the file crosses the network once."""
+    data = blob(2 * MiB, 16)
+    url = server.put("/a.bin", data)
+    server.rate = 2 * MiB
+    model = write_model(tmp_path, [file_entry("a.bin", data, url)])
+    cache = tmp_path / "cache"
+    first = _spawn_download(model, tmp_path / "one", cache)
+    part = tmp_path / "one" / "a.bin.part"
+    deadline = time.monotonic() + 30
+    while not (part.exists() and part.stat().st_size > 0):
+        assert first.poll() is None and time.monotonic() < deadline, "the first download did not start"
+        time.sleep(0.01)
+    second = _spawn_download(model, tmp_path / "two", cache)
+    assert first.poll() is None, "both processes run at once"
+    outs = [json.loads(p.communicate(timeout=60)[0]) for p in (first, second)]
+    assert [p.returncode for p in (first, second)] == [0, 0]
+    assert outs[0]["files"][0]["bytes_transferred"] == len(data)
+    assert outs[1]["files"][0]["source"] == "cache" and outs[1]["files"][0]["bytes_transferred"] == 0
+    assert len(server.requests_for("/a.bin")) == 1 and server.sent("/a.bin") == len(data)
+    assert (tmp_path / "two" / "a.bin").read_bytes() == data
+
+
 def test_lock_timeout_says_who_holds_it(dirs, tmp_path):
     out, cache = dirs
     out.mkdir()
@@ -314,6 +338,8 @@ def test_lock_timeout_says_who_holds_it(dirs, tmp_path):
     try:
         with pytest.raises(LockTimeout, match=rf"another sshconv process \(pid {os.getpid()}\).*over 0.2 s"):
             download(model, out, cache, lock_timeout=0.2)
+        res = run_cli("download", "--model", model, "--output-dir", out, "--cache-dir", cache, "--lock-timeout", "0.3")
+        assert_one_line_error(res, 2, f"output folder {out}", f"(pid {os.getpid()})", "over 0.3 s", "wait for it to finish")
     finally:
         release.set()
         t.join()
@@ -409,3 +435,15 @@ def test_postprocessing_never_edits_a_file_outside_the_output_folder(tmp_path):
     res = run_cli("download", "--model", model, "--output-dir", out, "--cache-dir", tmp_path / "c", "--from-file", copy)
     assert_one_line_error(res, 2, "postprocessing[0]", "leads outside the output folder")
     assert outside.read_text() == "secret=1\n"
+
+
+def test_documented_retry_defaults():
+    """README: backoff 0.5 s, 1 s, 2 s ... up to 30 s, each x 0.5-1; Retry-After honoured up to 120 s; 3 retries; 30 s timeout."""
+    from sshconv.download.settings import BACKOFF_BASE, BACKOFF_MAX, DEFAULT_RETRIES, DEFAULT_TIMEOUT, RETRY_AFTER_MAX
+    from sshconv.download.sources import backoff_delay
+
+    assert (BACKOFF_BASE, BACKOFF_MAX, RETRY_AFTER_MAX, DEFAULT_RETRIES, DEFAULT_TIMEOUT) == (0.5, 30.0, 120.0, 3, 30.0)
+    for failures, full in ((1, 0.5), (2, 1.0), (3, 2.0), (6, 16.0), (7, 30.0), (20, 30.0)):
+        delays = [backoff_delay(failures, BACKOFF_BASE, BACKOFF_MAX) for _ in range(200)]
+        assert full / 2 <= min(delays) and max(delays) <= full, failures
+        assert max(delays) - min(delays) > full / 4, "jittered"

@@ -7,6 +7,7 @@ file); later checks verify against that golden file, so they need only OpenVINO.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -206,7 +207,11 @@ def test_tolerance_flags_override_the_spec(golden_file, converted_dir):
         "bbox_pred=0",
     )
     assert res.code == 1, res.out + res.err
-    assert "rpn_bbox_pred_stride8" in res.out and "verdict: FAIL" in res.out
+    # Zero tolerance fails exactly the box outputs; the class probabilities keep model.yml's tolerance and pass.
+    rows = {ln.split()[0]: ln.split() for ln in res.out.splitlines() if ln.strip().startswith("rpn_")}
+    assert all("FAIL" in r for n, r in rows.items() if "bbox" in n), rows
+    assert all(r[-1] == "PASS" for n, r in rows.items() if "cls_prob" in n), rows
+    assert "verdict: FAIL" in res.out
 
 
 # --------------------------------------------------------------------------- bad input: exit 2
@@ -269,3 +274,91 @@ def test_one_artifact_against_another(converted_dir, tmp_path):
     assert run_cli("verify", "--against", _ir(converted_dir), "--ir", broken).code == 1
     both = run_cli("verify", "--against", _ir(converted_dir), "--golden", tmp_path / "g.npz", "--ir", broken)
     assert_one_line_error(both, 2, "not allowed with argument")
+
+
+@pytest.mark.slow
+def test_golden_files_not_golden_files_exit_2_and_damaged_ones_exit_4(golden_file, converted_dir, tmp_path):
+    ir = _ir(converted_dir)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(golden_file.read_bytes()[: golden_file.stat().st_size // 2])
+    text = tmp_path / "text.npz"
+    text.write_text("not a golden file\n")
+    for bad in (truncated, text):
+        assert_one_line_error(run_cli("verify", "--golden", bad, "--ir", ir), 2, f"golden file {bad}: not a golden npz")
+    data = dict(np.load(golden_file))
+    del data[next(k for k in data if k.startswith("output_1_"))]
+    lost = tmp_path / "lost.npz"
+    np.savez_compressed(lost, **data)
+    assert_one_line_error(run_cli("verify", "--golden", lost, "--ir", ir), 4, "is missing; the file is damaged")
+
+
+@pytest.mark.slow
+def test_artifacts_changed_after_conversion_exit_4_before_anything_runs(converted_dir, golden_file, tmp_path):
+    copy = tmp_path / "converted"
+    shutil.copytree(converted_dir, copy)
+    bin_ = copy / "ir" / "onnx" / "FP16" / "ssh-mxnet.bin"
+    data = bytearray(bin_.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    bin_.write_bytes(bytes(data))
+    res = run_cli("verify", "--golden", golden_file, "--artifacts", copy, "--progress", "json")
+    assert_one_line_error(res, 4, f"{bin_}: sha256", "does not match the manifest's", "convert again")
+    (copy / "ir" / "mo" / "FP32" / "ssh-mxnet.xml").unlink()
+    res = run_cli("verify", "--golden", golden_file, "--artifacts", copy)
+    assert_one_line_error(res, 4, "lists ir/mo/FP32/ssh-mxnet.xml, which is missing")
+
+
+@pytest.mark.slow
+def test_artifacts_converted_from_another_checkpoint_exit_2(synth_dir, converted_dir, tmp_path):
+    copy = tmp_path / "converted"
+    shutil.copytree(converted_dir, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["source"]["files"]["sshb-0000.params"]["sha256"] = "0" * 64  # as if converted from other weights
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    res = run_cli("verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--artifacts", copy, "--samples", "0")
+    assert_one_line_error(res, 2, "was converted from a different checkpoint", "sshb-0000.params differ", "--input-dir")
+
+
+@pytest.mark.slow
+def test_negative_controls_at_fp16_and_a_control_that_passes_fails_the_command(golden_file, converted_dir, tmp_path):
+    """At FP16 every control is still caught (the 1 % weight control by the smallest margin); and when tolerances
+    are so loose that a control passes, the verifier reports itself blind and the command exits 1."""
+    fp16 = _ir(converted_dir, "mo", "FP16")
+    report = tmp_path / "fp16.json"
+    res = run_cli("verify", "--golden", golden_file, "--ir", fp16, "--self-test", "--json", report)
+    assert res.code == 0, res.out + res.err
+    controls = {c["name"]: c["check"]["margin"] for c in json.loads(report.read_text())["controls"]}
+    assert controls["no_mean"] > 50 and controls["no_reverse"] > 50, controls
+    assert 1.5 < controls["scaled_weight"] < 50, controls  # caught, but closest to the tolerance
+    loose = run_cli(
+        "verify", "--golden", golden_file, "--ir", fp16, "--self-test", "--atol", "cls_prob=10", "--atol", "bbox_pred=1000"
+    )  # fmt: skip
+    assert loose.code == 1, loose.out + loose.err
+    assert "  ir: PASS" in loose.out and loose.out.count("NOT CAUGHT") == 3 and "verdict: FAIL" in loose.out
+
+
+@pytest.mark.slow
+def test_bf16_tolerances_admit_bf16_arithmetic_and_still_catch_preprocessing_mistakes(golden_file, converted_dir):
+    """Emulated bf16 (weights and activations rounded to bfloat16) passes the BF16 tolerances; a conversion
+    without its mean subtraction, run the same way, fails them. Under the old tolerances (atol 1.0 / 5.0) it passed."""
+    import openvino as ov
+
+    from sshconv.runtimes import OpenVINORunner
+    from sshconv.verification.bf16 import emulate_bf16
+    from sshconv.verification.controls import control_models
+    from sshconv.verification.golden import load_golden
+
+    spec = load_model_spec()
+    samples, refs, _ = load_golden(golden_file)
+    model = ov.Core().read_model(str(_ir(converted_dir)))
+    bf16 = resolve_tolerances(spec, "BF16")
+
+    def margin(m, tolerances=bf16):
+        with OpenVINORunner(emulate_bf16(m), spec, "f32") as runner:
+            outs = [runner.infer(s.tensor) for s in samples]
+        return max(o.margin for o in compare_outputs(refs, outs, tolerances))
+
+    assert 0.05 < margin(model) <= 1.0, "bf16 arithmetic shows, and stays within the tolerance"
+    no_mean = next(m for name, _, m in control_models(model, spec.input) if name == "no_mean")
+    assert margin(no_mean) > 3
+    old = {n: Tolerance(1.0, 0.0) if "cls" in n else Tolerance(5.0, 0.5) for n in spec.output_names}
+    assert margin(no_mean, old) < 1, "the old BF16 tolerances could not fail this"
