@@ -25,6 +25,8 @@ ANCHOR_SCALES = {32: (32, 16), 16: (8, 4), 8: (2, 1)}
 ANCHOR_RATIOS = (1.0,)
 NMS_THRESHOLD = 0.3
 SCORE_THRESHOLD = 0.5
+#: The best anchors kept per stride before NMS, as upstream's test code and the OMZ accuracy checker do.
+PRE_NMS_TOP_N = 1000
 
 
 def heads_of(outputs: Sequence[OutputSpec]) -> tuple[tuple[int, str, str], ...]:
@@ -44,6 +46,7 @@ def card_heads() -> tuple[tuple[int, str, str], ...]:
 class DecodeConfig:
     score_threshold: float = SCORE_THRESHOLD
     nms_threshold: float = NMS_THRESHOLD
+    pre_nms_top_n: int = PRE_NMS_TOP_N
     #: ``(stride, cls output name, bbox output name)`` per head; :meth:`for_spec` takes them from model.yml.
     heads: tuple[tuple[int, str, str], ...] = field(default_factory=card_heads)
 
@@ -161,12 +164,17 @@ def decode(
         face = prob[0, NUM_ANCHORS:, :fh, :fw]  # A, H, W
         face = face.transpose(1, 2, 0).reshape(-1)
         d = deltas[0].transpose(1, 2, 0).reshape(-1, 4)  # (H, W, A*4) -> (H*W*A, 4)
-        keep = face >= config.score_threshold
-        if not keep.any():
+        # Upstream keeps the best anchors of each stride, NMS's the rest, then thresholds: thresholding
+        # first gives the same boxes, since greedy NMS never lets a lower score remove a higher one.
+        best = np.argsort(-face, kind="stable")[: config.pre_nms_top_n]
+        best = best[face[best] >= config.score_threshold]
+        if not best.size:
             continue
-        boxes = apply_deltas(anchor_grid(fh, fw, s)[keep], d[keep])
-        proposals.append(clip_boxes(boxes, height, width))
-        scores.append(face[keep])
+        boxes = clip_boxes(apply_deltas(anchor_grid(fh, fw, s)[best], d[best]), height, width)
+        # A box clipped to nothing (zero width or height, beyond the picture's edge) is no face.
+        real = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+        proposals.append(boxes[real])
+        scores.append(face[best][real])
     if not proposals:
         return np.zeros((0, 5), dtype=np.float32)
     dets = np.hstack([np.vstack(proposals), np.concatenate(scores)[:, None]]).astype(np.float32)

@@ -1,9 +1,12 @@
 """Reading photos into the network's raw-BGR contract, and drawing boxes on them.
 
-Images are read with Pillow (any format it knows), converted to 3-channel BGR
-``uint8`` (grayscale is replicated, alpha is composited on black), and fitted to the
-network input either by plain resizing (what the Open Model Zoo accuracy check does
-for this model: 640x640) or by letterboxing (keeps the aspect ratio, pads the rest).
+Images are read with Pillow (any format it knows), turned as their EXIF orientation says
+(as ``cv2.imread`` does), converted to 3-channel BGR ``uint8`` (grayscale is replicated,
+alpha is composited on black), and fitted to the network input either by plain resizing
+(what the Open Model Zoo accuracy check does for this model: 640x640) or by letterboxing
+(keeps the aspect ratio, pads the rest), with OpenCV's bilinear arithmetic
+(:func:`resize_linear`), so that the network sees the pixels upstream's code feeds it.
+JPEG decoders may still differ by a level here and there (Pillow's libjpeg vs OpenCV's).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from ..errors import InputError
 
 #: Refuse images larger than this many pixels (decompression bombs, memory).
 MAX_PIXELS = 100_000_000
+#: OpenCV's fixed-point scale of bilinear weights (INTER_RESIZE_COEF_SCALE, 11 bits).
+RESIZE_COEF_SCALE = 2048
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -32,7 +37,7 @@ class Fitted:
 
 def load_bgr(path: str | Path) -> np.ndarray:
     """``H x W x 3`` BGR ``uint8`` pixels of an image file, or an :class:`InputError` naming it."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
     if not path.is_file():
@@ -48,6 +53,8 @@ def load_bgr(path: str | Path) -> np.ndarray:
             if img.width * img.height > MAX_PIXELS:
                 raise InputError(f"image {path}: {img.width}x{img.height} is larger than {MAX_PIXELS:,} pixels; resize it first")
             img.load()
+            # A camera's orientation tag turns the picture as cv2.imread (upstream's reader) does.
+            img = ImageOps.exif_transpose(img)
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 rgba = img.convert("RGBA")
                 background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
@@ -70,23 +77,55 @@ def fit_to_network(bgr: np.ndarray, height: int, width: int, mode: str = "resize
     ``resize`` stretches to ``height`` x ``width``; ``letterbox`` scales to fit keeping
     the aspect ratio and pads bottom/right with zeros (boxes need only a division).
     """
-    from PIL import Image
-
     h, w = bgr.shape[:2]
-    rgb = Image.fromarray(np.ascontiguousarray(bgr[:, :, ::-1]))
     if mode == "resize":
         sy, sx = height / h, width / w
-        out = np.asarray(rgb.resize((width, height), Image.BILINEAR))[:, :, ::-1]
+        out = resize_linear(bgr, height, width)
     elif mode == "letterbox":
         s = min(height / h, width / w)
         nh, nw = max(1, round(h * s)), max(1, round(w * s))
         canvas = np.zeros((height, width, 3), np.uint8)
-        canvas[:nh, :nw] = np.asarray(rgb.resize((nw, nh), Image.BILINEAR))[:, :, ::-1]
+        canvas[:nh, :nw] = resize_linear(bgr, nh, nw)
         out, sy, sx = canvas, nh / h, nw / w
     else:
         raise InputError(f"fit mode {mode!r}: expected resize or letterbox")
     tensor = np.ascontiguousarray(out.transpose(2, 0, 1)[None].astype(np.float32))
     return Fitted(tensor, (sy, sx), (h, w))
+
+
+def _taps(dst: int, src: int, clamp_weights: bool):
+    """OpenCV's bilinear taps for one axis: source indices and 11-bit fixed-point weights."""
+    scale = 1.0 / (dst / src)  # as OpenCV computes it: 1 / (dst / src), in double
+    f = ((np.arange(dst, dtype=np.float64) + 0.5) * scale - 0.5).astype(np.float32)
+    i = np.floor(f).astype(np.int64)
+    f = (f - i.astype(np.float32)).astype(np.float32)
+    if clamp_weights:  # horizontally, a tap outside the picture is moved onto its edge with all the weight
+        low, high = i < 0, i >= src - 1
+        f[low], i[low] = 0, 0
+        f[high], i[high] = 0, src - 1
+    w0 = np.rint((np.float32(1) - f) * np.float32(RESIZE_COEF_SCALE)).astype(np.int64)
+    w1 = np.rint(f * np.float32(RESIZE_COEF_SCALE)).astype(np.int64)
+    return np.clip(i, 0, src - 1), np.clip(i + 1, 0, src - 1), w0, w1
+
+
+def resize_linear(bgr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """``cv2.resize(bgr, (width, height), interpolation=cv2.INTER_LINEAR)`` for ``uint8``, bit for bit, in NumPy.
+
+    Upstream SSH and the Open Model Zoo accuracy checker (which measured the card's mAP)
+    resize with OpenCV, whose bilinear filter differs from Pillow's (no antialiasing,
+    half-pixel centres, 11-bit fixed-point weights). This is that arithmetic: a horizontal
+    pass in integers, then the vertical one as OpenCV's SIMD path computes it
+    (``((S0 >> 4) * b0 >> 16) + ((S1 >> 4) * b1 >> 16)``, rounded by ``(+2) >> 2``).
+    tests/deploy/test_images.py compares it with OpenCV wherever OpenCV is installed.
+    """
+    h, w = bgr.shape[:2]
+    x0, x1, a0, a1 = _taps(width, w, True)
+    y0, y1, b0, b1 = _taps(height, h, False)
+    src = np.asarray(bgr, dtype=np.int64)
+    rows = src[:, x0] * a0[None, :, None] + src[:, x1] * a1[None, :, None]
+    top, bottom = rows[y0] >> 4, rows[y1] >> 4
+    value = ((top * b0[:, None, None]) >> 16) + ((bottom * b1[:, None, None]) >> 16)
+    return np.clip((value + 2) >> 2, 0, 255).astype(np.uint8)
 
 
 def list_images(folder: str | Path) -> list[Path]:

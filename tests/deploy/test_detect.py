@@ -75,10 +75,10 @@ def test_detect_writes_boxes_and_picture_in_photo_coordinates(ir_fp32, tmp_path)
 @pytest.mark.parametrize("fit", ["resize", "letterbox"])
 def test_boxes_scale_with_the_photo(ir_fp32, tmp_path, fit):
     """The same picture at twice the size gives (nearly) the same boxes, twice as large."""
-    from PIL import Image
+    from sshconv.deploy.images import resize_linear
 
     small = _picture(480, 320, seed=5)
-    large = np.asarray(Image.fromarray(small).resize((960, 640), Image.BILINEAR))
+    large = resize_linear(small, 640, 960)  # upscaled as OpenCV would; detect then fits both alike
     paths = [_save(small, tmp_path / "small.png"), _save(large, tmp_path / "large.png")]
     got_small, got_large = detect(paths, ir_fp32, threshold=THRESHOLD, fit=fit)
     assert len(got_small.boxes) > 0

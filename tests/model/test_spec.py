@@ -71,7 +71,7 @@ def test_packaged_model_yml_is_the_real_model():
     assert spec.input.reverse_input_channels is True
     assert [o.name for o in spec.outputs][:2] == ["rpn_cls_prob_reshape_stride32", "rpn_bbox_pred_stride32"]
     assert spec.outputs[-1].shape == (1, 8, 80, 80)
-    assert spec.quantizable is True
+    assert spec.quantizable is None, "the last Open Model Zoo model.yml of ssh-mxnet has no such key"
     assert spec.tolerance("FP32", "rpn_cls_prob_reshape_stride8:0").atol > 0
 
 
