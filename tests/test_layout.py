@@ -75,3 +75,14 @@ def test_the_stage_api_is_importable_from_the_top_without_heavy_frameworks():
     assert out.stdout.strip() == "", f"imported before any call: {out.stdout}"
     res = subprocess.run([sys.executable, "-c", "import sshconv; sshconv.nothing_here"], capture_output=True, text=True)
     assert res.returncode != 0 and "has no attribute 'nothing_here'" in res.stderr
+
+
+def test_the_constraints_file_pins_what_the_convert_extra_pins():
+    """README's install commands pass constraints-convert.txt: it must say what pyproject.toml's convert extra says."""
+    tomllib = __import__("pytest").importorskip("tomllib")
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["convert"]
+    pins = {r.split(";")[0].strip().replace("[mxnet,onnx]", "") for r in extra}
+    constraints = {
+        ln.strip() for ln in (ROOT / "constraints-convert.txt").read_text().splitlines() if ln.strip() and not ln.startswith("#")
+    }
+    assert pins == constraints
