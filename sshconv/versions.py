@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from pathlib import Path
@@ -42,6 +43,22 @@ def cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def engine_config() -> dict[str, dict[str, str]]:
+    """How the engines of this process are set up: what a speed-up between them holds for."""
+    return {
+        "mxnet": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset (one OpenMP thread)")},
+        "openvino": {"device": "CPU", "PERFORMANCE_HINT": "LATENCY (the plugin's default), one inference at a time"},
+        "cores": str(available_cores()),
+    }
+
+
 def environment() -> dict[str, str]:
     """What a report should say about where it was made: versions, platform, CPU."""
     env = {"sshconv": package_version("sshconv"), "python": sys.version.split()[0], "numpy": package_version("numpy"),
@@ -52,4 +69,5 @@ def environment() -> dict[str, str]:
         env["openvino"] = "not installed"
     if "mxnet" in sys.modules:
         env["mxnet"] = sys.modules["mxnet"].__version__
+        env["mxnet OMP_NUM_THREADS"] = os.environ.get("OMP_NUM_THREADS", "unset")
     return env

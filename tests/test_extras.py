@@ -68,3 +68,25 @@ def test_onnx_runtime_missing_names_its_extra(tmp_path):
         "bench", "--onnx", onnx, "--runtime", "onnxruntime", "--seconds", "1", env=_without(tmp_path, "onnxruntime")
     )
     assert_one_line_error(proc, 2, "needs onnxruntime", "pip install 'sshconv[onnxruntime]'")
+
+
+@pytest.mark.parametrize("given", [None, "1"])
+def test_mxnet_gets_every_usable_core_unless_told_otherwise(given):
+    """MXNet reads OMP_NUM_THREADS once, when it loads, and uses one thread without it: it is set before."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    if given:
+        env["OMP_NUM_THREADS"] = given
+    code = (
+        "import os, sys\n"
+        "from sshconv.extras import require\n"
+        "from sshconv.versions import available_cores, engine_config\n"
+        "try:\n    require('mxnet', 'the test')\nexcept Exception:\n    pass\n"
+        "print(os.environ.get('OMP_NUM_THREADS'), available_cores(), engine_config()['mxnet']['OMP_NUM_THREADS'])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    threads, cores, recorded = out
+    assert threads == (given or cores) == recorded

@@ -18,7 +18,6 @@ on this machine with the cores it has.
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ModelFileError, UsageError, param
 from ..events import Emitter, EventHandler
 from ..model.network import CARD_GFLOPS
+from ..versions import available_cores, engine_config
 
 if TYPE_CHECKING:  # numpy loads when something is timed, so that `sshconv --help` stays light
     import numpy as np
@@ -109,6 +109,8 @@ class BenchResult:
     seconds_per_case: float
     matmul_peak: MatmulPeak
     cases: list[CaseResult] = field(default_factory=list)
+    #: How each engine was set up (MXNet's OpenMP threads, ...): speed-ups hold only for these.
+    engine_config: dict[str, Any] = field(default_factory=dict)
 
     def case(self, name: str) -> CaseResult:
         for c in self.cases:
@@ -123,6 +125,7 @@ class BenchResult:
             "seconds_per_case": self.seconds_per_case,
             "matmul_peak": self.matmul_peak.to_dict(),
             "cases": [c.to_dict() for c in self.cases],
+            "engine_config": self.engine_config,
         }
 
 
@@ -135,13 +138,6 @@ class Engine:
     model: Path
     weights: str | None
     execution: str
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def _blas_name() -> str:
@@ -337,6 +333,7 @@ def run_bench(
     for i, engine in enumerate(engines, start=1):
         emit.progress(i, total, item=engine.name, force=True)
         result.cases.append(time_engine(engine, frame, seconds, spec=spec))
+    result.engine_config = engine_config()  # after the engines loaded: MXNet's threads are set when it loads
     emit("done", cases=len(result.cases))
 
     mx_case = next((c for c in result.cases if c.runtime == "mxnet"), None)

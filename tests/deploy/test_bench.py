@@ -25,7 +25,8 @@ def test_bench_json_schema_on_a_short_run(converted_dir):
     res = run_cli("bench", "--ir", xml, "--seconds", "0.1", "--json")
     assert res.code == 0, res.err
     doc = json.loads(res.out)
-    assert set(doc) == {"input_shape", "gflop_per_frame", "seconds_per_case", "matmul_peak", "cases"}
+    assert set(doc) == {"input_shape", "gflop_per_frame", "seconds_per_case", "matmul_peak", "cases", "engine_config"}
+    assert set(doc["engine_config"]) == {"mxnet", "openvino", "cores"}
     assert doc["input_shape"] == [1, 3, 640, 640] and doc["gflop_per_frame"] == CARD_GFLOPS
     peak = doc["matmul_peak"]
     assert peak["gflops_per_s"] > 1 and peak["cores"] >= 1 and peak["size"] > 0
