@@ -49,9 +49,7 @@ def require(module: str, purpose: str) -> ModuleType:
         return importlib.import_module(module)
     except Exception as exc:  # noqa: BLE001 - ImportError, or e.g. MXNet 1.9 failing on NumPy 2: same advice
         why = " ".join(f"{exc.__class__.__name__}: {exc}".split())[:160]
+        what = "the conversion half" if EXTRAS[module][0] == "convert" else "it"
         raise MissingExtraError(
-            f"{purpose} needs {module}, which cannot be imported here ({why}); install the conversion half with "
-            f"{install_hint(module)}"
-            if EXTRAS[module][0] == "convert"
-            else f"{purpose} needs {module}, which cannot be imported here ({why}); install it with {install_hint(module)}"
+            f"{purpose} needs {module}, which cannot be imported here ({why}); install {what} with {install_hint(module)}"
         ) from None
