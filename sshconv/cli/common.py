@@ -47,7 +47,7 @@ def flag_names(parser: argparse.ArgumentParser | None) -> dict[str, str]:
     if parser is None:
         return {}
     by_dest = {a.dest: a.option_strings[-1] for a in parser._actions if a.option_strings}
-    names = {dest: flag for dest, flag in by_dest.items()}
+    names = dict(by_dest)
     for param, dest in PARAMETER_FLAGS.items():
         if dest in by_dest:
             names[param] = by_dest[dest]

@@ -184,11 +184,14 @@ def bench_frame(shape: tuple[int, ...]) -> np.ndarray:
     return rng.integers(0, 256, size=shape).astype(np.float32)
 
 
-def find_irs(artifacts: str | Path, routes: Sequence[str] | None = None) -> list[tuple[str, str, Path]]:
-    """``(route, weights, xml)`` of every IR a conversion's manifest lists (of ``routes``, if given)."""
-    from ..conversion.manifest import read_manifest
+def find_irs(artifacts, routes: Sequence[str] | None = None) -> list[tuple[str, str, Path]]:
+    """``(route, weights, xml)`` of every IR a conversion's manifest lists (of ``routes``, if given).
 
-    manifest = read_manifest(artifacts)
+    ``artifacts`` is the conversion folder, or its :class:`~sshconv.conversion.manifest.Manifest` already read.
+    """
+    from ..conversion.manifest import Manifest, read_manifest
+
+    manifest = artifacts if isinstance(artifacts, Manifest) else read_manifest(artifacts)
     found = [(a.route, a.weights, manifest.file(a)) for a in manifest.irs(routes)]
     if not found:
         raise ModelFileError(f"{manifest.path}: lists no IR; run `sshconv convert` into {manifest.folder} first")
@@ -245,11 +248,11 @@ def plan_engines(
     elif onnx is not None:
         irs, onnx_files = [], [check_model_file(onnx)]
     else:
-        irs = find_irs(artifacts, routes)
-        if runtime == "onnxruntime":
-            from ..conversion.manifest import read_manifest
+        from ..conversion.manifest import read_manifest
 
-            manifest = read_manifest(artifacts)
+        manifest = read_manifest(artifacts)
+        irs = find_irs(manifest, routes)
+        if runtime == "onnxruntime":
             onnx_files = [manifest.file(a) for a in manifest.artifacts if a.kind == "onnx"]
     for route, weights, xml in irs:
         label = f"ir {route} {weights}" if route != "ir" else f"ir {weights}"
