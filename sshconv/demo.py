@@ -1,9 +1,11 @@
 """The whole toolkit, offline, in one call: what ``sshconv demo`` runs.
 
-Steps, all inside one work folder ``W`` (nothing else on the machine is touched):
+Steps, all inside one work folder ``W`` (elsewhere, only the synthetic checkpoint's training
+is kept, in the user cache, so that it is done once per machine):
 
-1. ``synth``: a synthetic checkpoint of the exact SSH architecture and its upstream-layout
-   archive, with a model.yml that names the archive's size and sha256 (``W/synthetic``);
+1. ``synth``: a synthetic checkpoint of the exact SSH architecture that finds drawn faces,
+   its upstream-layout archive, and a model.yml that names the archive's size and sha256
+   (``W/synthetic``); its training takes a few minutes the first time;
 2. ``download``: that archive imported with ``--from-file`` (size and sha256 checked)
    into the content-addressed cache ``W/cache`` and unpacked into ``W/checkpoint``, offline;
 3. ``convert``: both routes (Model Optimizer and MXNet -> ONNX), FP32 and FP16 (``W/converted``);
@@ -176,7 +178,7 @@ def run_demo(
     if _synthetic_is_valid(synthetic):
         step(1, "synth", "reused", t0, str(synthetic))
     else:
-        synthesize(synthetic)  # one MXNet pass, no progress of its own
+        synthesize(synthetic, on_event=on_event)
         step(1, "synth", "done", t0, str(synthetic))
     spec = load_model_spec(synthetic / MODEL_YML)
 

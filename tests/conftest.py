@@ -1,7 +1,7 @@
 """Shared fixtures. Full-size artifacts are made once per test session and shared.
 
 Tests that need a checkpoint use ``synth_dir``: the synthetic ``sshb`` checkpoint at
-full size (made once, ~20 s). Fixtures that need more (converted IR, golden files)
+full size (made once: its training takes ~3 min, then is cached, see ``_test_cache``). Fixtures that need more (converted IR, golden files)
 build on it here so that each expensive step runs once per session.
 
 Two stacks. On the conversion stack (MXNet and Model Optimizer importable) everything is
@@ -13,6 +13,7 @@ that need the checkpoint are skipped, and ``converted_dir`` / ``golden_file`` co
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import importlib.util
@@ -21,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,22 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Where the conversion stack leaves its artifacts for the runtime stack's run.
 ARTIFACTS_ENV = "SSHCONV_TEST_ARTIFACTS"
 NEEDS_CONVERSION_STACK = "needs the conversion stack (pip install 'sshconv[convert]' on Python 3.11)"
+
+
+def _test_cache() -> Path:
+    """The cache every test (and every sshconv it starts) uses: never the user's own.
+
+    With ``SSHCONV_TEST_ARTIFACTS`` it lives there, so that the synthetic checkpoint's
+    training (minutes) is done once and reused by later runs and by ``sshconv`` subprocesses.
+    """
+    if os.environ.get(ARTIFACTS_ENV):
+        return Path(os.environ[ARTIFACTS_ENV]) / "cache"
+    folder = Path(tempfile.mkdtemp(prefix="sshconv-test-cache-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+os.environ["SSHCONV_CACHE_DIR"] = str(_test_cache())
 
 
 @functools.cache

@@ -23,9 +23,9 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
     # The demo's own events, one per step, and its steps' events passed on, each with its own stage.
     events = [json.loads(line) for line in res.err.splitlines()]
     assert [e["item"] for e in events if e["stage"] == "demo" and e["event"] == "progress"] == list(STEPS)
-    assert {e["stage"] for e in events} == {"demo", "download", "convert", "verify", "bench"}
+    assert {e["stage"] for e in events} == {"demo", "synth", "download", "convert", "verify", "bench"}
     runs = [e for e in events if e["stage"] == "verify" and e["event"] == "progress"]
-    assert runs[-1]["done"] == runs[-1]["total"] == 6 * 3, "MXNet and 5 models, each on 3 patterns"
+    assert runs[-1]["done"] == runs[-1]["total"] == 6 * 5, "MXNet and 5 models, each on 3 patterns and 2 photos"
     rows = {line.split()[0]: line.split()[1] for line in res.out.splitlines() if line.split()[:1] and line.split()[0] in STEPS}
     assert rows == {"synth": "done", "download": "done", "convert": "done", "verify": "done", "bench": "done"}, res.out
     assert "verification: PASS" in res.out

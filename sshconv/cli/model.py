@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_input_dir, add_model, command, load_spec, print_json
+from .common import add_input_dir, add_model, add_progress, command, load_spec, print_json, run_with_progress
 
 
 def cmd_info(args) -> int:
@@ -43,7 +43,9 @@ def add_info(sub) -> None:
 def cmd_synth(args) -> int:
     from ..model.synth import synthesize
 
-    res = synthesize(args.output_dir, seed=args.seed)
+    res = run_with_progress(
+        args, synthesize, args.output_dir, seed=args.seed, cache_dir=args.cache_dir, use_cache=not args.no_cache
+    )
     summary = {
         "folder": str(res.folder), "seed": res.seed, "symbol": str(res.symbol), "params": str(res.params),
         "archive": str(res.archive), "archive_size": res.archive_size, "archive_sha256": res.archive_sha256,
@@ -63,9 +65,13 @@ def add_synth(sub) -> None:
     from ..model.synth import DEFAULT_SEED
 
     p = command(
-        sub, "synth", "Write a synthetic checkpoint of the exact SSH architecture (seeded, calibrated weights).",
+        sub, "synth", "Write a synthetic checkpoint of the exact SSH architecture that finds drawn faces (seeded; trained once, then cached).",
         "sshconv synth --output-dir ./synthetic --seed 7", cmd_synth,
     )  # fmt: skip
     p.add_argument("--output-dir", metavar="D", type=Path, required=True, help="folder to write into")
     p.add_argument("--seed", metavar="N", type=int, default=DEFAULT_SEED, help=f"weight seed (default {DEFAULT_SEED})")
+    p.add_argument("--cache-dir", metavar="DIR", type=Path, default=None,
+                   help="where the trained part is kept (default: $SSHCONV_CACHE_DIR or ~/.cache/sshconv)")
+    p.add_argument("--no-cache", action="store_true", help="train even if a cached result exists, and keep nothing")
+    add_progress(p)
     p.add_argument("--json", action="store_true", help="print what was written as JSON")

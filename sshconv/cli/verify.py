@@ -15,8 +15,8 @@ def cmd_verify(args) -> int:
 
     spec = load_spec(args)
     options = VerifyOptions(
-        samples=args.samples, seed=args.seed, images=args.images, overrides=parse_overrides(args.atol, args.rtol),
-        self_test=args.self_test, bf16=args.bf16, runtime=args.runtime,
+        samples=args.samples, photos=args.photos, seed=args.seed, images=args.images,
+        overrides=parse_overrides(args.atol, args.rtol), self_test=args.self_test, bf16=args.bf16, runtime=args.runtime,
     )  # fmt: skip
     result = run_with_progress(
         args, verify, spec, input_dir=args.input_dir, ir=args.ir, onnx=args.onnx, artifacts=args.artifacts,
@@ -76,9 +76,11 @@ def _print_check(check) -> None:
         print(f"  {o.name:<30} {o.max_abs:10.3g} {o.max_rel:10.3g} {o.tolerance.atol:9.2g} {o.tolerance.rtol:9.2g} "
               f"{o.margin:9.3g}  {res}")  # fmt: skip
     dets = check.detections
-    counts = ", ".join(f"{d.parity.matched}/{max(d.parity.reference, d.parity.candidate)}" for d in dets)
-    print(f"  detections: matched {check.matched_fraction:.1%} (per input {counts}), "
-          f"largest box drift {check.max_box_drift:.2f} px")  # fmt: skip
+    if dets:
+        faces = sum(d.parity.reference for d in dets)
+        verdict = "PASS" if check.detections_passed else "FAIL"
+        print(f"  faces: {faces} in the reference on {len(dets)} inputs, {check.missed} missed, {check.extra} extra, "
+              f"largest score drift {check.max_score_drift:.3g}, box drift {check.max_box_drift:.2f} px  {verdict}")  # fmt: skip
     if check.divergence is not None:
         d = check.divergence
         where = (
@@ -91,6 +93,7 @@ def _print_check(check) -> None:
 
 
 def add_verify(sub) -> None:
+    from ..model.spec import VERIFY_PHOTOS as DEFAULT_PHOTOS
     from ..model.spec import VERIFY_SAMPLES as DEFAULT_SAMPLES
     from ..model.spec import VERIFY_SEED as DEFAULT_SEED
 
@@ -114,8 +117,13 @@ def add_verify(sub) -> None:
         help=f"seeded random images (default {DEFAULT_SAMPLES}); flat, gradient and 0/255 patterns are always added",
     )
     p.add_argument(
-        "--seed", metavar="S", type=int, default=DEFAULT_SEED, help=f"seed of the random images (default {DEFAULT_SEED})"
-    )
+        "--photos", metavar="N", type=int, default=DEFAULT_PHOTOS,
+        help=f"generated photos with faces, the first N of `sshconv photos --seed S` (default {DEFAULT_PHOTOS})",
+    )  # fmt: skip
+    p.add_argument(
+        "--seed", metavar="S", type=int, default=DEFAULT_SEED,
+        help=f"seed of the random images and generated photos (default {DEFAULT_SEED})",
+    )  # fmt: skip
     p.add_argument("--images", metavar="DIR", type=Path, help="also check these photos (resized to the network input)")
     p.add_argument(
         "--atol",

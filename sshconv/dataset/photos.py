@@ -69,7 +69,7 @@ def make_photos(
     for i in range(count):
         event = EVENTS[i % len(EVENTS)]
         name = f"{event}/{event.split('--')[1]}_sshconv_{seed}_{i}.jpg"
-        jpeg, faces = _photo(rng)
+        jpeg, faces = draw_photo(rng)
         atomic_write_bytes(folder / IMAGES / name, jpeg)
         photos.append(Photo(name, tuple(faces)))
         emit.progress(i + 1, count, "image", item=name, faces=len(faces))
@@ -78,23 +78,46 @@ def make_photos(
     return PhotosResult(folder, gt, photos)
 
 
-def _photo(rng: np.random.Generator) -> tuple[bytes, list[Face]]:
+def draw_photo(
+    rng: np.random.Generator, size: tuple[int, int] | None = None, faces: int | None = None
+) -> tuple[bytes, list[Face]]:
+    """One labelled photo: its JPEG bytes and its faces (``size`` = (width, height) and the number of faces to
+    try to place, when given, instead of drawn at random)."""
     import numpy as np
     from PIL import Image, ImageDraw
 
-    width = int(rng.integers(*PHOTO_SIDES))
-    height = int(np.clip(width * rng.choice([0.5, 0.75, 1.0, 1.33, 1.6]), PHOTO_SIDES[0], PHOTO_SIDES[1]))
+    if size is None:
+        width = int(rng.integers(*PHOTO_SIDES))
+        height = int(np.clip(width * rng.choice([0.5, 0.75, 1.0, 1.33, 1.6]), PHOTO_SIDES[0], PHOTO_SIDES[1]))
+    else:
+        width, height = size
     img = Image.fromarray(_background(rng, height, width))
     draw = ImageDraw.Draw(img)
-    faces: list[Face] = []
-    n = int(rng.choice(MAX_FACES + 1, p=[0.15, 0.3, 0.2, 0.12, 0.1, 0.08, 0.05]))
+    placed: list[Face] = []
+    n = int(rng.choice(MAX_FACES + 1, p=[0.15, 0.3, 0.2, 0.12, 0.1, 0.08, 0.05])) if faces is None else faces
     for _ in range(n):
-        face = _face(rng, draw, img, width, height, faces)
+        face = _face(rng, draw, img, width, height, placed)
         if face is not None:
-            faces.append(face)
+            placed.append(face)
     buffer = io.BytesIO()
     img.save(buffer, format="JPEG", quality=int(rng.integers(*JPEG_QUALITY)))
-    return buffer.getvalue(), faces
+    return buffer.getvalue(), placed
+
+
+FACE_FREE_KINDS = ("noise", "gradient", "flat")
+
+
+def face_free_picture(rng: np.random.Generator, kind: str, height: int = 640, width: int = 640) -> np.ndarray:
+    """An ``H x W x 3`` RGB picture with nothing like a face: uniform noise, a two-colour gradient, or one flat colour."""
+    import numpy as np
+
+    if kind == "noise":
+        return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    a, b = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    if kind == "flat":
+        b = a
+    t = np.linspace(0, 1, width)[None, :, None] if rng.random() < 0.5 else np.linspace(0, 1, height)[:, None, None]
+    return np.broadcast_to(a * (1 - t) + b * t, (height, width, 3)).round().astype(np.uint8)
 
 
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:

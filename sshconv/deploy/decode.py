@@ -187,22 +187,44 @@ def decode(
 
 @dataclass(frozen=True)
 class DetectionParity:
+    """How one engine's faces compare with a reference's on one picture.
+
+    ``reference``/``candidate`` count boxes at or above the score threshold. A reference face
+    clearly above it (by more than the slack) with no candidate box at IoU >= the IoU
+    threshold is *missed*; a candidate box clearly above it with no reference box is *extra*.
+    Boxes within the slack of the threshold may fall either side of it without counting.
+    """
+
     reference: int
     candidate: int
     matched: int
     max_box_drift: float  # largest |coordinate difference| in pixels among matched pairs
     max_score_drift: float
+    missed: int = 0
+    extra: int = 0
 
     @property
     def matched_fraction(self) -> float:
         total = max(self.reference, self.candidate)
-        return 1.0 if total == 0 else self.matched / total
+        return 1.0 if total == 0 else min(1.0, self.matched / total)
+
+    @property
+    def passed(self) -> bool:
+        return self.missed == 0 and self.extra == 0
 
 
-def match_detections(reference: np.ndarray, candidate: np.ndarray, iou_threshold: float = 0.5) -> DetectionParity:
-    """Greedy one-to-one matching by IoU, best reference score first."""
+def match_detections(
+    reference: np.ndarray, candidate: np.ndarray, iou_threshold: float = 0.5,
+    score_threshold: float = 0.0, slack: float = 0.0,
+) -> DetectionParity:  # fmt: skip
+    """Greedy one-to-one matching by IoU, best reference score first.
+
+    Both sides should be decoded down to ``score_threshold - slack``, so that a face just
+    under the threshold on one side can still pair with the same face just above it on the other.
+    """
     iou = iou_matrix(reference, candidate)
     used = np.zeros(len(candidate), dtype=bool)
+    paired = np.zeros(len(reference), dtype=bool)
     matched, box_drift, score_drift = 0, 0.0, 0.0
     for i in np.argsort(-reference[:, 4], kind="stable") if len(reference) else []:
         if not len(candidate):
@@ -210,8 +232,16 @@ def match_detections(reference: np.ndarray, candidate: np.ndarray, iou_threshold
         row = np.where(used, -1.0, iou[i])
         j = int(row.argmax())
         if row[j] >= iou_threshold:
-            used[j] = True
-            matched += 1
-            box_drift = max(box_drift, float(np.abs(reference[i, :4] - candidate[j, :4]).max()))
-            score_drift = max(score_drift, float(abs(reference[i, 4] - candidate[j, 4])))
-    return DetectionParity(len(reference), len(candidate), matched, box_drift, score_drift)
+            used[j] = paired[i] = True
+            if max(reference[i, 4], candidate[j, 4]) >= score_threshold:
+                matched += 1
+                box_drift = max(box_drift, float(np.abs(reference[i, :4] - candidate[j, :4]).max()))
+                score_drift = max(score_drift, float(abs(reference[i, 4] - candidate[j, 4])))
+    clear = score_threshold + slack
+    missed = int(((reference[:, 4] >= clear) & ~paired).sum()) if len(reference) else 0
+    extra = int(((candidate[:, 4] >= clear) & ~used).sum()) if len(candidate) else 0
+
+    def above(boxes: np.ndarray) -> int:
+        return int((boxes[:, 4] >= score_threshold).sum()) if len(boxes) else 0
+
+    return DetectionParity(above(reference), above(candidate), matched, box_drift, score_drift, missed, extra)

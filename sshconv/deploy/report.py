@@ -67,6 +67,8 @@ class Overlay:
     reference_boxes: int
     candidate_boxes: int
     matched: int
+    missed: int = 0
+    extra: int = 0
 
 
 @dataclass
@@ -235,7 +237,8 @@ def render_html(data: ReportData) -> str:
         parts.append(
             '<p class="legend">Boxes decoded from each engine\'s outputs, per sample (rows) and artifact (columns):'
             '<span style="background:#ff4040"></span>MXNet (thick)<span style="background:#00dc00"></span>converted model '
-            f"(thin, on top). At most {MAX_DRAWN_BOXES} best boxes of each are drawn; the counts are of all boxes.</p>"
+            f"(thin, on top). At most {MAX_DRAWN_BOXES} best boxes of each are drawn; the counts are of all boxes at the "
+            "threshold. A face clearly above it on one side and not found by the other is missed or extra and fails the check.</p>"
         )
         by_sample: dict[str, list[Overlay]] = {}
         for o in data.overlays:
@@ -243,7 +246,8 @@ def render_html(data: ReportData) -> str:
         for sample, overlays in by_sample.items():
             parts.append(f'<h3>{_e(sample)}</h3><div class="grid">')
             for o in overlays:
-                cap = f"{o.artifact}: MXNet {o.reference_boxes}, IR {o.candidate_boxes}, matched {o.matched}"
+                cap = (f"{o.artifact}: MXNet {o.reference_boxes}, converted {o.candidate_boxes}, matched {o.matched}, "
+                       f"missed {o.missed}, extra {o.extra}")  # fmt: skip
                 uri = _data_uri(o.jpeg, "image/jpeg")
                 parts.append(f'<figure><img alt="{_e(sample)} {_e(cap)}" src="{uri}"><figcaption>{_e(cap)}</figcaption></figure>')
             parts.append("</div>")
@@ -362,6 +366,8 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
                     d.parity.reference,
                     d.parity.candidate,
                     d.parity.matched,
+                    d.parity.missed,
+                    d.parity.extra,
                 )
             )
     if result.controls:

@@ -70,18 +70,21 @@ def default_outputs(height: int = 640, width: int = 640) -> tuple[OutputSpec, ..
 #: (INFERENCE_PRECISION_HINT=f32); FP16 is an IR with FP16-compressed weights run in
 #: FP32; BF16 is the CPU plugin's default bf16 execution on machines that have it.
 DEFAULT_TOLERANCES: dict[str, dict[str, dict[str, float]]] = {
-    # Measured on the synthetic checkpoint (4 inputs, 640x640): FP32 max |d| 5e-6 (cls), 3e-5 (bbox);
-    # FP16 IR 1.2e-3 (cls), 4e-3 (bbox). Set at ~4x (FP32) and ~2.5x (FP16) of that, so that a
-    # 1 % scaled weight tensor (|d| ~4e-3 cls, ~4e-2 bbox) still fails: see `sshconv verify --self-test`.
+    # Measured on the synthetic checkpoint (17 inputs, 12 of them photos with faces, 640x640): FP32 max |d|
+    # 8e-7 (cls), 1.4e-6 (bbox); FP16 IR 3.3e-3 (cls), 3.0e-3 (bbox). FP32 is kept at its earlier, looser
+    # values (other CPUs sum in other orders); FP16 is at ~2x, so that a 1 % scaled weight tensor still
+    # fails (2x over): see `sshconv verify --self-test`.
     "FP32": {"cls_prob": {"atol": 2e-5, "rtol": 0.0}, "bbox_pred": {"atol": 1e-4, "rtol": 1e-5}},
-    "FP16": {"cls_prob": {"atol": 3e-3, "rtol": 0.0}, "bbox_pred": {"atol": 1e-2, "rtol": 1e-3}},
-    # bf16 execution (scripts/measure_bf16.py, 6 inputs): max |d| 0.015 (cls), 0.064 (bbox) on a CPU with AMX;
-    # 0.022, 0.072 emulated. Set at ~2x the latter, which still catches a missing mean or reversal 13-15x over.
-    "BF16": {"cls_prob": {"atol": 5e-2, "rtol": 0.0}, "bbox_pred": {"atol": 1.5e-1, "rtol": 0.0}},
+    "FP16": {"cls_prob": {"atol": 6e-3, "rtol": 0.0}, "bbox_pred": {"atol": 1e-2, "rtol": 1e-3}},
+    # bf16 execution (scripts/measure_bf16.py, 6 inputs): max |d| 0.023 (cls), 0.033 (bbox) on a CPU with AMX;
+    # 0.035, 0.036 emulated. cls at ~2x the latter, which still catches a missing mean or reversal 12x over.
+    "BF16": {"cls_prob": {"atol": 8e-2, "rtol": 0.0}, "bbox_pred": {"atol": 1.5e-1, "rtol": 0.0}},
 }
-#: verify's defaults: seeded random images checked besides the structured patterns, and their seed.
+#: verify's defaults: seeded random images and generated photos with faces (the first ones of
+#: `sshconv photos --seed VERIFY_SEED`) checked besides the structured patterns, and their seed.
 #: (Here, not in the verifier, so that `sshconv --help` can show them without importing NumPy.)
 VERIFY_SAMPLES = 1
+VERIFY_PHOTOS = 2
 VERIFY_SEED = 0
 
 

@@ -1,15 +1,20 @@
-"""A synthetic ``sshb`` checkpoint: the exact SSH architecture with seeded, calibrated weights.
+"""A synthetic ``sshb`` checkpoint: the exact SSH architecture with seeded weights that find drawn faces.
 
-The released weights cannot be fetched from a closed network, so the pipeline and
-its tests run on this. Plain He-init would give saturated softmax and box deltas in
-the hundreds, so tolerances tuned on it would mean nothing. Instead every
-convolution is scaled, in graph order, on a fixed sample image so that its output
-has a chosen spread: O(1) in the trunk, class logits spread so that face
-probabilities cover (0, 1), box deltas mostly within +-3, as a trained detector's.
+The released weights cannot be fetched from a closed network, so the pipeline and its
+tests run on this. It is made in three parts:
 
-Same seed, same bytes: weights come from NumPy's seeded generator, and each
-calibration factor is rounded to a power of 2**(1/8) so that last-bit differences in
-the sample forward pass cannot change them.
+1. a designed part of the trunk (:mod:`.designed`): the first channels of every trunk
+   layer carry colour, brightness and edge features of the picture to every stride;
+2. the rest of the trunk, calibrated random: seeded He-init, each convolution scaled (in
+   graph order, on a fixed sample image) so that its output has a standard deviation of
+   about 1, as a trained network's activations have;
+3. the detection modules and heads, trained on the designed channels to find the faces of
+   ``sshconv photos`` with upstream's anchor assignment and losses (:mod:`.training`).
+
+Training takes a few minutes, so its result is kept in the user cache, keyed by seed and
+:data:`TRAINING_VERSION`. Same seed, same bytes: weights come from seeded generators,
+training is deterministic on one machine, and each calibration factor is rounded to a
+power of 2**(1/8) so that last-bit differences in the sample pass cannot change them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..fsutil import atomic_write_bytes, atomic_write_text, ensure_dir, sha256_file
+from ..errors import OutputError, first_line
+from ..events import Emitter, EventHandler
+from ..fsutil import atomic_path, atomic_write_bytes, atomic_write_text, ensure_dir, sha256_file
 from .checkpoint import PARAMS_FILE, SYMBOL_FILE
 from .spec import PACKAGED_MODEL_YML
 
@@ -35,13 +42,10 @@ DEFAULT_SEED = 20171211
 ARCHIVE_NAME = "ssh-model-final.zip"
 MODEL_YML = "model.yml"
 CALIBRATION_SIZE = 160
-#: Target standard deviation of each convolution's output (before its ReLU).
+#: Target standard deviation of each random trunk convolution's output (before its ReLU).
 TRUNK_STD = 1.0
-CLS_STD = 1.0
-BBOX_STD = 0.8
-#: Like a trained detector's, most anchors are background: the background logits get a
-#: bias such that this fraction of the calibration sample's anchors score above 0.5.
-FACE_FRACTION = 0.02
+#: Bumped whenever the designed features or the training change: the cached training is then redone.
+TRAINING_VERSION = 2
 _ZIP_DATE = (2018, 1, 1, 0, 0, 0)
 
 
@@ -84,28 +88,17 @@ def _bilinear_kernel(channels: int, k: int = 4) -> np.ndarray:
     return np.tile(filt.astype(np.float32), (channels, 1, 1, 1))
 
 
-def _target_std(name: str) -> float:
-    if name.startswith("rpn_cls_score"):
-        return CLS_STD
-    if name.startswith("rpn_bbox_pred"):
-        return BBOX_STD
-    return TRUNK_STD
-
-
 def _quantized(factor: float) -> float:
     return float(2.0 ** (round(math.log2(factor) * 8) / 8))
 
 
-def make_weights(seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
-    """Seeded, calibrated parameters for :func:`sshconv.network.build_symbol` (``arg:`` names)."""
-    import mxnet as mx
+def random_weights(seed: int) -> dict[str, np.ndarray]:
+    """Seeded He-init parameters for :func:`sshconv.network.build_symbol` (``arg:`` names), uncalibrated."""
     import numpy as np
 
-    from .network import INPUT_NAME, build_symbol, parameter_shapes
-    from .spec import NUM_ANCHORS, InputSpec
+    from .network import build_symbol, parameter_shapes
 
-    symbol = build_symbol()
-    shapes = parameter_shapes(symbol)
+    shapes = parameter_shapes(build_symbol())
     rng = np.random.RandomState(seed)
     params: dict[str, np.ndarray] = {}
     for name in sorted(shapes):  # sorted: the draw order must not depend on graph internals
@@ -117,18 +110,25 @@ def make_weights(seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
             params[name] = (rng.randn(*shape) * math.sqrt(2.0 / fan_in)).astype(np.float32)
         else:
             params[name] = (rng.randn(*shape) * 0.1).astype(np.float32)
+    return params
+
+
+def calibrate_trunk(params: dict[str, np.ndarray], seed: int) -> None:
+    """Scale the random channels of every trunk and neck convolution to :data:`TRUNK_STD` on a sample (in place)."""
+    import mxnet as mx
+    import numpy as np
+
+    from .designed import designed_rows
+    from .network import INPUT_NAME, build_symbol
+    from .spec import InputSpec
 
     mean = np.array(InputSpec().mean_values, np.float32).reshape(1, 3, 1, 1)
     # A smooth picture and uniform noise: the two ends of what verify feeds the network.
     noise = np.random.RandomState(seed ^ 0xBEEF).randint(0, 256, (1, 3, CALIBRATION_SIZE, CALIBRATION_SIZE))
     sample = np.concatenate([calibration_image(seed), noise.astype(np.float32)]) - mean  # RGB minus mean
-    internals = symbol.get_internals()
-    convs = [
-        n[: -len("_output")]
-        for n in internals.list_outputs()
-        if f"{n[: -len('_output')]}_weight" in shapes and n.endswith("_output")
-    ]
-    convs = [c for c in convs if c != "ssh_m2_red_upsampling"]
+    internals = build_symbol().get_internals()
+    convs = [n[: -len("_output")] for n in internals.list_outputs() if n.endswith("_output")]
+    convs = [c for c in convs if designed_rows(c)]
     # A fresh executor per layer: MXNet's CPU backend caches weights in its own
     # layout after a forward pass, so updating a bound executor in place is unsafe.
     for conv in convs:
@@ -136,15 +136,72 @@ def make_weights(seed: int = DEFAULT_SEED) -> dict[str, np.ndarray]:
         args = {n: mx.nd.array(params[n]) for n in sub.list_arguments() if n != INPUT_NAME}
         args[INPUT_NAME] = mx.nd.array(sample)
         out = sub.bind(mx.cpu(), args=args, grad_req="null").forward(is_train=False)[0].asnumpy()
-        std = float(out.std()) or 1.0
-        factor = _quantized(_target_std(conv) / std)
+        first = designed_rows(conv)
+        std = float(out[:, first:].std()) or 1.0
+        factor = np.float32(_quantized(TRUNK_STD / std))
         for key in (f"{conv}_weight", f"{conv}_bias"):
-            params[key] = (params[key] * np.float32(factor)).astype(np.float32)
-        if conv.startswith("rpn_cls_score"):  # channels [0, A) are background, [A, 2A) face
-            margin = (out[:, NUM_ANCHORS:] - out[:, :NUM_ANCHORS]) * factor
-            shift = round(float(np.quantile(margin, 1 - FACE_FRACTION)) * 8) / 8
-            params[f"{conv}_bias"][:NUM_ANCHORS] += np.float32(shift)
+            params[key][first:] = (params[key][first:] * factor).astype(np.float32)
         log.debug("calibrated %s: std %.4g -> x%.4g", conv, std, factor)
+
+
+def trained_heads(
+    seed: int, upsampling: np.ndarray, cache_dir: Path | None, on_event: EventHandler | None = None
+) -> dict[str, np.ndarray]:
+    """The trained modules and heads: from ``cache_dir`` if an intact earlier result is there, else trained (and kept)."""
+    from .training import TrainSettings, train_heads
+
+    path = None if cache_dir is None else Path(cache_dir) / "synthetic" / f"heads-v{TRAINING_VERSION}-seed{seed}.npz"
+    if path is not None:
+        cached = _read_cached(path)
+        if cached is not None:
+            Emitter("synth", on_event)("cached", item=str(path))
+            return cached
+    heads = train_heads(seed, upsampling, TrainSettings(), on_event)
+    if path is not None:
+        import numpy as np
+
+        try:
+            with atomic_path(path) as tmp, open(tmp, "wb") as f:
+                np.savez(f, **heads)
+        except (OSError, OutputError) as exc:  # a cache that cannot be written costs time, not the result
+            log.warning("could not keep the training in the cache %s: %s", path, first_line(exc))
+    return heads
+
+
+def _read_cached(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or ``None`` when missing, unreadable or not what training makes (then it is redone)."""
+    import numpy as np
+
+    from .training import MODULES, head_symbol, initial_weights, input_shapes
+
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            cached = {k: data[k] for k in data.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        log.warning("ignoring the cached training %s: %s", path, exc)
+        return None
+    expected = {k: v.shape for k, v in initial_weights(head_symbol(), input_shapes(1), 0, 0.0).items()}
+    if {k: v.shape for k, v in cached.items()} != expected or not all(
+        v.dtype == np.float32 and np.isfinite(v).all() for v in cached.values()
+    ):
+        log.warning("ignoring the cached training %s: not the arrays training makes (%d modules)", path, len(MODULES))
+        return None
+    return cached
+
+
+def make_weights(
+    seed: int = DEFAULT_SEED, cache_dir: Path | None = None, on_event: EventHandler | None = None
+) -> dict[str, np.ndarray]:
+    """The synthetic checkpoint's parameters (``arg:`` names): designed, calibrated random, trained."""
+    from .designed import install_heads, install_trunk
+    from .spec import InputSpec
+
+    params = random_weights(seed)
+    install_trunk(params, InputSpec().mean_values)
+    calibrate_trunk(params, seed)
+    install_heads(params, trained_heads(seed, params["ssh_m2_red_upsampling_weight"], cache_dir, on_event))
     return params
 
 
@@ -189,18 +246,30 @@ def synth_model_yml(archive_size: int, archive_sha256: str, template: Path = PAC
     return header + text
 
 
-def synthesize(output_dir: str | Path, seed: int = DEFAULT_SEED) -> SynthResult:
-    """Write the symbol, params, upstream-layout zip and a matching model.yml into ``output_dir``."""
+def synthesize(
+    output_dir: str | Path, seed: int = DEFAULT_SEED, cache_dir: str | Path | None = None,
+    use_cache: bool = True, on_event: EventHandler | None = None,
+) -> SynthResult:  # fmt: skip
+    """Write the symbol, params, upstream-layout zip and a matching model.yml into ``output_dir``.
+
+    The trained part is read from (or kept in) ``cache_dir`` (default: the user cache) unless
+    ``use_cache`` is false.
+    """
+    from ..download.settings import default_cache_dir
     from .network import build_symbol
 
     symbol = build_symbol()  # needs MXNet: says which extra to install before anything is written
     folder = ensure_dir(output_dir)
+    cache = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) if use_cache else None
+    emit = Emitter("synth", on_event)
+    emit.start(item=str(folder))
     symbol_json = symbol.tojson().encode("utf-8")
-    params = params_bytes(make_weights(seed))
+    params = params_bytes(make_weights(seed, cache, on_event))
     archive = archive_bytes({SYMBOL_FILE: symbol_json, PARAMS_FILE: params})
     sym_path = atomic_write_bytes(folder / SYMBOL_FILE, symbol_json)
     params_path = atomic_write_bytes(folder / PARAMS_FILE, params)
     zip_path = atomic_write_bytes(folder / ARCHIVE_NAME, archive)
     sha = sha256_file(zip_path)
     yml = atomic_write_text(folder / MODEL_YML, synth_model_yml(len(archive), sha))
+    emit("done", item=str(folder))
     return SynthResult(folder, sym_path, params_path, zip_path, yml, seed, sha, len(archive))

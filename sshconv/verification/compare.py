@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -62,17 +63,36 @@ def compare_outputs(
     return stats
 
 
+#: Faces within this much of the score threshold may fall either side of it without counting as
+#: missed or extra: twice the class-probability tolerance of the set being checked, within these bounds.
+MIN_SCORE_SLACK = 0.02
+MAX_SCORE_SLACK = 0.2
+
+
+def score_slack(tolerances: Mapping[str, Tolerance]) -> float:
+    cls = [t.atol for name, t in tolerances.items() if output_family(name) == "cls_prob"]
+    return min(MAX_SCORE_SLACK, max([MIN_SCORE_SLACK] + [2 * a for a in cls]))
+
+
+def loose(config: DecodeConfig, slack: float) -> DecodeConfig:
+    """``config`` decoding down to ``slack`` under its threshold: what detection parity matches on."""
+    return replace(config, score_threshold=max(0.0, config.score_threshold - slack))
+
+
 def detections(
     samples: Sequence[Sample], ref_dets: Sequence[np.ndarray], candidates: Sequence[Mapping[str, np.ndarray]],
-    config: DecodeConfig,
+    config: DecodeConfig, slack: float,
 ) -> list[SampleDetections]:  # fmt: skip
+    """Per sample: the candidate's faces matched with the reference's (``ref_dets`` decoded with :func:`loose`)."""
     out = []
+    threshold = config.score_threshold
     for s, ref, cand in zip(samples, ref_dets, candidates):
         try:
-            dets = decode(cand, s.tensor.shape[2:4], config, s.scale)
+            dets = decode(cand, s.tensor.shape[2:4], loose(config, slack), s.scale)
         except (KeyError, ValueError, IndexError):
             dets = np.zeros((0, 5), np.float32)
-        out.append(SampleDetections(s.index, ref, dets, match_detections(ref, dets)))
+        parity = match_detections(ref, dets, score_threshold=threshold, slack=slack)
+        out.append(SampleDetections(s.index, ref[ref[:, 4] >= threshold], dets[dets[:, 4] >= threshold], parity))
     return out
 
 
@@ -81,8 +101,11 @@ def compare_run(
     tolerances: Mapping[str, Tolerance], samples: Sequence[Sample], reference_boxes: Sequence[np.ndarray] | None = None,
     config: DecodeConfig | None = None,
 ) -> CheckResult:  # fmt: skip
-    """Fill ``check`` with the comparison of ``candidates`` against ``references``; boxes too when ``config`` is given."""
+    """Fill ``check`` with the comparison of ``candidates`` against ``references``; faces too when ``config`` is given.
+
+    ``reference_boxes`` are the reference's faces decoded with ``loose(config, score_slack(tolerances))``.
+    """
     check.outputs = compare_outputs(references, candidates, tolerances)
     if config is not None and reference_boxes is not None:
-        check.detections = detections(samples, reference_boxes, candidates, config)
+        check.detections = detections(samples, reference_boxes, candidates, config, score_slack(tolerances))
     return check

@@ -93,8 +93,8 @@ class SampleDetections:
     def to_dict(self, boxes: bool = False) -> dict[str, Any]:
         p = self.parity
         d = {"sample": self.sample, "reference": p.reference, "candidate": p.candidate, "matched": p.matched,
-             "matched_fraction": p.matched_fraction, "max_box_drift": p.max_box_drift,
-             "max_score_drift": p.max_score_drift}  # fmt: skip
+             "missed": p.missed, "extra": p.extra, "passed": p.passed, "matched_fraction": p.matched_fraction,
+             "max_box_drift": p.max_box_drift, "max_score_drift": p.max_score_drift}  # fmt: skip
         if boxes:
             d["reference_boxes"] = self.reference.tolist()
             d["candidate_boxes"] = self.candidate.tolist()
@@ -138,7 +138,24 @@ class CheckResult:
 
     @property
     def passed(self) -> bool:
-        return bool(self.outputs) and all(o.passed for o in self.outputs)
+        """Every output within tolerance, and (where faces were compared) no face missed and none extra."""
+        return bool(self.outputs) and all(o.passed for o in self.outputs) and self.detections_passed
+
+    @property
+    def detections_passed(self) -> bool:
+        return all(d.parity.passed for d in self.detections)
+
+    @property
+    def missed(self) -> int:
+        return sum(d.parity.missed for d in self.detections)
+
+    @property
+    def extra(self) -> int:
+        return sum(d.parity.extra for d in self.detections)
+
+    @property
+    def max_score_drift(self) -> float:
+        return max((d.parity.max_score_drift for d in self.detections), default=0.0)
 
     @property
     def margin(self) -> float:
@@ -159,7 +176,9 @@ class CheckResult:
             "execution_used": self.execution_used,
             "passed": self.passed, "margin": jsonable(self.margin), "note": self.note,
             "model_sha256": self.model_sha256, "outputs": [o.to_dict() for o in self.outputs],
-            "detection_parity": {"matched_fraction": self.matched_fraction, "max_box_drift": self.max_box_drift,
+            "detection_parity": {"passed": self.detections_passed, "missed": self.missed, "extra": self.extra,
+                                 "matched_fraction": self.matched_fraction, "max_box_drift": self.max_box_drift,
+                                 "max_score_drift": self.max_score_drift,
                                  "samples": [d.to_dict(boxes) for d in self.detections]},
             "divergence": self.divergence.to_dict() if self.divergence else None,
         }  # fmt: skip

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError, param
-from ..model.spec import VERIFY_SAMPLES, VERIFY_SEED
+from ..model.spec import VERIFY_PHOTOS, VERIFY_SAMPLES, VERIFY_SEED
 from .results import Sample
 
 #: Default number of seeded random images (the structured patterns come on top), and their seed.
 DEFAULT_SAMPLES = VERIFY_SAMPLES
 DEFAULT_SEED = VERIFY_SEED
+DEFAULT_PHOTOS = VERIFY_PHOTOS
 #: Structured inputs, always checked: one grey level, channel-distinct ramps, 0/255 blocks.
 PATTERNS = ("flat", "gradient", "extremes")
 FLAT_LEVEL = 128.0
@@ -40,11 +41,14 @@ def pattern_image(kind: str, height: int, width: int) -> np.ndarray:
 
 def make_samples(
     shape: Sequence[int], samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED,
-    images: str | Path | None = None, patterns: Sequence[str] = PATTERNS,
+    images: str | Path | None = None, patterns: Sequence[str] = PATTERNS, photos: int = DEFAULT_PHOTOS,
 ) -> list[Sample]:  # fmt: skip
-    """Seeded random integer images, the structured patterns, and photos from ``images`` (resized)."""
+    """Seeded random integer images, the structured patterns, ``photos`` generated photos with faces
+    (the first ones ``sshconv photos --seed SEED`` writes), and photos from ``images``; photos are resized."""
     if samples < 0:
         raise UsageError(f"{param('samples')} {samples}: expected a number >= 0")
+    if photos < 0:
+        raise UsageError(f"{param('photos')} {photos}: expected a number >= 0")
     _, _, h, w = (int(d) for d in shape)
     rng = np.random.default_rng(seed)
     out: list[Sample] = []
@@ -53,6 +57,8 @@ def make_samples(
         out.append(Sample(len(out), "random", f"random #{i} (seed {seed})", t, source=f"seed {seed}"))
     for kind in patterns:
         out.append(Sample(len(out), kind, kind, pattern_image(kind, h, w)))
+    if photos:
+        out += _generated_photos(photos, seed, h, w, len(out))
     if images is not None:
         from ..deploy.images import fit_to_network, list_images, load_bgr
 
@@ -61,4 +67,24 @@ def make_samples(
             out.append(Sample(len(out), "photo", path.name, fitted.tensor, tuple(fitted.scale), str(path)))
     if not out:
         raise UsageError(f"no inputs: pass {param('samples')} > 0, or a folder of photos as {param('images')}")
+    return out
+
+
+def _generated_photos(count: int, seed: int, height: int, width: int, first_index: int) -> list[Sample]:
+    """The first ``count`` photos of ``sshconv photos --seed seed``, decoded and fitted as ``detect`` fits them."""
+    import io
+
+    from PIL import Image
+
+    from ..dataset.photos import draw_photo
+    from ..deploy.images import fit_to_network
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        jpeg, faces = draw_photo(rng)
+        rgb = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
+        fitted = fit_to_network(np.ascontiguousarray(rgb[:, :, ::-1]), height, width, mode="resize")
+        label = f"photo #{i} (seed {seed}, {len(faces)} faces)"
+        out.append(Sample(first_index + i, "photo", label, fitted.tensor, tuple(fitted.scale), f"generated photo, seed {seed}"))
     return out

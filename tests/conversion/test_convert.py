@@ -255,14 +255,19 @@ def test_artifact_read_back_by_openvino(converted_dir, artifact):
 
 @pytest.fixture(scope="module")
 def mxnet_reference(synth_dir):
-    """One raw BGR image and MXNet's six outputs for it, fed RGB minus the mean by hand."""
+    """One raw BGR photo with faces and MXNet's six outputs for it, fed RGB minus the mean by hand.
+
+    A photo, not noise: on noise the detector is sure there is no face anywhere, and a
+    probability of 1.0 hardly moves whatever the pixels' order.
+    """
     import mxnet as mx
 
     from sshconv.model.checkpoint import load_checkpoint
+    from sshconv.verification import make_samples
 
     spec = load_model_spec(synth_dir / "model.yml")
     ckpt = load_checkpoint(synth_dir)
-    bgr = np.random.RandomState(4).randint(0, 256, (1, 3, 640, 640)).astype(np.float32)
+    bgr = make_samples((1, 3, 640, 640), samples=0, photos=1, seed=4, patterns=())[0].tensor
     rgb_minus_mean = bgr[:, ::-1, :, :] - np.array(spec.input.mean_values, np.float32).reshape(1, 3, 1, 1)
     args = {"data": mx.nd.array(rgb_minus_mean), **ckpt.arg_params}
     exe = ckpt.symbol.bind(mx.cpu(), args, aux_states=ckpt.aux_params, grad_req="null")

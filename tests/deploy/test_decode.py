@@ -159,3 +159,25 @@ def test_boxes_clipped_to_nothing_are_not_faces():
     theirs = up_detect(outs, (640, 640), 0.5)
     assert len(theirs) == 1 and theirs[0, 0] == theirs[0, 2] == 639, "upstream reports a zero-width face"
     assert len(dets) == 0
+
+
+def test_detection_parity_counts_missed_and_extra_faces_beyond_the_slack():
+    from sshconv.deploy.decode import match_detections
+
+    ref = np.array([[10, 10, 50, 60, 0.95], [100, 100, 140, 150, 0.9], [200, 10, 240, 60, 0.51]], np.float32)
+    same = match_detections(ref, ref.copy(), score_threshold=0.5, slack=0.02)
+    assert (same.matched, same.missed, same.extra, same.passed) == (3, 0, 0, True)
+    # A face just over the threshold on one side and just under on the other is within the slack.
+    near = ref.copy()
+    near[2, 4] = 0.49
+    assert match_detections(ref, near, score_threshold=0.5, slack=0.02).passed
+    # A clear face lost, one moved off its face, and one new: missed 2, extra 2.
+    wrong = np.array([[10, 10, 50, 60, 0.95], [130, 100, 170, 150, 0.9], [300, 300, 340, 350, 0.8]], np.float32)
+    got = match_detections(ref[:2], wrong, score_threshold=0.5, slack=0.02)
+    assert (got.reference, got.candidate, got.matched, got.missed, got.extra) == (2, 3, 1, 1, 2)
+    assert not got.passed
+    # A clear score drift on a matched face is no miss, but it is reported.
+    drift = ref.copy()
+    drift[0, 4] = 0.7
+    got = match_detections(ref, drift, score_threshold=0.5, slack=0.02)
+    assert got.passed and got.max_score_drift == pytest.approx(0.25)

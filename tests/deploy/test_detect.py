@@ -12,24 +12,19 @@ from sshconv.deploy.decode import match_detections
 
 from ..conftest import assert_one_line_error, run_cli
 
-THRESHOLD = 0.4  # the synthetic detector scores a few anchors of a smooth picture above this
+THRESHOLD = 0.5
 
 
-def _picture(width: int, height: int, seed: int = 3) -> np.ndarray:
-    """A smooth generated picture (RGB): a gradient with face-coloured ellipses with eyes and a mouth."""
-    from PIL import Image, ImageDraw, ImageFilter
+def _picture(width: int, height: int, seed: int = 3, faces: int = 5) -> np.ndarray:
+    """A generated photo (RGB) of this size with drawn faces, as `sshconv photos` draws them."""
+    import io
 
-    rng = np.random.default_rng(seed)
-    img = Image.new("RGB", (width, height), (90, 120, 160))
-    draw = ImageDraw.Draw(img)
-    for _ in range(4):
-        r = rng.uniform(0.06, 0.16) * min(width, height)
-        cx, cy = rng.uniform(r, width - r), rng.uniform(1.3 * r, height - 1.3 * r)
-        draw.ellipse([cx - r, cy - 1.3 * r, cx + r, cy + 1.3 * r], fill=(224, 172, 140))
-        for ex in (-0.4, 0.4):
-            draw.ellipse([cx + (ex - 0.12) * r, cy - 0.45 * r, cx + (ex + 0.12) * r, cy - 0.25 * r], fill=(40, 30, 30))
-        draw.ellipse([cx - 0.35 * r, cy + 0.45 * r, cx + 0.35 * r, cy + 0.6 * r], fill=(150, 60, 60))
-    return np.asarray(img.filter(ImageFilter.GaussianBlur(2)))
+    from PIL import Image
+
+    from sshconv.dataset.photos import draw_photo
+
+    jpeg, _ = draw_photo(np.random.default_rng(seed), size=(width, height), faces=faces)
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
 
 
 def _save(rgb: np.ndarray, path):
@@ -86,13 +81,13 @@ def test_boxes_scale_with_the_photo(ir_fp32, tmp_path, fit):
     doubled[:, :4] *= 2
     parity = match_detections(got_large.boxes, doubled, iou_threshold=0.7)
     # Boxes near the threshold may come and go with resampling; the ones found twice must agree.
-    assert parity.matched >= 5 and parity.matched_fraction > 0.6, parity
+    assert parity.matched >= 3 and parity.matched_fraction > 0.6, parity
     assert parity.max_box_drift < 0.02 * 960, parity
 
 
 @pytest.mark.slow
 def test_max_faces_and_single_out(ir_fp32, tmp_path):
-    photo = _save(_picture(640, 480), tmp_path / "p.png")
+    photo = _save(_picture(640, 480, faces=6), tmp_path / "p.png")
     out = tmp_path / "marked.jpg"
     res = run_cli("detect", photo, "--ir", ir_fp32, "--out", out, "--max-faces", 3, "--threshold", THRESHOLD)
     assert res.code == 0, res.err

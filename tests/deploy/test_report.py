@@ -47,9 +47,13 @@ def test_verify_html_report_holds_every_output_and_its_pictures(synth_dir, conve
     jpegs = [img for mime, img in images if mime == "image/jpeg"]
     assert len(pngs) == 6, "one error histogram per output"
     assert all(img.width > 300 and img.height > 150 for img in pngs)
-    assert len(jpegs) == 3, "one overlay per sample (flat, gradient, extremes) for the one IR"
-    for label in ("flat", "gradient", "extremes"):
+    assert len(jpegs) == 5, "one overlay per sample (flat, gradient, extremes, two photos) for the one IR"
+    for label in ("flat", "gradient", "extremes", "photo #0 (seed 0, 2 faces)", "photo #1"):
         assert label in page
+    # The photos' pictures show faces found by both engines, all matched.
+    assert page.count("missed 0, extra 0") == 2 * 5  # caption and alt text, every sample
+    matched = [int(n) for n in re.findall(r"photo #\d[^<]*?: MXNet \d+, converted \d+, matched (\d+)", page)]
+    assert matched and min(matched) >= 1, "boxes found and matched on each photo"
     # Environment and hashes: the IR's own sha256 and the checkpoint's are on the page.
     assert sha256_file(xml) in page and sha256_file(synth_dir / "sshb-0000.params") in page
     assert "openvino" in page.lower()

@@ -7,6 +7,7 @@ file); later checks verify against that golden file, so they need only OpenVINO.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -76,12 +77,17 @@ def test_samples_are_seeded_patterns_and_resized_photos(tmp_path):
     Image.new("RGB", (320, 200), (255, 0, 0)).save(photos / "red.png")
     a = make_samples((1, 3, 64, 64), samples=2, seed=5, images=photos)
     b = make_samples((1, 3, 64, 64), samples=2, seed=5)
-    assert [s.kind for s in a] == ["random", "random", "flat", "gradient", "extremes", "photo"]
+    assert [s.kind for s in a] == ["random", "random", "flat", "gradient", "extremes", "photo", "photo", "photo"]
     assert all(x.sha256 == y.sha256 for x, y in zip(a, b)), "same seed, same inputs"
+    assert [s.kind for s in make_samples((1, 3, 64, 64), samples=0, photos=0)] == ["flat", "gradient", "extremes"]
     assert a[0].sha256 != make_samples((1, 3, 64, 64), samples=1, seed=6)[0].sha256
     for s in a:
         assert s.tensor.shape == (1, 3, 64, 64) and s.tensor.dtype == np.float32
         assert s.tensor.min() >= 0 and s.tensor.max() <= 255 and np.all(s.tensor == np.round(s.tensor))
+    generated = a[5:7]  # the first photos of `sshconv photos --seed 5`, decoded as detect decodes them
+    assert [s.label.split(" (")[0] for s in generated] == ["photo #0", "photo #1"]
+    c = make_samples((1, 3, 64, 64), samples=0, seed=6, patterns=())
+    assert [s.sha256 for s in c] != [s.sha256 for s in generated], "the seed picks the photos too"
     photo = a[-1]
     assert photo.scale == (64 / 200, 64 / 320)
     np.testing.assert_array_equal(photo.tensor[0, :, 10, 10], [0, 0, 255])  # red, in BGR order
@@ -100,17 +106,22 @@ def test_every_artifact_matches_mxnet_and_the_routes_match_each_other(verify_art
     for label in ("ir/mo/FP32", "ir/mo/FP16", "ir/onnx/FP32", "ir/onnx/FP16", "onnx"):
         assert f"\n{label}: " in res.out
     assert "ir/onnx/FP32 vs ir/mo/FP32" in res.out and "ir/onnx/FP16 vs ir/mo/FP16" in res.out
-    assert "detections: matched" in res.out and res.out.rstrip().endswith("verdict: PASS")
+    faces = [int(n) for n in re.findall(r"faces: (\d+) in the reference on 6 inputs, 0 missed, 0 extra", res.out)]
+    assert len(faces) == 7 and min(faces) >= 3, "5 checks and 2 route pairs, each comparing the photos' faces"
+    assert res.out.rstrip().endswith("verdict: PASS")
     report = json.loads(verify_artifacts.report.read_text())
     assert report["passed"] and report["exit_code"] == 0 and report["seed"] == 0
     assert report["environment"]["openvino"] and report["environment"]["mxnet"]
     assert report["hashes"]["checkpoint:sshb-0000.params"] == sha256_file(synth_dir / "sshb-0000.params")
-    assert [s["kind"] for s in report["samples"]] == ["random", "flat", "gradient", "extremes"]
+    assert [s["kind"] for s in report["samples"]] == ["random", "flat", "gradient", "extremes", "photo", "photo"]
     spec = load_model_spec(synth_dir / "model.yml")
     checks = {c["label"]: c for c in report["checks"]}
     for label, check in checks.items():
         assert check["execution"] == "f32" and check["execution_used"] == "f32", label
         assert check["passed"] and check["margin"] < 1.0
+        parity = check["detection_parity"]
+        assert parity["passed"] and parity["missed"] == parity["extra"] == 0, label
+        assert all(d["reference"] >= 1 for d in parity["samples"][-2:]), "the photos' faces are found and compared"
         for o in check["outputs"]:
             assert o["candidate_shape"] == o["reference_shape"]
             tol = spec.tolerance(check["tolerance_set"], o["name"])
@@ -174,11 +185,11 @@ def test_golden_round_trip_needs_no_mxnet_and_detects_tampering(golden_file, con
         "verify", "--golden", golden_file, "--ir", _ir(converted_dir, "onnx"), "--bf16", "--progress", "json", env=env
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    # Progress: one event per model x sample (the IR with f32 and with bf16 execution, 4 inputs each).
+    # Progress: one event per model x sample (the IR with f32 and with bf16 execution, 6 inputs each).
     events = [json.loads(line) for line in proc.stderr.splitlines()]
     runs = [e["item"] for e in events if e["event"] == "progress"]
-    assert {e["stage"] for e in events} == {"verify"} and len(runs) == 8 and runs[-1] == "ir bf16 × extremes"
-    assert events[0]["event"] == "start" and events[0]["total"] == 8 and events[-1]["event"] == "done"
+    assert {e["stage"] for e in events} == {"verify"} and len(runs) == 12 and runs[-1].startswith("ir bf16 × photo #1")
+    assert events[0]["event"] == "start" and events[0]["total"] == 12 and events[-1]["event"] == "done"
     assert "reference: golden:" in proc.stdout and "verdict: PASS" in proc.stdout
     # The bf16 run has its own tolerances and says what the CPU really ran (f32 on CPUs without bf16).
     assert "ir bf16: " in proc.stdout and "(BF16 tolerances, ran " in proc.stdout
@@ -362,3 +373,32 @@ def test_bf16_tolerances_admit_bf16_arithmetic_and_still_catch_preprocessing_mis
     assert margin(no_mean) > 3
     old = {n: Tolerance(1.0, 0.0) if "cls" in n else Tolerance(5.0, 0.5) for n in spec.output_names}
     assert margin(no_mean, old) < 1, "the old BF16 tolerances could not fail this"
+
+
+def test_a_check_whose_outputs_pass_but_whose_faces_differ_fails():
+    """Detection parity is part of the verdict: outputs within (here, huge) tolerances do not save lost faces."""
+    from sshconv.deploy.decode import DecodeConfig
+    from sshconv.model.spec import Tolerance
+    from sshconv.verification.compare import compare_run, loose, score_slack
+    from sshconv.verification.results import CheckResult, Sample
+
+    ref = {}
+    for s, side in ((32, 20), (16, 40), (8, 80)):
+        prob = np.zeros((1, 4, side, side), np.float32)
+        prob[:, :2] = 1.0
+        ref[f"rpn_cls_prob_reshape_stride{s}"] = prob
+        ref[f"rpn_bbox_pred_stride{s}"] = np.zeros((1, 8, side, side), np.float32)
+    ref["rpn_cls_prob_reshape_stride8"][0, [0, 2], 30, 30] = [0.05, 0.95]  # one face
+    lost = {k: v.copy() for k, v in ref.items()}
+    lost["rpn_cls_prob_reshape_stride8"][0, [0, 2], 30, 30] = [0.9, 0.1]
+    tolerances = {name: Tolerance(10.0, 0.0) for name in ref}
+    config = DecodeConfig()
+    samples = [Sample(0, "photo", "p", np.zeros((1, 3, 640, 640), np.float32))]
+    from sshconv.deploy.decode import decode
+
+    boxes = [decode(ref, (640, 640), loose(config, score_slack(tolerances)))]
+    same = compare_run(CheckResult("a", "m", "mxnet", "FP32", "f32", "f32"), [ref], [ref], tolerances, samples, boxes, config)
+    assert same.passed and same.missed == 0
+    got = compare_run(CheckResult("b", "m", "mxnet", "FP32", "f32", "f32"), [ref], [lost], tolerances, samples, boxes, config)
+    assert all(o.passed for o in got.outputs) and got.missed == 1 and not got.passed
+    assert got.to_dict()["detection_parity"]["passed"] is False
