@@ -70,8 +70,13 @@ def add_synth(sub) -> None:
     )  # fmt: skip
     p.add_argument("--output-dir", metavar="D", type=Path, required=True, help="folder to write into")
     p.add_argument("--seed", metavar="N", type=int, default=DEFAULT_SEED, help=f"weight seed (default {DEFAULT_SEED})")
-    p.add_argument("--cache-dir", metavar="DIR", type=Path, default=None,
-                   help="where the trained part is kept (default: $SSHCONV_CACHE_DIR or ~/.cache/sshconv)")
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="where the trained part is kept (default: $SSHCONV_CACHE_DIR or ~/.cache/sshconv)",
+    )
     p.add_argument("--no-cache", action="store_true", help="train even if a cached result exists, and keep nothing")
     add_progress(p)
     p.add_argument("--json", action="store_true", help="print what was written as JSON")

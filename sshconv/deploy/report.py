@@ -80,6 +80,8 @@ class ReportData:
     #: output name -> [(artifact, errors in tolerance units, flattened)]
     errors: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)
     overlays: list[Overlay] = field(default_factory=list)
+    #: artifact -> (reference faces, missed, extra): detection parity, part of each check's verdict
+    faces: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -143,13 +145,16 @@ def histogram_png(output: str, series: Sequence[tuple[str, np.ndarray]]) -> byte
         plt.close(fig)
 
 
-def overlay_jpeg(raw_bgr: np.ndarray, reference: np.ndarray, candidate: np.ndarray) -> bytes:
+def overlay_jpeg(
+    raw_bgr: np.ndarray, reference: np.ndarray, candidate: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)
+) -> bytes:
     """The sample image (``[1,3,H,W]`` raw BGR or ``H x W x 3``) with both sets of boxes, as JPEG bytes.
 
     Reference (MXNet) boxes are drawn thick in red, the converted model's thin in green
     over them, so a green box inside a red one means agreement. Only the
-    :data:`MAX_DRAWN_BOXES` best of each are drawn; the image is scaled to
-    :data:`SAMPLE_WIDTH` pixels wide.
+    :data:`MAX_DRAWN_BOXES` best of each are drawn. ``scale`` is ``(sy, sx)``, network
+    pixels per photo pixel, in which the boxes are given: the picture is drawn back in the
+    photo's own proportions, :data:`SAMPLE_WIDTH` pixels wide.
     """
     from PIL import Image, ImageDraw
 
@@ -158,14 +163,18 @@ def overlay_jpeg(raw_bgr: np.ndarray, reference: np.ndarray, candidate: np.ndarr
         arr = arr[0].transpose(1, 2, 0)
     rgb = np.clip(arr[:, :, ::-1], 0, 255).astype(np.uint8)
     img = Image.fromarray(np.ascontiguousarray(rgb))
-    k = SAMPLE_WIDTH / img.width
-    img = img.resize((SAMPLE_WIDTH, max(1, round(img.height * k))), Image.BILINEAR)
+    sy, sx = scale
+    photo_w, photo_h = img.width / sx, img.height / sy
+    kx = SAMPLE_WIDTH / photo_w
+    height = max(1, round(photo_h * kx))
+    ky = height / photo_h
+    img = img.resize((SAMPLE_WIDTH, height), Image.BILINEAR)
     draw = ImageDraw.Draw(img)
     for dets, color, width in ((reference, REFERENCE_COLOR, 3), (candidate, CANDIDATE_COLOR, 1)):
         dets = np.asarray(dets, dtype=np.float64).reshape(-1, 5)
         dets = dets[np.argsort(-dets[:, 4], kind="stable")][:MAX_DRAWN_BOXES]
         for x1, y1, x2, y2, _ in dets:
-            draw.rectangle([x1 * k, y1 * k, x2 * k, y2 * k], outline=color, width=width)
+            draw.rectangle([x1 * kx, y1 * ky, x2 * kx, y2 * ky], outline=color, width=width)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=JPEG_QUALITY)  # random-noise samples are 10x smaller than as PNG
     return buf.getvalue()
@@ -219,7 +228,7 @@ def render_html(data: ReportData) -> str:
         "<code>|IR − MXNet| ≤ atol + rtol·|MXNet|</code>. Each cell gives the <b>worst error as a multiple of that "
         "limit</b> (≤ 1 passes) and, below it, the largest absolute error; the tolerance used heads each column.</p>"
     )
-    parts.append(_output_table(data.rows))
+    parts.append(_output_table(data.rows, data.faces))
     if data.errors:
         parts.append("<h2>Error histograms</h2>")
         parts.append(
@@ -260,7 +269,7 @@ def render_html(data: ReportData) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _output_table(rows: Sequence[OutputRow]) -> str:
+def _output_table(rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int, int]] | None = None) -> str:
     """Outputs down, artifacts across; each cell the worst ratio to tolerance and the max |error|."""
     artifacts = list(dict.fromkeys(r.artifact for r in rows))
     outputs = list(dict.fromkeys(r.output for r in rows))
@@ -285,6 +294,14 @@ def _output_table(rows: Sequence[OutputRow]) -> str:
     for a in artifacts:
         fams = dict.fromkeys(f"{r.atol:g}/{r.rtol:g}" for r in rows if r.artifact == a)
         tol.append(f"<td class=num><small>{_e(', '.join(fams))}</small></td>")
+    if faces:
+        tds = []
+        for a in artifacts:
+            found, missed, extra = faces.get(a, (0, 0, 0))
+            cls = "ok" if missed == extra == 0 else "bad"
+            tds.append(f'<td class="num {cls}">{found} faces<br><small>{missed} missed, {extra} extra</small></td>')
+        out.append(f"<tr><td colspan=2>faces above the threshold (MXNet), and the artifact's missed and extra ones</td>"
+                   f"{''.join(tds)}</tr>")  # fmt: skip
     out.append(f"<tr><td colspan=2><small>atol/rtol (cls_prob, bbox_pred)</small></td>{''.join(tol)}</tr>")
     out.append("</table>")
     return "".join(out)
@@ -323,6 +340,8 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
     checks = list(result.checks) + list(result.pairs)
     data = ReportData(title=title, passed=bool(result.passed), verdict=verdict_text(result))
     for c in checks:
+        if c.detections:
+            data.faces[_check_label(c)] = (sum(d.parity.reference for d in c.detections), c.missed, c.extra)
         for o in c.outputs:
             data.rows.append(
                 OutputRow(
@@ -357,7 +376,7 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
             s = samples.get(d.sample)
             if s is None:
                 continue
-            jpeg = overlay_jpeg(s.tensor, d.reference, d.candidate)
+            jpeg = overlay_jpeg(s.tensor, d.reference, d.candidate, tuple(s.scale))
             data.overlays.append(
                 Overlay(
                     f"sample {s.index}: {s.label}",

@@ -126,7 +126,10 @@ def verify(
         total = len(runs) * len(samples)
         emit.start(total, "run")
     elif against is not None:
-        samples, seed = make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=options.photos), options.seed
+        samples, seed = (
+            make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=options.photos),
+            options.seed,
+        )
         total = (len(runs) + 1) * len(samples)
         emit.start(total, "run")
         runtime = _runtime_for(Path(against), options)
@@ -134,7 +137,10 @@ def verify(
         reference = f"model:{against}"
         hashes = {**found.hashes, **{f"reference:{k}": v for k, v in model_hashes(against).items()}}
     else:
-        samples, seed = make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=options.photos), options.seed
+        samples, seed = (
+            make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=options.photos),
+            options.seed,
+        )
         total = (len(runs) + 1) * len(samples)
         emit.start(total, "run")
         from ..runtimes.mxnet import MXNetRunner

@@ -85,3 +85,18 @@ def test_tolerance_units():
     units = tolerance_units(ref, cand, atol=1e-3, rtol=1e-3)
     assert units == pytest.approx([1.0, 0.0, 0.003 / 0.003, 0.02 / 0.011])
     assert tolerance_units(ref, ref + 1, atol=0.0, rtol=0.0)[0] == np.inf
+
+
+def test_boxes_of_a_resized_photo_are_drawn_on_the_photo_in_its_own_proportions():
+    from PIL import Image
+
+    from sshconv.deploy.report import SAMPLE_WIDTH, overlay_jpeg
+
+    tensor = np.zeros((1, 3, 64, 64), np.float32)  # a 256x128 photo squeezed into 64x64
+    box = np.array([[128, 64, 192, 96, 0.9]], np.float32)  # in the photo's pixels
+    img = Image.open(io.BytesIO(overlay_jpeg(tensor, box, box, scale=(64 / 128, 64 / 256)))).convert("RGB")
+    assert img.size == (SAMPLE_WIDTH, SAMPLE_WIDTH // 2), "drawn back in the photo's proportions"
+    k = SAMPLE_WIDTH / 256
+    pixels = np.asarray(img).astype(int)
+    assert pixels[int(80 * k), int(128 * k)].sum() > 150, "the box's left edge is where the face is"
+    assert pixels[int(40 * k), int(40 * k)].sum() < 60 and pixels[int(80 * k), int(160 * k)].sum() < 60
