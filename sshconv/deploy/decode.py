@@ -216,11 +216,16 @@ class DetectionParity:
 def match_detections(
     reference: np.ndarray, candidate: np.ndarray, iou_threshold: float = 0.5,
     score_threshold: float = 0.0, slack: float = 0.0,
+    reference_pool: np.ndarray | None = None, candidate_pool: np.ndarray | None = None,
 ) -> DetectionParity:  # fmt: skip
     """Greedy one-to-one matching by IoU, best reference score first.
 
     Both sides should be decoded down to ``score_threshold - slack``, so that a face just
     under the threshold on one side can still pair with the same face just above it on the other.
+    The pools, when given, are each side's boxes before NMS (same threshold): a face is only
+    *missed* if no box of the candidate's pool lies on it, and a box only *extra* if none of
+    the reference's pool does. Where boxes overlap and score alike, NMS may keep one in one
+    engine and its neighbour in the other; that is not a lost face.
     """
     iou = iou_matrix(reference, candidate)
     used = np.zeros(len(candidate), dtype=bool)
@@ -238,6 +243,9 @@ def match_detections(
                 box_drift = max(box_drift, float(np.abs(reference[i, :4] - candidate[j, :4]).max()))
                 score_drift = max(score_drift, float(abs(reference[i, 4] - candidate[j, 4])))
     clear = score_threshold + slack
+    if reference_pool is not None and candidate_pool is not None:
+        paired = paired | _covered(reference, candidate_pool, iou_threshold)
+        used = used | _covered(candidate, reference_pool, iou_threshold)
     missed = int(((reference[:, 4] >= clear) & ~paired).sum()) if len(reference) else 0
     extra = int(((candidate[:, 4] >= clear) & ~used).sum()) if len(candidate) else 0
 
@@ -245,3 +253,10 @@ def match_detections(
         return int((boxes[:, 4] >= score_threshold).sum()) if len(boxes) else 0
 
     return DetectionParity(above(reference), above(candidate), matched, box_drift, score_drift, missed, extra)
+
+
+def _covered(boxes: np.ndarray, pool: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Which of ``boxes`` has some box of ``pool`` on it (IoU >= ``iou_threshold``)."""
+    if not len(boxes) or not len(pool):
+        return np.zeros(len(boxes), dtype=bool)
+    return iou_matrix(boxes, pool).max(axis=1) >= iou_threshold

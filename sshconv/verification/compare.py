@@ -79,19 +79,28 @@ def loose(config: DecodeConfig, slack: float) -> DecodeConfig:
     return replace(config, score_threshold=max(0.0, config.score_threshold - slack))
 
 
+def faces_of(outputs: Mapping[str, np.ndarray], sample: Sample, config: DecodeConfig, slack: float):
+    """One engine's faces on one sample as parity compares them: after NMS, and the pool before it."""
+    cfg = loose(config, slack)
+    hw = sample.tensor.shape[2:4]
+    return decode(outputs, hw, cfg, sample.scale), decode(outputs, hw, replace(cfg, nms_threshold=1.0), sample.scale)
+
+
 def detections(
-    samples: Sequence[Sample], ref_dets: Sequence[np.ndarray], candidates: Sequence[Mapping[str, np.ndarray]],
-    config: DecodeConfig, slack: float,
+    samples: Sequence[Sample], ref_faces: Sequence[tuple[np.ndarray, np.ndarray]],
+    candidates: Sequence[Mapping[str, np.ndarray]], config: DecodeConfig, slack: float,
 ) -> list[SampleDetections]:  # fmt: skip
-    """Per sample: the candidate's faces matched with the reference's (``ref_dets`` decoded with :func:`loose`)."""
+    """Per sample: the candidate's faces matched with the reference's (``ref_faces`` from :func:`faces_of`)."""
     out = []
     threshold = config.score_threshold
-    for s, ref, cand in zip(samples, ref_dets, candidates):
+    empty = np.zeros((0, 5), np.float32)
+    for s, (ref, ref_pool), cand in zip(samples, ref_faces, candidates):
         try:
-            dets = decode(cand, s.tensor.shape[2:4], loose(config, slack), s.scale)
+            dets, pool = faces_of(cand, s, config, slack)
         except (KeyError, ValueError, IndexError):
-            dets = np.zeros((0, 5), np.float32)
-        parity = match_detections(ref, dets, score_threshold=threshold, slack=slack)
+            dets, pool = empty, empty
+        parity = match_detections(ref, dets, score_threshold=threshold, slack=slack,
+                                  reference_pool=ref_pool, candidate_pool=pool)  # fmt: skip
         out.append(SampleDetections(s.index, ref[ref[:, 4] >= threshold], dets[dets[:, 4] >= threshold], parity))
     return out
 
@@ -103,7 +112,7 @@ def compare_run(
 ) -> CheckResult:  # fmt: skip
     """Fill ``check`` with the comparison of ``candidates`` against ``references``; faces too when ``config`` is given.
 
-    ``reference_boxes`` are the reference's faces decoded with ``loose(config, score_slack(tolerances))``.
+    ``reference_boxes`` are the reference's :func:`faces_of` each sample, with ``score_slack(tolerances)``.
     """
     check.outputs = compare_outputs(references, candidates, tolerances)
     if config is not None and reference_boxes is not None:

@@ -24,14 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from ..deploy.decode import DecodeConfig, decode
+from ..deploy.decode import DecodeConfig
 from ..errors import InputError, UsageError, param
 from ..events import Emitter, EventHandler
 from ..fsutil import atomic_write_text, ensure_dir, sha256_file
 from ..model.spec import PRECISIONS, ModelSpec
 from ..runtimes import RUNTIMES, model_runner
 from ..versions import environment
-from .compare import compare_run, loose, score_slack
+from .compare import compare_run, faces_of, score_slack
 from .controls import control_models
 from .divergence import first_divergence
 from .golden import load_golden, save_golden
@@ -247,9 +247,9 @@ def _compare_all(result: VerifyResult, runs: Sequence[_Run], refs, tolerances, c
     """The one loop of comparisons: each run against the reference, then route against route."""
     samples = result.samples
 
-    def faces(outputs, tolerance_set: str) -> list[np.ndarray]:  # decoded as detection parity matches them
-        cfg = loose(config, score_slack(tolerances[tolerance_set]))
-        return [decode(o, s.tensor.shape[2:4], cfg, s.scale) for s, o in zip(samples, outputs)]
+    def faces(outputs, tolerance_set: str) -> list[tuple[np.ndarray, np.ndarray]]:  # as detection parity compares them
+        slack = score_slack(tolerances[tolerance_set])
+        return [faces_of(o, s, config, slack) for s, o in zip(samples, outputs)]
 
     ref_boxes = {t: faces(refs, t) for t in {r.tolerance_set for r in runs if not r.control}}
     for run in runs:

@@ -181,3 +181,22 @@ def test_detection_parity_counts_missed_and_extra_faces_beyond_the_slack():
     drift[0, 4] = 0.7
     got = match_detections(ref, drift, score_threshold=0.5, slack=0.02)
     assert got.passed and got.max_score_drift == pytest.approx(0.25)
+
+
+def test_a_neighbour_kept_by_nms_in_one_engine_is_no_lost_face():
+    """Two overlapping boxes that score alike: NMS keeps one in one engine, the other in the other."""
+    from sshconv.deploy.decode import match_detections
+
+    a, b = [0, 0, 99, 99, 0.81], [30, 0, 129, 99, 0.80]  # IoU 0.54 > 0.3: NMS keeps only the better one
+    near_b = [60, 0, 159, 99, 0.7]  # a third box, on b's far side (IoU with a: 0.25)
+    ref, ref_pool = np.array([a], np.float32), np.array([a, b], np.float32)
+    cand, cand_pool = np.array([near_b], np.float32), np.array([b, near_b], np.float32)
+    cand[0, 4] = cand_pool[1, 4] = 0.82
+    alone = match_detections(ref, cand, score_threshold=0.5, slack=0.02)
+    assert (alone.missed, alone.extra) == (1, 1), "post-NMS boxes alone: the face looks lost"
+    pooled = match_detections(ref, cand, score_threshold=0.5, slack=0.02, reference_pool=ref_pool, candidate_pool=cand_pool)
+    assert pooled.passed
+    # ...but a face with nothing at all on it in the other engine is still missed.
+    gone = match_detections(ref, cand, score_threshold=0.5, slack=0.02, reference_pool=ref_pool,
+                            candidate_pool=cand_pool[1:])  # fmt: skip
+    assert gone.missed == 1

@@ -379,7 +379,7 @@ def test_a_check_whose_outputs_pass_but_whose_faces_differ_fails():
     """Detection parity is part of the verdict: outputs within (here, huge) tolerances do not save lost faces."""
     from sshconv.deploy.decode import DecodeConfig
     from sshconv.model.spec import Tolerance
-    from sshconv.verification.compare import compare_run, loose, score_slack
+    from sshconv.verification.compare import compare_run, faces_of, score_slack
     from sshconv.verification.results import CheckResult, Sample
 
     ref = {}
@@ -394,9 +394,7 @@ def test_a_check_whose_outputs_pass_but_whose_faces_differ_fails():
     tolerances = {name: Tolerance(10.0, 0.0) for name in ref}
     config = DecodeConfig()
     samples = [Sample(0, "photo", "p", np.zeros((1, 3, 640, 640), np.float32))]
-    from sshconv.deploy.decode import decode
-
-    boxes = [decode(ref, (640, 640), loose(config, score_slack(tolerances)))]
+    boxes = [faces_of(ref, samples[0], config, score_slack(tolerances))]
     same = compare_run(CheckResult("a", "m", "mxnet", "FP32", "f32", "f32"), [ref], [ref], tolerances, samples, boxes, config)
     assert same.passed and same.missed == 0
     got = compare_run(CheckResult("b", "m", "mxnet", "FP32", "f32", "f32"), [ref], [lost], tolerances, samples, boxes, config)
