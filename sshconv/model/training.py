@@ -68,7 +68,7 @@ class Sample:
 
 
 def fitted_photo(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A generated photo fitted to 640x640 as ``detect`` does: RGB minus nothing (1, 3, H, W) float32, and its face boxes."""
+    """A generated photo fitted to 640x640 as ``detect`` fits it, as RGB ``(1, 3, H, W)`` float32 0..255, and its face boxes."""
     import numpy as np
     from PIL import Image
 
