@@ -104,6 +104,19 @@ def draw_photo(
     return buffer.getvalue(), placed
 
 
+def photo_bgr(
+    rng: np.random.Generator, size: tuple[int, int] | None = None, faces: int | None = None
+) -> tuple[np.ndarray, list[Face]]:
+    """:func:`draw_photo`, decoded from its JPEG: ``H x W x 3`` BGR ``uint8`` pixels (what ``detect`` reads) and its faces."""
+    import numpy as np
+    from PIL import Image
+
+    jpeg, placed = draw_photo(rng, size, faces)
+    with Image.open(io.BytesIO(jpeg)) as img:
+        rgb = np.asarray(img.convert("RGB"))
+    return np.ascontiguousarray(rgb[:, :, ::-1]), placed
+
+
 FACE_FREE_KINDS = ("noise", "gradient", "flat")
 
 

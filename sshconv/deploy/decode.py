@@ -112,6 +112,8 @@ def nms(dets: np.ndarray, threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression; returns kept indices, best score first."""
     if len(dets) == 0:
         return np.zeros(0, dtype=np.int64)
+    if threshold >= 1.0:  # no IoU exceeds 1: nothing is suppressed
+        return dets[:, 4].argsort(kind="stable")[::-1]
     x1, y1, x2, y2, scores = (dets[:, i] for i in range(5))
     areas = (x2 - x1 + 1) * (y2 - y1 + 1)
     order = scores.argsort(kind="stable")[::-1]

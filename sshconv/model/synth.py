@@ -172,7 +172,7 @@ def _read_cached(path: Path) -> dict[str, np.ndarray] | None:
     """The cached arrays, or ``None`` when missing, unreadable or not what training makes (then it is redone)."""
     import numpy as np
 
-    from .training import MODULES, head_symbol, initial_weights, input_shapes
+    from .training import head_symbol, initial_weights, input_shapes
 
     if not path.is_file():
         return None
@@ -186,7 +186,7 @@ def _read_cached(path: Path) -> dict[str, np.ndarray] | None:
     if {k: v.shape for k, v in cached.items()} != expected or not all(
         v.dtype == np.float32 and np.isfinite(v).all() for v in cached.values()
     ):
-        log.warning("ignoring the cached training %s: not the arrays training makes (%d modules)", path, len(MODULES))
+        log.warning("ignoring the cached training %s: not the arrays training makes", path)
         return None
     return cached
 

@@ -21,7 +21,6 @@ kernels give the same numbers run after run on one machine.
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -70,16 +69,14 @@ class Sample:
 def fitted_photo(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A generated photo fitted to 640x640 as ``detect`` fits it, as RGB ``(1, 3, H, W)`` float32 0..255, and its face boxes."""
     import numpy as np
-    from PIL import Image
 
-    from ..dataset.photos import draw_photo
+    from ..dataset.photos import photo_bgr
     from ..deploy.images import resize_linear
 
-    jpeg, faces = draw_photo(rng)
-    rgb = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
-    h, w = rgb.shape[:2]
+    bgr, faces = photo_bgr(rng)
+    h, w = bgr.shape[:2]
     sx, sy = SIZE / w, SIZE / h
-    pixels = resize_linear(np.ascontiguousarray(rgb[:, :, ::-1]), SIZE, SIZE)[:, :, ::-1]  # fitted in BGR like detect
+    pixels = resize_linear(bgr, SIZE, SIZE)[:, :, ::-1]  # fitted in BGR like detect, then RGB
     boxes = np.array([[f.x * sx, f.y * sy, (f.x + f.w) * sx - 1, (f.y + f.h) * sy - 1] for f in faces], np.float32)
     return pixels.transpose(2, 0, 1)[None].astype(np.float32), boxes.reshape(-1, 4)
 

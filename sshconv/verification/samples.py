@@ -72,19 +72,14 @@ def make_samples(
 
 def _generated_photos(count: int, seed: int, height: int, width: int, first_index: int) -> list[Sample]:
     """The first ``count`` photos of ``sshconv photos --seed seed``, decoded and fitted as ``detect`` fits them."""
-    import io
-
-    from PIL import Image
-
-    from ..dataset.photos import draw_photo
+    from ..dataset.photos import photo_bgr
     from ..deploy.images import fit_to_network
 
     rng = np.random.default_rng(seed)
     out = []
     for i in range(count):
-        jpeg, faces = draw_photo(rng)
-        rgb = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
-        fitted = fit_to_network(np.ascontiguousarray(rgb[:, :, ::-1]), height, width, mode="resize")
+        bgr, faces = photo_bgr(rng)
+        fitted = fit_to_network(bgr, height, width, mode="resize")
         label = f"photo #{i} (seed {seed}, {len(faces)} faces)"
         out.append(Sample(first_index + i, "photo", label, fitted.tensor, tuple(fitted.scale), f"generated photo, seed {seed}"))
     return out

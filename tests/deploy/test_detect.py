@@ -17,14 +17,10 @@ THRESHOLD = 0.5
 
 def _picture(width: int, height: int, seed: int = 3, faces: int = 5) -> np.ndarray:
     """A generated photo (RGB) of this size with drawn faces, as `sshconv photos` draws them."""
-    import io
+    from sshconv.dataset.photos import photo_bgr
 
-    from PIL import Image
-
-    from sshconv.dataset.photos import draw_photo
-
-    jpeg, _ = draw_photo(np.random.default_rng(seed), size=(width, height), faces=faces)
-    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
+    bgr, _ = photo_bgr(np.random.default_rng(seed), size=(width, height), faces=faces)
+    return np.ascontiguousarray(bgr[:, :, ::-1])
 
 
 def _save(rgb: np.ndarray, path):
