@@ -9,13 +9,16 @@ is kept, in the user cache, so that it is done once per machine):
 2. ``download``: that archive imported with ``--from-file`` (size and sha256 checked)
    into the content-addressed cache ``W/cache`` and unpacked into ``W/checkpoint``, offline;
 3. ``convert``: both routes (Model Optimizer and MXNet -> ONNX), FP32 and FP16 (``W/converted``);
-4. ``verify``: every artifact against MXNet, with ``W/verify.json`` and the HTML report
-   ``W/report.html``;
-5. ``bench``: a short benchmark of MXNet and the Model Optimizer IRs (``W/bench.json``).
+4. ``quantize``: the Model Optimizer FP32 IR to INT8 with NNCF, on generated photos
+   (``W/converted/ir/mo/INT8``; skipped, saying so, where the ``int8`` extra is not installed);
+5. ``verify``: every artifact against MXNet (the INT8 IR by its faces), with ``W/verify.json``
+   and the HTML report ``W/report.html``;
+6. ``bench``: a short benchmark of MXNet and the Model Optimizer IRs, INT8 among them (``W/bench.json``).
 
 Re-running reuses what is already there and still valid: the synthetic files if the
 archive matches its model.yml, the download (verified by sha256), the conversion if its
 manifest names the current checkpoint and every artifact still has its recorded hash,
+the INT8 IR if the manifest records it from the current FP32 IR with the demo's settings,
 the verification if a stamp records a pass for exactly these artifacts. The benchmark
 always runs (it is a measurement of now).
 """
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .conversion.options import ROUTES, WEIGHTS
-from .errors import SourceUnreachableError, UsageError, param
+from .errors import MissingExtraError, SourceUnreachableError, UsageError, param
 from .events import Emitter, EventHandler
 from .fsutil import atomic_write_text, ensure_dir, sha256_file
 
@@ -43,8 +46,11 @@ DEMO_SAMPLES = 1
 DEMO_BENCH_SECONDS = 2.0
 #: The routes the demo benchmarks (both are verified; their speed is the same graph).
 DEMO_BENCH_ROUTES = ("mo",)
+#: The route the demo quantizes, and on how many generated photos (as good as 64 or 300 here: scripts/measure_int8.py).
+DEMO_QUANTIZE_ROUTE = "mo"
+DEMO_CALIBRATION_COUNT = 16
 STAMP = "verified.json"
-STEPS = ("synth", "download", "convert", "verify", "bench")
+STEPS = ("synth", "download", "convert", "quantize", "verify", "bench")
 
 
 @dataclass
@@ -67,6 +73,8 @@ class DemoResult:
     bench_json: Path | None = None
     passed: bool = False
     verdict: str = ""
+    #: Per quantized IR, its detection parity against MXNet in one line.
+    quantized: list[str] = field(default_factory=list)
     bench: Any = None  # sshconv.bench.BenchResult, or None when skipped
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,7 +82,7 @@ class DemoResult:
             "workdir": str(self.workdir), "passed": self.passed, "verdict": self.verdict,
             "steps": [s.__dict__ for s in self.steps], "checkpoint_dir": str(self.checkpoint_dir),
             "artifacts_dir": str(self.artifacts_dir), "artifacts": [str(p) for p in self.artifacts],
-            "report": str(self.report), "verify_json": str(self.verify_json),
+            "report": str(self.report), "verify_json": str(self.verify_json), "quantized": self.quantized,
             "bench_json": str(self.bench_json) if self.bench_json else None,
             "bench": self.bench.to_dict() if self.bench is not None else None,
         }  # fmt: skip
@@ -103,7 +111,7 @@ def _conversion_is_valid(out: Path, checkpoint: Path) -> bool:
 
     try:
         manifest = read_manifest(out)
-        if set(manifest.routes) != set(ROUTES) or set(manifest.weights) != set(WEIGHTS):
+        if set(manifest.routes) != set(ROUTES) or set(manifest.weights) - {"INT8"} != set(WEIGHTS):
             return False
         hashes = manifest.source_hashes()
         if any(hashes.get(name) != sha256_file(checkpoint / name) for name in (SYMBOL_FILE, PARAMS_FILE)):
@@ -112,6 +120,21 @@ def _conversion_is_valid(out: Path, checkpoint: Path) -> bool:
     except (SshconvError, OSError):
         return False
     return True
+
+
+def _quantized_is_valid(manifest) -> bool:
+    """The manifest lists the demo route's INT8 IR, made from its current FP32 IR with the demo's settings."""
+    from .conversion.quantize import DEFAULT_CALIBRATION_SEED
+
+    record = manifest.quantization.get(f"ir/{DEMO_QUANTIZE_ROUTE}/INT8") or {}
+    fp32 = [a for a in manifest.irs((DEMO_QUANTIZE_ROUTE,)) if a.weights == "FP32"]
+    calib = record.get("calibration") or {}
+    return (
+        bool(fp32)
+        and (record.get("from") or {}).get("sha256") == fp32[0].sha256
+        and calib.get("count") == DEMO_CALIBRATION_COUNT
+        and calib.get("seed") == DEFAULT_CALIBRATION_SEED
+    )
 
 
 def _verification_key(artifacts_dir: Path, samples: int, self_test: bool) -> dict[str, Any]:
@@ -140,7 +163,7 @@ def run_demo(
     self_test: bool = False,
     on_event: EventHandler | None = None,
 ) -> DemoResult:
-    """Run synth -> download -> convert -> verify (+ HTML report) -> bench in ``workdir``, offline.
+    """Run synth -> download -> convert -> quantize -> verify (+ HTML report) -> bench in ``workdir``, offline.
 
     ``samples`` random images are verified besides the three patterns; ``bench_seconds``
     is the timed budget per engine (``0`` skips the benchmark); ``self_test`` adds the
@@ -206,16 +229,30 @@ def run_demo(
         step(3, "convert", "done", t0, str(converted))
     res.artifacts_dir = converted
     manifest = read_manifest(converted)
+
+    # 4. the Model Optimizer FP32 IR to INT8
+    t0 = time.perf_counter()
+    if _quantized_is_valid(manifest):
+        step(4, "quantize", "reused", t0, f"ir/{DEMO_QUANTIZE_ROUTE}/INT8")
+    else:
+        from .conversion.quantize import QuantizeOptions, quantize_artifacts
+
+        try:
+            options = QuantizeOptions(count=DEMO_CALIBRATION_COUNT)
+            manifest = quantize_artifacts(spec, converted, options, via=DEMO_QUANTIZE_ROUTE, on_event=on_event)
+            step(4, "quantize", "done", t0, f"ir/{DEMO_QUANTIZE_ROUTE}/INT8, {DEMO_CALIBRATION_COUNT} calibration photos")
+        except MissingExtraError as exc:
+            step(4, "quantize", "skipped", t0, str(exc).split("; ")[-1])
     res.artifacts = [manifest.file(a) for a in manifest.artifacts]
 
-    # 4. verify every artifact, with the HTML report
+    # 5. verify every artifact, with the HTML report
     t0 = time.perf_counter()
     res.report, res.verify_json = work / "report.html", work / "verify.json"
     key = _verification_key(converted, samples, self_test)
     stamp = _verified_stamp(work, key)
     if stamp is not None:
-        res.passed, res.verdict = True, stamp["verdict"]
-        step(4, "verify", "reused", t0, res.verdict)
+        res.passed, res.verdict, res.quantized = True, stamp["verdict"], list(stamp.get("quantized", []))
+        step(5, "verify", "reused", t0, res.verdict)
     else:
         (work / STAMP).unlink(missing_ok=True)
         options = VerifyOptions(samples=samples, self_test=self_test)
@@ -224,6 +261,7 @@ def run_demo(
         )
         write_report(result, res.report)
         res.passed, res.verdict = bool(result.passed), verdict_text(result)
+        res.quantized = [_parity_line(c) for c in result.checks if c.detection_thresholds is not None]
         if res.passed:
             stamp = {
                 "key": key,
@@ -231,14 +269,15 @@ def run_demo(
                 "verdict": res.verdict,
                 "report": str(res.report),
                 "verify_json": str(res.verify_json),
+                "quantized": res.quantized,
             }
             atomic_write_text(work / STAMP, json.dumps(stamp, indent=2) + "\n")
-        step(4, "verify", "done", t0, ("PASS: " if res.passed else "FAIL: ") + res.verdict)
+        step(5, "verify", "done", t0, ("PASS: " if res.passed else "FAIL: ") + res.verdict)
 
-    # 5. a short benchmark
+    # 6. a short benchmark
     t0 = time.perf_counter()
     if bench_seconds == 0:
-        step(5, "bench", "skipped", t0, "bench seconds = 0")
+        step(6, "bench", "skipped", t0, "bench seconds = 0")
     else:
         res.bench = run_bench(
             input_dir=checkpoint,
@@ -250,5 +289,13 @@ def run_demo(
         )
         res.bench_json = atomic_write_text(work / "bench.json", json.dumps(res.bench.to_dict(), indent=2) + "\n")
         fastest = min(res.bench.cases, key=lambda c: c.median_s)
-        step(5, "bench", "done", t0, f"fastest {fastest.name}: {fastest.median_s:.2f} s/frame")
+        step(6, "bench", "done", t0, f"fastest {fastest.name}: {fastest.median_s:.2f} s/frame")
     return res
+
+
+def _parity_line(check) -> str:
+    t = check.detection_thresholds
+    faces = sum(d.parity.reference_clear for d in check.detections)
+    return (f"{check.label}: {'PASS' if check.passed else 'FAIL'}, recall {check.recall:.2f} (>= {t.recall:g}), "
+            f"precision {check.precision:.2f} (>= {t.precision:g}) on {faces} MXNet faces, "
+            f"largest score drift {check.max_score_drift:.3f}")  # fmt: skip

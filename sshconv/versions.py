@@ -50,19 +50,42 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def engine_config() -> dict[str, dict[str, str]]:
+def engine_config(mode: str = "latency") -> dict[str, dict[str, str]]:
     """How the engines of this process are set up: what a speed-up between them holds for."""
+    hint = (
+        "THROUGHPUT: the plugin's own number of streams, its optimal number of asynchronous requests in flight"
+        if mode == "throughput"
+        else "LATENCY (the plugin's default), one inference at a time"
+    )
     return {
-        "mxnet": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset (one OpenMP thread)")},
-        "openvino": {"device": "CPU", "PERFORMANCE_HINT": "LATENCY (the plugin's default), one inference at a time"},
+        "mxnet": {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset (one OpenMP thread)"),
+                  "requests": "one at a time (batch 1, all its OpenMP threads)"},
+        "openvino": {"device": "CPU", "PERFORMANCE_HINT": hint},
         "cores": str(available_cores()),
-    }
+        "cpu_flags": cpu_flags(),
+    }  # fmt: skip
+
+
+#: CPU features that decide how fast INT8 and bf16 run.
+CPU_FEATURES = ("avx2", "avx512f", "avx_vnni", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu_flags() -> str:
+    """Which of :data:`CPU_FEATURES` this CPU has (from /proc/cpuinfo), e.g. ``avx2 avx512_vnni amx_int8``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return " ".join(f for f in CPU_FEATURES if f in have) or "none of " + ", ".join(CPU_FEATURES)
+    except OSError:
+        pass
+    return "unknown"
 
 
 def environment() -> dict[str, str]:
     """What a report should say about where it was made: versions, platform, CPU."""
     env = {"sshconv": package_version("sshconv"), "python": sys.version.split()[0], "numpy": package_version("numpy"),
-           "platform": platform.platform(), "cpu": cpu_name()}  # fmt: skip
+           "platform": platform.platform(), "cpu": cpu_name(), "cpu_flags": cpu_flags()}  # fmt: skip
     try:
         env["openvino"] = openvino_version()
     except ImportError:

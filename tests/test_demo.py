@@ -1,4 +1,4 @@
-"""`sshconv demo` end to end, offline: download --from-file, convert both routes, verify + HTML, bench; then reuse."""
+"""`sshconv demo` end to end, offline: download --from-file, convert both routes, quantize, verify + HTML, bench; then reuse."""
 
 from __future__ import annotations
 
@@ -16,19 +16,21 @@ from .conftest import needs_conversion_stack, run_cli
 @pytest.mark.slow
 @needs_conversion_stack
 def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismatch(tmp_path):
-    """The README's main command, from nothing: every step runs for real (synth, import, convert, verify, bench)."""
+    """The README's main command, from nothing: every step runs for real (synth, import, convert, quantize, verify, bench)."""
     work = tmp_path / "demo"
     res = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0.01", "--progress", "json")
     assert res.code == 0, res.err
     # The demo's own events, one per step, and its steps' events passed on, each with its own stage.
     events = [json.loads(line) for line in res.err.splitlines()]
     assert [e["item"] for e in events if e["stage"] == "demo" and e["event"] == "progress"] == list(STEPS)
-    assert {e["stage"] for e in events} == {"demo", "synth", "download", "convert", "verify", "bench"}
+    assert {e["stage"] for e in events} == {"demo", "synth", "download", "convert", "quantize", "verify", "bench"}
     runs = [e for e in events if e["stage"] == "verify" and e["event"] == "progress"]
-    assert runs[-1]["done"] == runs[-1]["total"] == 6 * 5, "MXNet and 5 models, each on 3 patterns and 2 photos"
+    assert runs[-1]["done"] == runs[-1]["total"] == 7 * 11, "MXNet and 6 models, each on 3 patterns and 8 photos (INT8's default)"
     rows = {line.split()[0]: line.split()[1] for line in res.out.splitlines() if line.split()[:1] and line.split()[0] in STEPS}
-    assert rows == {"synth": "done", "download": "done", "convert": "done", "verify": "done", "bench": "done"}, res.out
+    assert rows == {s: "done" for s in STEPS}, res.out
     assert "verification: PASS" in res.out
+    # The INT8 IR: made from the Model Optimizer FP32 IR, verified against MXNet by its faces, shown.
+    assert "INT8 detection parity: ir/mo/INT8: PASS, recall" in res.out
 
     # Offline import through the cache into the checkpoint folder.
     assert any((work / "cache").rglob("*")) and (work / "checkpoint" / "sshb-0000.params").is_file()
@@ -42,14 +44,24 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
     # Every artifact verified (4 IRs and the ONNX file), report written and named.
     verify_doc = json.loads((work / "verify.json").read_text())
     assert verify_doc["passed"] is True
-    assert {c["label"] for c in verify_doc["checks"]} >= {"ir/mo/FP32", "ir/mo/FP16", "ir/onnx/FP32", "ir/onnx/FP16"}
+    assert {c["label"] for c in verify_doc["checks"]} >= {
+        "ir/mo/FP32",
+        "ir/mo/FP16",
+        "ir/onnx/FP32",
+        "ir/onnx/FP16",
+        "ir/mo/INT8",
+    }
+    int8 = next(c for c in verify_doc["checks"] if c["label"] == "ir/mo/INT8")
+    assert int8["reference"] == "mxnet" and int8["detection_parity"]["recall"] >= 0.95
+    assert manifest["quantization"]["ir/mo/INT8"]["calibration"]["count"] == 16
     page = (work / "report.html").read_text()
     assert f"HTML report: {work / 'report.html'}" in res.out
     assert all(name in page for name in output_names()) and page.count("data:image/png;base64,") == 6
     # The short benchmark: MXNet and the Model Optimizer IRs, with speed-ups.
     bench = json.loads((work / "bench.json").read_text())
     names = [c["name"] for c in bench["cases"]]
-    assert names == ["mxnet", "ir mo FP16, f32 execution", "ir mo FP32, f32 execution", "ir mo FP32, bf16 execution"]
+    assert names == ["mxnet", "ir mo FP16, f32 execution", "ir mo FP32, f32 execution", "ir mo FP32, bf16 execution",
+                     "ir mo INT8, f32 execution"]  # fmt: skip
     assert all(c["speedup_vs_mxnet"] > 0 for c in bench["cases"])
     assert "FP32 matmul ceiling" in res.out
 
@@ -58,7 +70,8 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
     assert again.code == 0, again.err
     doc = json.loads(again.out)
     assert [(s["name"], s["status"]) for s in doc["steps"]] == [
-        ("synth", "reused"), ("download", "reused"), ("convert", "reused"), ("verify", "reused"), ("bench", "skipped"),
+        ("synth", "reused"), ("download", "reused"), ("convert", "reused"), ("quantize", "reused"), ("verify", "reused"),
+        ("bench", "skipped"),
     ]  # fmt: skip
     assert sum(s["seconds"] for s in doc["steps"]) < 30
 

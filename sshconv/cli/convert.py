@@ -73,3 +73,92 @@ def add_convert(sub) -> None:
     p.add_argument(
         "--json", action="store_true", help="print the manifest (artifacts, sha256s, input contract, outputs, versions, times)"
     )
+
+
+def cmd_quantize(args) -> int:
+    from ..conversion.quantize import QuantizeOptions, quantize_artifacts, quantize_ir
+
+    if (args.artifacts is None) == (args.ir is None):
+        raise UsageError("quantize: pass --artifacts O (every FP32 IR of a conversion) or --ir X.xml with --out Y.xml")
+    if args.ir is not None and args.out is None:
+        raise UsageError("quantize: --ir needs --out Y.xml, where the INT8 IR goes")
+    if args.ir is not None and args.via != "all":
+        raise UsageError("quantize: --via picks routes of --artifacts; drop it with --ir")
+    if args.artifacts is not None and args.out is not None:
+        raise UsageError("quantize: --out goes with --ir; with --artifacts the INT8 IRs go to O/ir/<route>/INT8/")
+    options = QuantizeOptions(
+        calibration=args.calibration, count=args.calibration_count, seed=args.calibration_seed, preset=args.preset,
+        ignore=tuple(args.ignore), ignore_types=tuple(args.ignore_type),
+    )  # fmt: skip
+    spec = load_spec(args)
+    if args.ir is not None:
+        res = run_with_progress(args, quantize_ir, spec, args.ir, args.out, options)
+        if args.json:
+            print_json(res.to_dict())
+            return 0
+        calib = res.record["calibration"]
+        print(f"{res.output}: INT8 IR of {res.source} ({calib['count']} calibration photos, {res.record['seconds']:.1f} s)")
+        return 0
+    manifest = run_with_progress(args, quantize_artifacts, spec, args.artifacts, options, via=args.via)
+    if args.json:
+        print_json(manifest.to_dict())
+        return 0
+    for a in manifest.artifacts:
+        if a.weights == "INT8":
+            print(f"{a.route:<4} {a.weights}  {a.path}  sha256 {a.sha256[:12]}…  {a.size:,} bytes")
+    for label, rec in manifest.quantization.items():
+        calib = rec["calibration"]
+        print(f"{label}: from {rec['from']['path']}, {calib['count']} calibration photos ({calib['source']}), "
+              f"nncf {rec['tools']['nncf']}, {rec['seconds']:.1f} s")  # fmt: skip
+    print(f"manifest: {manifest.path}")
+    return 0
+
+
+def add_quantize(sub) -> None:
+    from ..conversion.options import ROUTES
+    from ..conversion.quantize import DEFAULT_CALIBRATION_COUNT, DEFAULT_CALIBRATION_SEED, PRESETS
+
+    p = command(
+        sub, "quantize", "Quantize FP32 IRs to INT8 with NNCF (post-training, calibrated on photos); the int8 extra.",
+        "sshconv quantize --artifacts ./converted\n"
+        "sshconv quantize --ir ./converted/ir/mo/FP32/ssh-mxnet.xml --out ./int8/ssh-mxnet.xml --calibration ./my-photos",
+        cmd_quantize,
+    )  # fmt: skip
+    add_model(p)
+    p.add_argument(
+        "--artifacts",
+        metavar="O",
+        type=Path,
+        help="quantize every FP32 IR of this `sshconv convert` folder into O/ir/<route>/INT8/",
+    )
+    p.add_argument(
+        "--via",
+        choices=(*ROUTES, "all"),
+        default="all",
+        help="with --artifacts: the FP32 IRs of this route, or both (default all)",
+    )
+    p.add_argument("--ir", metavar="X.xml", type=Path, help="quantize this FP32 IR (with --out)")
+    p.add_argument("--out", metavar="Y.xml", type=Path, help="where the INT8 IR goes (with --ir); its .bin beside it")
+    p.add_argument(
+        "--calibration", metavar="DIR", type=Path,
+        help="calibrate on these photos (the first N by name), fitted as `detect` fits them (default: generated photos)",
+    )  # fmt: skip
+    p.add_argument(
+        "--calibration-count", metavar="N", type=int, default=DEFAULT_CALIBRATION_COUNT,
+        help=f"calibration photos (default {DEFAULT_CALIBRATION_COUNT})",
+    )  # fmt: skip
+    p.add_argument(
+        "--calibration-seed", metavar="S", type=int, default=DEFAULT_CALIBRATION_SEED,
+        help=f"seed of the generated calibration photos (default {DEFAULT_CALIBRATION_SEED})",
+    )  # fmt: skip
+    p.add_argument("--preset", choices=PRESETS, default=PRESETS[0], help=f"NNCF's quantization preset (default {PRESETS[0]})")
+    p.add_argument(
+        "--ignore", metavar="REGEX", action="append", default=[],
+        help="keep layers whose name matches in FP32 (NNCF's ignored scope); repeatable, e.g. --ignore 'rpn_cls_score.*'",
+    )  # fmt: skip
+    p.add_argument(
+        "--ignore-type", metavar="OP", action="append", default=[],
+        help="keep every operation of this OpenVINO type in FP32; repeatable, e.g. --ignore-type Multiply",
+    )  # fmt: skip
+    add_progress(p)
+    p.add_argument("--json", action="store_true", help="print the manifest (--artifacts) or the INT8 IR's record (--ir)")

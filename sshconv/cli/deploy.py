@@ -58,7 +58,7 @@ def cmd_bench(args) -> int:
     spec = load_spec(args)
     res = run_with_progress(
         args, run_bench, args.input_dir, ir=args.ir, artifacts=args.artifacts, seconds=args.seconds, spec=spec,
-        mxnet=not args.no_mxnet, onnx=args.onnx, runtime=args.runtime,
+        mxnet=not args.no_mxnet, onnx=args.onnx, runtime=args.runtime, mode=args.mode,
     )  # fmt: skip
     if args.json:
         print_json(res.to_dict())
@@ -70,16 +70,20 @@ def cmd_bench(args) -> int:
 def format_bench_table(res) -> str:
     """The benchmark as a text table (also used by the demo)."""
     peak = res.matmul_peak
+    throughput = res.mode == "throughput"
     lines = [
         f"input {'x'.join(map(str, res.input_shape))}, {res.gflop_per_frame:.2f} GFLOP/frame; "
-        f"FP32 matmul ceiling {peak.gflops_per_s:.1f} GFLOP/s ({peak.cores} cores, {peak.size}x{peak.size} GEMM)",
-        f"{'engine':<34} {'exec':>5} {'median s':>9} {'± s':>7} {'runs':>5} {'frames/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'vs MXNet':>9}",
+        f"FP32 matmul ceiling {peak.gflops_per_s:.1f} GFLOP/s ({peak.cores} cores, {peak.size}x{peak.size} GEMM); "
+        f"{res.mode} mode" + ("; streams x requests per engine" if throughput else ""),
+        f"{'engine':<34} {'exec':>5} {'median s':>9} {'± s':>7} {'runs':>5} {'frames/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'vs MXNet':>9}"
+        + (f" {'str x req':>9}" if throughput else ""),
     ]
     for c in res.cases:
         speed = f"{c.speedup_vs_mxnet:.2f}x" if c.speedup_vs_mxnet else "-"
         lines.append(
             f"{c.name:<34} {c.effective_execution:>5} {c.median_s:>9.3f} {c.spread_s:>7.3f} {len(c.times_s):>5} "
             f"{c.fps:>9.2f} {c.gflops_per_s:>8.1f} {c.gflops_per_s / peak.gflops_per_s:>7.0%} {speed:>9}"
+            + (f" {f'{c.streams} x {c.requests}':>9}" if throughput else "")
         )
     asked_bf16 = [c for c in res.cases if c.execution == "bf16" and c.effective_execution != "bf16"]
     if asked_bf16:
@@ -88,11 +92,12 @@ def format_bench_table(res) -> str:
 
 
 def add_bench(sub) -> None:
-    from ..deploy.bench import BENCH_SECONDS
+    from ..deploy.bench import BENCH_SECONDS, MODES
 
     p = command(
-        sub, "bench", "Time MXNet and the IR (FP32 and BF16 execution, FP16 IR) against this machine's FP32 ceiling.",
-        "sshconv bench --input-dir ./synthetic --artifacts ./converted --seconds 10", cmd_bench,
+        sub, "bench", "Time MXNet and the IRs (FP32 and BF16 execution, FP16 and INT8 IRs) against this machine's FP32 ceiling.",
+        "sshconv bench --input-dir ./synthetic --artifacts ./converted --seconds 10\n"
+        "sshconv bench --artifacts ./converted --mode throughput", cmd_bench,
     )  # fmt: skip
     add_model(p)
     add_input_dir(
@@ -100,6 +105,10 @@ def add_bench(sub) -> None:
         "the MXNet checkpoint folder, to time MXNet too and give speed-ups (default: with --artifacts, the one its manifest names)",
     )
     p.add_argument("--no-mxnet", action="store_true", help="time the IR(s) only")
+    p.add_argument(
+        "--mode", choices=MODES, default=MODES[0],
+        help="latency: one frame at a time (default); throughput: OpenVINO's throughput hint, its streams and async requests",
+    )  # fmt: skip
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--ir", metavar="X.xml", type=Path, help="time this IR")
     which.add_argument("--artifacts", metavar="O", type=Path, help="time every IR in this `sshconv convert` output folder")
@@ -137,6 +146,8 @@ def cmd_demo(args) -> int:
         print(f"\nbenchmark ({res.bench_json}):")
         print(format_bench_table(res.bench))
     print(f"\nverification: {'PASS' if res.passed else 'FAIL'}: {res.verdict}")
+    for line in res.quantized:
+        print(f"  INT8 detection parity: {line}")
     print(f"JSON report: {res.verify_json}")
     print(f"HTML report: {res.report}")
     return 0 if res.passed else EXIT_MISMATCH
@@ -146,7 +157,8 @@ def add_demo(sub) -> None:
     from ..demo import DEFAULT_WORKDIR, DEMO_BENCH_SECONDS, DEMO_SAMPLES
 
     p = command(
-        sub, "demo", "The whole pipeline offline: synth, download --from-file, convert (both routes), verify + HTML report, bench.",
+        sub, "demo", "The whole pipeline offline: synth, download --from-file, convert (both routes), quantize (INT8), "
+        "verify + HTML report, bench.",
         "sshconv demo --workdir ./sshconv-demo", cmd_demo,
     )  # fmt: skip
     p.add_argument(

@@ -18,7 +18,7 @@ import sys
 from .. import __version__
 from ..errors import EXIT_INTERNAL, EXIT_USAGE, Interrupted, SshconvError, Terminated
 from .common import EPILOG_EXIT_CODES, Parser, add_verbose, flag_names, formatter
-from .convert import add_convert
+from .convert import add_convert, add_quantize
 from .dataset import add_photos
 from .deploy import add_bench, add_demo, add_detect
 from .download import add_download
@@ -28,7 +28,7 @@ from .verify import add_verify
 log = logging.getLogger("sshconv")
 
 #: One function per command adds its sub-parser; the order here is the order in --help.
-COMMANDS = [add_info, add_synth, add_photos, add_download, add_convert, add_detect, add_bench, add_demo, add_verify]
+COMMANDS = [add_info, add_synth, add_photos, add_download, add_convert, add_quantize, add_detect, add_bench, add_demo, add_verify]
 
 
 def build_parser() -> argparse.ArgumentParser:

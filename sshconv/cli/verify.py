@@ -59,7 +59,7 @@ def _print_verify(result) -> None:
         print("\nself-test (negative controls: each must FAIL):")
         for c in result.controls:
             word = "caught (FAIL as expected)" if c.caught else "NOT CAUGHT (passed: the verifier is blind to it)"
-            print(f"  {c.of:<14} {c.name:<14} margin {c.check.margin:10.3g}  {word}  ({c.description})")
+            print(f"  {c.of:<14} {c.name:<14} {_score(c.check):<26} {word}  ({c.description})")
     verdict = "PASS" if result.passed else "FAIL"
     print(f"\nverdict: {verdict}")
 
@@ -67,12 +67,16 @@ def _print_verify(result) -> None:
 def _print_check(check) -> None:
     used = f", ran {check.execution_used}" if check.execution_used else ""
     used = (f", {check.runtime}" if check.runtime != "openvino" else "") + used
-    print(f"\n{check.label}: {check.model} vs {check.reference} ({check.tolerance_set} tolerances{used})")
+    how = (
+        f"{check.tolerance_set} tolerances" if check.detection_thresholds is None else "judged by faces; statistics informational"
+    )
+    print(f"\n{check.label}: {check.model} vs {check.reference} ({how}{used})")
     if check.note:
         print(f"  note: {check.note}")
     print(f"  {'output':<30} {'max abs':>10} {'max rel':>10} {'atol':>9} {'rtol':>9} {'margin':>9}  result")
     for o in check.outputs:
         res = "PASS" if o.passed else "FAIL" + (f" ({o.problem})" if o.problem else f" ({o.violations} of {o.elements})")
+        res = "info" if o.informational and not o.problem else res
         print(f"  {o.name:<30} {o.max_abs:10.3g} {o.max_rel:10.3g} {o.tolerance.atol:9.2g} {o.tolerance.rtol:9.2g} "
               f"{o.margin:9.3g}  {res}")  # fmt: skip
     dets = check.detections
@@ -81,6 +85,10 @@ def _print_check(check) -> None:
         verdict = "PASS" if check.detections_passed else "FAIL"
         print(f"  faces: {faces} in the reference on {len(dets)} inputs, {check.missed} missed, {check.extra} extra, "
               f"largest score drift {check.max_score_drift:.3g}, box drift {check.max_box_drift:.2f} px  {verdict}")  # fmt: skip
+        t = check.detection_thresholds
+        if t is not None:
+            print(f"  recall {check.recall:.3f} (>= {t.recall:g}), precision {check.precision:.3f} (>= {t.precision:g}); "
+                  f"faces within {t.score_slack:g} of the threshold not counted")  # fmt: skip
     if check.divergence is not None:
         d = check.divergence
         where = (
@@ -89,11 +97,19 @@ def _print_check(check) -> None:
             else "no intermediate tensor diverges"
         )
         print(f"  {where}; {d.note}")
-    print(f"  {check.label}: {'PASS' if check.passed else 'FAIL'} (margin {check.margin:.3g})")
+    print(f"  {check.label}: {'PASS' if check.passed else 'FAIL'} ({_score(check)})")
+
+
+def _score(check) -> str:
+    """A check's deciding figure: its margin, or a quantized model's recall and precision."""
+    if check.detection_thresholds is not None:
+        return f"recall {check.recall:.2f}, precision {check.precision:.2f}"
+    return f"margin {check.margin:.3g}"
 
 
 def add_verify(sub) -> None:
     from ..model.spec import VERIFY_PHOTOS as DEFAULT_PHOTOS
+    from ..model.spec import VERIFY_PHOTOS_QUANTIZED
     from ..model.spec import VERIFY_SAMPLES as DEFAULT_SAMPLES
     from ..model.spec import VERIFY_SEED as DEFAULT_SEED
 
@@ -117,8 +133,9 @@ def add_verify(sub) -> None:
         help=f"seeded random images (default {DEFAULT_SAMPLES}); flat, gradient and 0/255 patterns are always added",
     )
     p.add_argument(
-        "--photos", metavar="N", type=int, default=DEFAULT_PHOTOS,
-        help=f"generated photos with faces, the first N of `sshconv photos --seed S` (default {DEFAULT_PHOTOS})",
+        "--photos", metavar="N", type=int,
+        help=f"generated photos with faces, the first N of `sshconv photos --seed S` (default {DEFAULT_PHOTOS}; "
+        f"{VERIFY_PHOTOS_QUANTIZED} when an INT8 IR is checked)",
     )  # fmt: skip
     p.add_argument(
         "--seed", metavar="S", type=int, default=DEFAULT_SEED,

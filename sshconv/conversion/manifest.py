@@ -2,7 +2,7 @@
 
 A conversion folder ``O`` holds::
 
-    O/ir/<route>/<weights>/ssh-mxnet.{xml,bin}     (route: mo, onnx; weights: FP32, FP16)
+    O/ir/<route>/<weights>/ssh-mxnet.{xml,bin}     (route: mo, onnx; weights: FP32, FP16; INT8 by quantize)
     O/onnx/ssh-mxnet.onnx
     O/manifest.json
 
@@ -11,7 +11,10 @@ A conversion folder ``O`` holds::
 from, tool versions and timings. Every stage that reads a conversion (verify, bench, the
 demo) goes through :func:`read_manifest`; nothing else spells the file names.
 
-"weights" is how an IR stores its weights (FP32, or FP16-compressed). It is not the
+``quantization`` records, per INT8 IR that ``sshconv quantize`` added, the FP32 IR it came
+from, the calibration inputs (with hashes), NNCF's settings and versions.
+
+"weights" is how an IR stores its weights (FP32, FP16-compressed, or INT8: quantized). It is not the
 tolerance set a check uses, nor the precision a runtime executes in.
 """
 
@@ -86,7 +89,7 @@ class Artifact:
     path: str  # relative to the conversion folder, POSIX
     kind: str  # ir-xml, ir-bin, onnx
     route: str  # mo, onnx
-    weights: str  # FP32, FP16
+    weights: str  # FP32, FP16, INT8
     size: int
     sha256: str
 
@@ -123,6 +126,7 @@ class Manifest:
     tools: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     model_yml: str = ""
+    quantization: dict[str, Any] = field(default_factory=dict)  # INT8 label -> what `sshconv quantize` did
 
     @property
     def path(self) -> Path:
@@ -174,7 +178,12 @@ class Manifest:
             "outputs": self.outputs,
             "source": self.source,
             "artifacts": [a.to_dict() for a in self.artifacts],
-            "weights_meaning": {"FP32": "weights stored as FP32", "FP16": "weights compressed to FP16 (compress_to_fp16)"},
+            "weights_meaning": {
+                "FP32": "weights stored as FP32",
+                "FP16": "weights compressed to FP16 (compress_to_fp16)",
+                "INT8": "weights and activations quantized to 8 bits by NNCF (sshconv quantize)",
+            },
+            "quantization": self.quantization,
             "tools": self.tools,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "reproducibility": {
@@ -235,6 +244,7 @@ def read_manifest(folder: str | Path) -> Manifest:
         tools=part("tools", dict, {}),
         timings=part("timings", dict, {}),
         model_yml=part("model_yml", str, ""),
+        quantization=part("quantization", dict, {}),
     )
 
 

@@ -6,13 +6,18 @@ One benchmark run times every engine on the same full-size raw-BGR frame:
 * each FP32 IR with FP32 execution (``INFERENCE_PRECISION_HINT=f32``) and with BF16
   execution (what the CPU plugin does by default on CPUs that have BF16; elsewhere
   the plugin falls back to FP32, and the result says which precision it really used);
-* each FP16 IR (FP16-compressed weights) with FP32 execution.
+* each FP16 IR (FP16-compressed weights) with FP32 execution;
+* each INT8 IR (``sshconv quantize``): its quantized layers in INT8, the rest f32.
 
-Each engine gets warm-up runs, then is timed repeatedly for a time budget (with a
-minimum number of runs). The result gives the median latency and its spread, frames
-per second, GFLOP/s from the model card's 267.06 GFLOP per frame, the speed-up over
-MXNet, and the ceiling: the FP32 matrix-multiply throughput that NumPy's BLAS reaches
-on this machine with the cores it has.
+Two modes. ``latency`` (the default): one frame at a time, each engine warmed up, then
+timed repeatedly for a time budget (with a minimum number of runs): the median latency
+and its spread, and frames per second as its inverse. ``throughput``: frames per second
+with the OpenVINO plugin's ``THROUGHPUT`` hint, its own number of streams and its optimal
+number of asynchronous requests kept busy (what batch processing cares about); MXNet and
+ONNX Runtime, which sshconv runs one request at a time, are timed as in latency mode.
+Both give GFLOP/s from the model card's 267.06 GFLOP per frame, the speed-up over MXNet in
+frames per second, and the ceiling: the FP32 matrix-multiply throughput that NumPy's BLAS
+reaches on this machine with the cores it has.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ MATMUL_SIZE = 2048
 MATMUL_SECONDS = 2.0
 #: The frame every engine runs: seeded raw BGR pixels 0..255.
 FRAME_SEED = 0
+MODES = ("latency", "throughput")
 
 
 @dataclass
@@ -59,9 +65,14 @@ class CaseResult:
     weights: str | None  # how an IR stores its weights: FP32 / FP16; None for MXNet
     execution: str  # requested execution precision: "f32" or "bf16"
     effective_execution: str  # what the runtime reports it really used
-    times_s: list[float]
+    times_s: list[float]  # each timed frame's latency (throughput mode: each request's, start to callback)
     load_s: float
-    speedup_vs_mxnet: float | None = None
+    speedup_vs_mxnet: float | None = None  # frames/s over MXNet's
+    mode: str = "latency"
+    frames: int = 0  # frames done in the timed part
+    elapsed_s: float = 0.0  # wall seconds of the timed part
+    streams: int = 1  # OpenVINO's streams (throughput mode), else 1
+    requests: int = 1  # requests in flight at once
 
     @property
     def median_s(self) -> float:
@@ -74,11 +85,14 @@ class CaseResult:
 
     @property
     def fps(self) -> float:
+        """Frames per second: the inverse of the median latency; in throughput mode, frames over wall time."""
+        if self.mode == "throughput" and self.elapsed_s > 0:
+            return self.frames / self.elapsed_s
         return 1.0 / self.median_s
 
     @property
     def gflops_per_s(self) -> float:
-        return CARD_GFLOPS / self.median_s
+        return CARD_GFLOPS * self.fps
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -109,6 +123,7 @@ class BenchResult:
     seconds_per_case: float
     matmul_peak: MatmulPeak
     cases: list[CaseResult] = field(default_factory=list)
+    mode: str = "latency"
     #: How each engine was set up (MXNet's OpenMP threads, ...): speed-ups hold only for these.
     engine_config: dict[str, Any] = field(default_factory=dict)
 
@@ -123,6 +138,7 @@ class BenchResult:
             "input_shape": list(self.input_shape),
             "gflop_per_frame": self.gflop_per_frame,
             "seconds_per_case": self.seconds_per_case,
+            "mode": self.mode,
             "matmul_peak": self.matmul_peak.to_dict(),
             "cases": [c.to_dict() for c in self.cases],
             "engine_config": self.engine_config,
@@ -266,39 +282,59 @@ def plan_engines(
     return engines
 
 
-def _open_runner(engine: Engine, spec):
+def _open_runner(engine: Engine, spec, mode: str = "latency"):
     if engine.runtime == "mxnet":
         from ..runtimes.mxnet import MXNetRunner
 
         return MXNetRunner(engine.model, spec)
+    if engine.runtime == "openvino":
+        from ..runtimes.openvino import OpenVINORunner
+
+        hint = "THROUGHPUT" if mode == "throughput" else None  # None: the plugin's default, LATENCY
+        return OpenVINORunner(engine.model, spec, engine.execution, spec.input.shape if spec else None, performance_hint=hint)
     from ..runtimes import model_runner
 
     return model_runner(engine.model, spec, engine.runtime, engine.execution, spec.input.shape)
 
 
 def time_engine(
-    engine: Engine, frame: np.ndarray, seconds: float, spec=None, on_run: Callable[[], None] | None = None
-) -> CaseResult:
-    """Load ``engine``, warm it up, then time runs for ``seconds`` (at least :data:`MIN_REPEATS`)."""
+    engine: Engine, frame: np.ndarray, seconds: float, spec=None, on_run: Callable[[], None] | None = None,
+    mode: str = "latency",
+) -> CaseResult:  # fmt: skip
+    """Load ``engine``, warm it up, then time runs for ``seconds`` (at least :data:`MIN_REPEATS`).
+
+    In ``throughput`` mode an OpenVINO engine keeps its optimal number of requests busy instead.
+    """
     t0 = time.perf_counter()
-    with _open_runner(engine, spec) as runner:
+    with _open_runner(engine, spec, mode) as runner:
         load_s = time.perf_counter() - t0
-        for _ in range(WARMUP_RUNS):
-            runner.infer(frame)
-        times: list[float] = []
-        deadline = time.perf_counter() + seconds
-        while len(times) < MIN_REPEATS or time.perf_counter() < deadline:
-            t = time.perf_counter()
-            runner.infer(frame)
-            times.append(time.perf_counter() - t)
-            if on_run:
-                on_run()
-        effective = getattr(runner, "execution_used", None) or engine.execution
-    log.info("%s: median %.3f s over %d runs", engine.name, statistics.median(times), len(times))
-    return CaseResult(
-        name=engine.name, runtime=engine.runtime, model=str(engine.model), weights=engine.weights,
-        execution=engine.execution, effective_execution=effective, times_s=times, load_s=load_s,
-    )  # fmt: skip
+        case = CaseResult(name=engine.name, runtime=engine.runtime, model=str(engine.model), weights=engine.weights,
+                          execution=engine.execution, effective_execution=engine.execution, times_s=[], load_s=load_s,
+                          mode=mode)  # fmt: skip
+        if mode == "throughput" and engine.runtime == "openvino":
+            got = runner.throughput(frame, seconds, MIN_REPEATS)
+            case.times_s = got["latencies_s"]
+            case.frames, case.elapsed_s, case.streams, case.requests = (
+                got["frames"],
+                got["elapsed_s"],
+                got["streams"],
+                got["requests"],
+            )
+        else:
+            for _ in range(WARMUP_RUNS):
+                runner.infer(frame)
+            t_start = time.perf_counter()
+            deadline = t_start + seconds
+            while len(case.times_s) < MIN_REPEATS or time.perf_counter() < deadline:
+                t = time.perf_counter()
+                runner.infer(frame)
+                case.times_s.append(time.perf_counter() - t)
+                if on_run:
+                    on_run()
+            case.frames, case.elapsed_s = len(case.times_s), time.perf_counter() - t_start
+        case.effective_execution = getattr(runner, "execution_used", None) or engine.execution
+    log.info("%s: %.3f frames/s, median %.3f s over %d runs", engine.name, case.fps, case.median_s, len(case.times_s))
+    return case
 
 
 def run_bench(
@@ -312,9 +348,13 @@ def run_bench(
     routes: Sequence[str] | None = None,
     onnx: str | Path | None = None,
     runtime: str = "openvino",
+    mode: str = "latency",
     on_event: EventHandler | None = None,
 ) -> BenchResult:
     """Time MXNet (when ``input_dir`` is given) and the IR(s) on one full-size frame.
+
+    ``mode`` is ``latency`` (one frame at a time) or ``throughput`` (OpenVINO's throughput
+    hint with its streams and asynchronous requests).
 
     Give exactly one of ``ir`` (one .xml) or ``artifacts`` (a ``sshconv convert``
     output folder: every IR in it). ``mxnet=False`` skips MXNet; ``routes`` limits
@@ -325,22 +365,24 @@ def run_bench(
 
     if seconds <= 0:
         raise UsageError(f"bench: {param('seconds')} must be > 0, got {seconds}")
+    if mode not in MODES:
+        raise UsageError(f"bench: {param('mode')} {mode!r}: expected one of {', '.join(MODES)}")
     spec = spec or load_model_spec()
     engines = plan_engines(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes, onnx=onnx, runtime=runtime)
     total = len(engines) + 1
     emit = Emitter("bench", on_event)
     emit.start(total, item="FP32 matrix-multiply ceiling")
     peak = matmul_peak()
-    result = BenchResult(tuple(spec.input.shape), CARD_GFLOPS, seconds, peak)
+    result = BenchResult(tuple(spec.input.shape), CARD_GFLOPS, seconds, peak, mode=mode)
     frame = bench_frame(tuple(spec.input.shape))
     for i, engine in enumerate(engines, start=1):
         emit.progress(i, total, item=engine.name, force=True)
-        result.cases.append(time_engine(engine, frame, seconds, spec=spec))
-    result.engine_config = engine_config()  # after the engines loaded: MXNet's threads are set when it loads
+        result.cases.append(time_engine(engine, frame, seconds, spec=spec, mode=mode))
+    result.engine_config = engine_config(mode)  # after the engines loaded: MXNet's threads are set when it loads
     emit("done", cases=len(result.cases))
 
     mx_case = next((c for c in result.cases if c.runtime == "mxnet"), None)
     if mx_case:
         for c in result.cases:
-            c.speedup_vs_mxnet = mx_case.median_s / c.median_s
+            c.speedup_vs_mxnet = c.fps / mx_case.fps
     return result

@@ -204,6 +204,8 @@ class DetectionParity:
     max_score_drift: float
     missed: int = 0
     extra: int = 0
+    reference_clear: int = 0  # reference boxes clearly above the threshold (by more than the slack): recall's base
+    candidate_clear: int = 0  # candidate boxes clearly above it: precision's base
 
     @property
     def matched_fraction(self) -> float:
@@ -251,10 +253,11 @@ def match_detections(
     missed = int(((reference[:, 4] >= clear) & ~paired).sum()) if len(reference) else 0
     extra = int(((candidate[:, 4] >= clear) & ~used).sum()) if len(candidate) else 0
 
-    def above(boxes: np.ndarray) -> int:
-        return int((boxes[:, 4] >= score_threshold).sum()) if len(boxes) else 0
+    def above(boxes: np.ndarray, threshold: float) -> int:
+        return int((boxes[:, 4] >= threshold).sum()) if len(boxes) else 0
 
-    return DetectionParity(above(reference), above(candidate), matched, box_drift, score_drift, missed, extra)
+    return DetectionParity(above(reference, score_threshold), above(candidate, score_threshold), matched, box_drift,
+                           score_drift, missed, extra, above(reference, clear), above(candidate, clear))  # fmt: skip
 
 
 def _covered(boxes: np.ndarray, pool: np.ndarray, iou_threshold: float) -> np.ndarray:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,19 +27,11 @@ from typing import Any
 
 import numpy as np
 
+from .pictures import MAX_DRAWN_BOXES, SAMPLE_WIDTH, histogram_png, overlay_jpeg, tolerance_units
+
 log = logging.getLogger(__name__)
 
-#: Boxes drawn per engine on a sample image: the best-scoring ones (a synthetic or
-#: untrained checkpoint can give thousands, which would hide the picture).
-MAX_DRAWN_BOXES = 25
-#: Width in pixels of the sample images on the page (they are downscaled to it).
-SAMPLE_WIDTH = 256
-#: Histogram bins, log-spaced over this range of tolerance units.
-HIST_RANGE = (1e-6, 1e2)
-HIST_BINS = 64
-JPEG_QUALITY = 85
-REFERENCE_COLOR = (255, 64, 64)  # RGB: MXNet boxes
-CANDIDATE_COLOR = (0, 220, 0)  # RGB: converted model boxes
+__all__ = ["SAMPLE_WIDTH", "ReportData", "overlay_jpeg", "render_html", "report_data", "tolerance_units", "write_report"]
 
 
 @dataclass
@@ -55,6 +46,7 @@ class OutputRow:
     atol: float
     rtol: float
     passed: bool
+    informational: bool = False  # a quantized model's: shown, not judged (its faces are)
 
 
 @dataclass
@@ -80,104 +72,12 @@ class ReportData:
     #: output name -> [(artifact, errors in tolerance units, flattened)]
     errors: dict[str, list[tuple[str, np.ndarray]]] = field(default_factory=dict)
     overlays: list[Overlay] = field(default_factory=list)
-    #: artifact -> (reference faces, missed, extra): detection parity, part of each check's verdict
-    faces: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    #: artifact -> (reference faces, missed, extra, passed, a quantized model's recall and precision or ""):
+    #: detection parity, part of each check's verdict
+    faces: dict[str, tuple[int, int, int, bool, str]] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-
-
-# --------------------------------------------------------------------------- pictures
-
-
-def tolerance_units(reference: np.ndarray, candidate: np.ndarray, atol: float, rtol: float) -> np.ndarray:
-    """Element-wise ``|candidate - reference| / (atol + rtol * |reference|)``, flattened (``<= 1`` passes)."""
-    ref = np.asarray(reference, dtype=np.float64).ravel()
-    cand = np.asarray(candidate, dtype=np.float64).ravel()
-    limit = atol + rtol * np.abs(ref)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        units = np.abs(cand - ref) / limit
-    return np.where(limit > 0, units, np.where(cand == ref, 0.0, np.inf))
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def histogram_png(output: str, series: Sequence[tuple[str, np.ndarray]]) -> bytes:
-    """A PNG histogram of each artifact's errors (tolerance units, log axis) for one output."""
-    plt = _pyplot()
-    lo, hi = HIST_RANGE
-    bins = np.logspace(np.log10(lo), np.log10(hi), HIST_BINS + 1)
-    fig, ax = plt.subplots(figsize=(5.6, 2.6 + 0.16 * len(series)), dpi=100)
-    try:
-        for label, units in series:
-            finite = np.asarray(units, dtype=np.float64)
-            exact = int(np.count_nonzero(finite == 0))
-            shown = np.clip(finite[finite > 0], lo, hi)  # out-of-range errors pile into the end bins
-            worst = float(np.max(finite)) if finite.size else 0.0
-            ax.hist(shown, bins=bins, histtype="step", linewidth=1.6, label=f"{label} (max {worst:.3g}, {exact} exact)")
-        ax.axvline(1.0, color="#c00", linestyle="--", linewidth=1.2)
-        ax.text(1.0, 0.97, " tolerance", color="#c00", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(lo, hi)
-        ax.set_xlabel("|IR - MXNet| / (atol + rtol·|MXNet|)", fontsize=8)
-        ax.set_ylabel("elements", fontsize=8)
-        ax.set_title(output, fontsize=9, family="monospace")
-        ax.tick_params(labelsize=7)
-        ax.grid(True, which="major", alpha=0.25)
-        fig.tight_layout()
-        # The legend goes under the axes, where it cannot hide a curve.
-        height = fig.get_figheight()
-        legend_in = 0.16 * len(series) + 0.15
-        fig.subplots_adjust(bottom=(legend_in + 0.45) / height)
-        fig.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.08, 0.0), frameon=False, ncol=1)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
-    finally:
-        plt.close(fig)
-
-
-def overlay_jpeg(
-    raw_bgr: np.ndarray, reference: np.ndarray, candidate: np.ndarray, scale: tuple[float, float] = (1.0, 1.0)
-) -> bytes:
-    """The sample image (``[1,3,H,W]`` raw BGR or ``H x W x 3``) with both sets of boxes, as JPEG bytes.
-
-    Reference (MXNet) boxes are drawn thick in red, the converted model's thin in green
-    over them, so a green box inside a red one means agreement. Only the
-    :data:`MAX_DRAWN_BOXES` best of each are drawn. ``scale`` is ``(sy, sx)``, network
-    pixels per photo pixel, in which the boxes are given: the picture is drawn back in the
-    photo's own proportions, :data:`SAMPLE_WIDTH` pixels wide.
-    """
-    from PIL import Image, ImageDraw
-
-    arr = np.asarray(raw_bgr)
-    if arr.ndim == 4:
-        arr = arr[0].transpose(1, 2, 0)
-    rgb = np.clip(arr[:, :, ::-1], 0, 255).astype(np.uint8)
-    img = Image.fromarray(np.ascontiguousarray(rgb))
-    sy, sx = scale
-    photo_w, photo_h = img.width / sx, img.height / sy
-    kx = SAMPLE_WIDTH / photo_w
-    height = max(1, round(photo_h * kx))
-    ky = height / photo_h
-    img = img.resize((SAMPLE_WIDTH, height), Image.BILINEAR)
-    draw = ImageDraw.Draw(img)
-    for dets, color, width in ((reference, REFERENCE_COLOR, 3), (candidate, CANDIDATE_COLOR, 1)):
-        dets = np.asarray(dets, dtype=np.float64).reshape(-1, 5)
-        dets = dets[np.argsort(-dets[:, 4], kind="stable")][:MAX_DRAWN_BOXES]
-        for x1, y1, x2, y2, _ in dets:
-            draw.rectangle([x1 * kx, y1 * ky, x2 * kx, y2 * ky], outline=color, width=width)
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=JPEG_QUALITY)  # random-noise samples are 10x smaller than as PNG
-    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- page
@@ -192,7 +92,7 @@ h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28
 table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
 th { background: #f4f4f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.ok { color: #14591d; font-weight: 600; } td.bad { color: #8a1111; font-weight: 600; }
+td.ok { color: #14591d; font-weight: 600; } td.bad { color: #8a1111; font-weight: 600; } td.info { color: #555; }
 code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; font-size: 12px; }
 .grid { display: flex; flex-wrap: wrap; gap: 12px; }
 figure { margin: 0; } figcaption { font-size: 12px; color: #555; max-width: 260px; }
@@ -226,7 +126,9 @@ def render_html(data: ReportData) -> str:
     parts.append(
         "<p>Each converted artifact against MXNet on the same raw-BGR samples. An output passes when every element has "
         "<code>|IR − MXNet| ≤ atol + rtol·|MXNet|</code>. Each cell gives the <b>worst error as a multiple of that "
-        "limit</b> (≤ 1 passes) and, below it, the largest absolute error; the tolerance used heads each column.</p>"
+        "limit</b> (≤ 1 passes) and, below it, the largest absolute error; the tolerance used heads each column. "
+        "An INT8 IR is judged by its faces (recall and precision against MXNet's, in the faces row); its cells are "
+        "informational, measured against the BF16 tolerances for scale.</p>"
     )
     parts.append(_output_table(data.rows, data.faces))
     if data.errors:
@@ -269,7 +171,7 @@ def render_html(data: ReportData) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _output_table(rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int, int]] | None = None) -> str:
+def _output_table(rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int, int, bool, str]] | None = None) -> str:
     """Outputs down, artifacts across; each cell the worst ratio to tolerance and the max |error|."""
     artifacts = list(dict.fromkeys(r.artifact for r in rows))
     outputs = list(dict.fromkeys(r.output for r in rows))
@@ -284,10 +186,11 @@ def _output_table(rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int,
             if r is None:
                 tds.append("<td></td>")
                 continue
-            cls = "ok" if r.passed else "bad"
+            cls = "info" if r.informational and r.passed else "ok" if r.passed else "bad"
+            mark = "info" if r.informational and r.passed else "✓" if r.passed else "✗"
             tds.append(
                 f'<td class="num {cls}" title="atol {r.atol:g}, rtol {r.rtol:g}">{r.worst_ratio:.3g}× '
-                f"{'✓' if r.passed else '✗'}<br><small>max |err| {r.max_abs_error:.2g}</small></td>"
+                f"{mark}<br><small>max |err| {r.max_abs_error:.2g}</small></td>"
             )
         out.append(f"<tr><td class=mono>{_e(name)}</td><td class=mono>{_e('x'.join(map(str, shape)))}</td>{''.join(tds)}</tr>")
     tol = []
@@ -297,9 +200,10 @@ def _output_table(rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int,
     if faces:
         tds = []
         for a in artifacts:
-            found, missed, extra = faces.get(a, (0, 0, 0))
-            cls = "ok" if missed == extra == 0 else "bad"
-            tds.append(f'<td class="num {cls}">{found} faces<br><small>{missed} missed, {extra} extra</small></td>')
+            found, missed, extra, passed, rates = faces.get(a, (0, 0, 0, True, ""))
+            cls = "ok" if passed else "bad"
+            rates = f"<br><small>{_e(rates)}</small>" if rates else ""
+            tds.append(f'<td class="num {cls}">{found} faces<br><small>{missed} missed, {extra} extra</small>{rates}</td>')
         out.append(f"<tr><td colspan=2>faces above the threshold (MXNet), and the artifact's missed and extra ones</td>"
                    f"{''.join(tds)}</tr>")  # fmt: skip
     out.append(f"<tr><td colspan=2><small>atol/rtol (cls_prob, bbox_pred)</small></td>{''.join(tol)}</tr>")
@@ -341,7 +245,9 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
     data = ReportData(title=title, passed=bool(result.passed), verdict=verdict_text(result))
     for c in checks:
         if c.detections:
-            data.faces[_check_label(c)] = (sum(d.parity.reference for d in c.detections), c.missed, c.extra)
+            rates = "" if c.detection_thresholds is None else f"recall {c.recall:.2f}, precision {c.precision:.2f}"
+            data.faces[_check_label(c)] = (sum(d.parity.reference for d in c.detections), c.missed, c.extra,
+                                           c.detections_passed, rates)  # fmt: skip
         for o in c.outputs:
             data.rows.append(
                 OutputRow(
@@ -353,6 +259,7 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
                     atol=o.tolerance.atol,
                     rtol=o.tolerance.rtol,
                     passed=bool(o.passed),
+                    informational=bool(o.informational),
                 )  # fmt: skip
             )
     if raw:
@@ -362,7 +269,7 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
             if not outs or not reference:
                 continue
             for o in c.outputs:
-                if o.problem:
+                if o.problem or o.informational:  # INT8's errors would only stretch the float tolerances' scale
                     continue
                 units = np.concatenate(
                     [tolerance_units(r[o.name], x[o.name], o.tolerance.atol, o.tolerance.rtol) for r, x in zip(reference, outs)]
@@ -395,8 +302,7 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
             f"Negative controls (copies of a checked model with one known defect each): {caught} of "
             f"{len(result.controls)} caught: "
             + "; ".join(
-                f"{ctl.of} {ctl.name}: {'caught' if ctl.caught else 'MISSED'} (worst {ctl.check.margin:.3g}× tolerance)"
-                for ctl in result.controls
+                f"{ctl.of} {ctl.name}: {'caught' if ctl.caught else 'MISSED'} ({_deciding(ctl.check)})" for ctl in result.controls
             )
         )
     data.environment = dict(result.environment)
@@ -415,7 +321,15 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
 
 def _check_label(check) -> str:
     hint = f", {check.execution_used} exec" if check.execution_used else ""
-    return f"{check.label} ({check.tolerance_set} tol{hint})"
+    how = "by faces" if check.detection_thresholds is not None else "tol"
+    return f"{check.label} ({check.tolerance_set} {how}{hint})"
+
+
+def _deciding(check) -> str:
+    """What decided a check: the worst output's multiple of its tolerance, or a quantized model's recall and precision."""
+    if check.detection_thresholds is not None:
+        return f"recall {check.recall:.2f}, precision {check.precision:.2f}"
+    return f"worst {check.margin:.3g}× tolerance"
 
 
 def verdict_text(result) -> str:
@@ -424,11 +338,17 @@ def verdict_text(result) -> str:
     failed = [c.label for c in checks if not c.passed] + [p.label for p in result.pairs if not p.passed]
     if failed:
         return f"{len(failed)} of {len(checks) + len(result.pairs)} checks differ from {result.reference} beyond tolerance: {', '.join(failed)}"
-    worst = max((c.margin for c in checks), default=0.0)
-    text = (
-        f"all {len(checks)} converted model(s) match {result.reference} on {len(result.samples)} sample(s); "
-        f"worst output at {worst:.3g}× its tolerance"
-    )
+    judged = [c for c in checks if c.detection_thresholds is None]
+    worst = max((c.margin for c in judged), default=0.0)
+    text = f"all {len(checks)} converted model(s) match {result.reference} on {len(result.samples)} sample(s)"
+    if judged:
+        text += f"; worst output at {worst:.3g}× its tolerance"
+    by_faces = [c for c in checks if c.detection_thresholds is not None]
+    if by_faces:
+        text += (
+            f"; {len(by_faces)} INT8 IR(s) keep the reference's faces (recall >= {min(c.recall for c in by_faces):.2f}, "
+            f"precision >= {min(c.precision for c in by_faces):.2f})"
+        )
     if result.pairs:
         text += f"; {len(result.pairs)} route-vs-route pair(s) agree"
     if result.self_test:

@@ -17,11 +17,14 @@ from ..errors import SpecError, param
 from .mo_args import check_mo_argument
 from .spec import (
     ARCHIVE_FORMATS,
+    DEFAULT_DETECTION,
     DEFAULT_TOLERANCES,
     OUTPUT_FAMILIES,
     PACKAGED_MODEL_YML,
     PRECISIONS,
+    QUANTIZED,
     URL_SCHEMES,
+    DetectionThresholds,
     FileSpec,
     InputSpec,
     ModelSpec,
@@ -252,20 +255,26 @@ def _outputs(f: _Field) -> tuple[OutputSpec, ...]:
     return tuple(outs)
 
 
+def _sections(f: _Field, allowed: tuple[str, ...], what: str):
+    """``(KEY, field)`` for each key of the mapping ``f``, upper-cased; a key not in ``allowed`` is a :class:`SpecError`."""
+    for key in f.mapping():
+        child = f.child(key)
+        if key.upper() not in allowed:
+            raise _Field(f.source, child.path, key).fail(f"{what} among {', '.join(allowed)}")
+        yield key.upper(), child
+
+
 def _tolerances(f: _Field) -> dict[str, dict[str, Tolerance]]:
     merged = {p: {fam: Tolerance(**t) for fam, t in fams.items()} for p, fams in DEFAULT_TOLERANCES.items()}
     if f.value is None:
         return merged
-    for precision in f.mapping():
-        pf = f.child(precision)
-        if precision.upper() not in PRECISIONS:
-            raise _Field(f.source, pf.path, precision).fail(f"a precision among {', '.join(PRECISIONS)}")
+    for precision, pf in _sections(f, PRECISIONS, "a precision"):
         for family in pf.mapping():
             ff = pf.child(family)
             if family not in OUTPUT_FAMILIES:
                 raise _Field(f.source, ff.path, family).fail(f"an output family among {', '.join(OUTPUT_FAMILIES)}")
             ff.mapping()
-            old = merged[precision.upper()][family]
+            old = merged[precision][family]
             vals = {}
             for key in ("atol", "rtol"):
                 if ff.child(key).value is not None:
@@ -276,8 +285,23 @@ def _tolerances(f: _Field) -> dict[str, dict[str, Tolerance]]:
             for key in ff.value:
                 if key not in ("atol", "rtol"):
                     raise _Field(f.source, f"{ff.path}.{key}", key).fail("atol or rtol")
-            merged[precision.upper()][family] = Tolerance(vals.get("atol", old.atol), vals.get("rtol", old.rtol))
+            merged[precision][family] = Tolerance(vals.get("atol", old.atol), vals.get("rtol", old.rtol))
     return merged
+
+
+def _detection(f: _Field) -> dict[str, DetectionThresholds]:
+    merged = {p: dict(v) for p, v in DEFAULT_DETECTION.items()}
+    if f.value is not None:
+        for precision, pf in _sections(f, QUANTIZED, "a quantized precision"):
+            for key in pf.mapping():
+                kf = pf.child(key)
+                if key not in ("recall", "precision", "score_slack"):
+                    raise _Field(f.source, kf.path, key).fail("recall, precision or score_slack")
+                v = kf.number()
+                if not 0 <= v <= 1:
+                    raise kf.fail("a number from 0 to 1")
+                merged[precision][key] = v
+    return {p: DetectionThresholds(**v) for p, v in merged.items()}
 
 
 def parse_model_spec(document: Any, source: Path) -> ModelSpec:
@@ -310,6 +334,7 @@ def parse_model_spec(document: Any, source: Path) -> ModelSpec:
     if verification.value is not None:
         verification.mapping()
     tol = _tolerances(verification.child("tolerances"))
+    detection = _detection(verification.child("detection"))
     return ModelSpec(
         path=source,
         files=files,
@@ -322,6 +347,7 @@ def parse_model_spec(document: Any, source: Path) -> ModelSpec:
         quantizable=quant,
         outputs=outputs,
         tolerances=tol,
+        detection=detection,
         input=inp,
     )
 

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..deploy.decode import DecodeConfig, decode, match_detections
-from ..model.spec import Tolerance, output_family
+from ..model.spec import DetectionThresholds, Tolerance, output_family
 from .results import CheckResult, OutputStats, Sample, SampleDetections
 
 #: Relative error is |cand - ref| / max(|ref|, REL_ERROR_FLOOR): near-zero references do not explode it.
@@ -108,13 +108,24 @@ def detections(
 def compare_run(
     check: CheckResult, references: Sequence[Mapping[str, np.ndarray]], candidates: Sequence[Mapping[str, np.ndarray]],
     tolerances: Mapping[str, Tolerance], samples: Sequence[Sample], reference_boxes: Sequence[np.ndarray] | None = None,
-    config: DecodeConfig | None = None,
+    config: DecodeConfig | None = None, thresholds: DetectionThresholds | None = None,
 ) -> CheckResult:  # fmt: skip
     """Fill ``check`` with the comparison of ``candidates`` against ``references``; faces too when ``config`` is given.
 
-    ``reference_boxes`` are the reference's :func:`faces_of` each sample, with ``score_slack(tolerances)``.
+    ``reference_boxes`` are the reference's :func:`faces_of` each sample, with :func:`parity_slack`.
+    With ``thresholds`` (a quantized model) the faces decide: recall and precision must reach
+    them, and the element-wise statistics are informational.
     """
     check.outputs = compare_outputs(references, candidates, tolerances)
+    check.detection_thresholds = thresholds
+    if thresholds is not None:
+        for o in check.outputs:
+            o.informational = True
     if config is not None and reference_boxes is not None:
-        check.detections = detections(samples, reference_boxes, candidates, config, score_slack(tolerances))
+        check.detections = detections(samples, reference_boxes, candidates, config, parity_slack(tolerances, thresholds))
     return check
+
+
+def parity_slack(tolerances: Mapping[str, Tolerance], thresholds: DetectionThresholds | None = None) -> float:
+    """The score slack of detection parity: model.yml's for a quantized model, else from the tolerances."""
+    return thresholds.score_slack if thresholds is not None else score_slack(tolerances)

@@ -17,7 +17,7 @@ CONTROL_LAYER = "conv3_1"
 CONTROL_SCALE = 1.01
 
 
-def control_models(model, input_spec: InputSpec | None = None) -> list[tuple[str, str, Any]]:
+def control_models(model, input_spec: InputSpec | None = None, weights: bool = True) -> list[tuple[str, str, Any]]:
     """``(name, description, ov.Model)`` of each negative control: copies of ``model`` with one defect.
 
     Built by editing a copy of the *converted model itself* in memory, so that each
@@ -30,7 +30,11 @@ def control_models(model, input_spec: InputSpec | None = None) -> list[tuple[str
     * ``no_reverse``: the channels are reversed in front of the model, which cancels the
       baked-in reversal: a conversion without ``--reverse_input_channels``;
     * ``scaled_weight``: the weights of one convolution (``CONTROL_LAYER``) times
-      ``CONTROL_SCALE``: a subtly wrong weight tensor.
+      ``CONTROL_SCALE``: a subtly wrong weight tensor (left out with ``weights=False``: a
+      quantized model, judged by its faces, cannot be expected to see a 1 % weight change).
+
+    Of a quantized model, ``no_reverse`` is what quantizing a conversion that forgot
+    ``--reverse_input_channels`` gives (up to the calibration's ranges).
     """
     import openvino as ov
     from openvino.preprocess import PrePostProcessor
@@ -51,12 +55,14 @@ def control_models(model, input_spec: InputSpec | None = None) -> list[tuple[str
             ppp.input().preprocess().reverse_channels()
         return ppp.build()
 
-    scaled, layer = scale_conv_weights(model, CONTROL_LAYER, CONTROL_SCALE)
-    return [
+    controls = [
         ("no_mean", "the converted model without its mean subtraction", with_pre("mean")),
         ("no_reverse", "the converted model without its BGR->RGB channel reversal", with_pre("reverse")),
-        ("scaled_weight", f"the converted model with {layer}'s weights scaled by {CONTROL_SCALE:g}", scaled),
     ]
+    if weights:
+        scaled, layer = scale_conv_weights(model, CONTROL_LAYER, CONTROL_SCALE)
+        controls.append(("scaled_weight", f"the converted model with {layer}'s weights scaled by {CONTROL_SCALE:g}", scaled))
+    return controls
 
 
 def scale_conv_weights(model, layer: str, factor: float):

@@ -28,22 +28,24 @@ from ..deploy.decode import DecodeConfig
 from ..errors import InputError, UsageError, param
 from ..events import Emitter, EventHandler
 from ..fsutil import atomic_write_text, ensure_dir, sha256_file
-from ..model.spec import PRECISIONS, ModelSpec
+from ..model.spec import MIN_QUANTIZED_FACES, PRECISIONS, QUANTIZED, ModelSpec
 from ..runtimes import RUNTIMES, model_runner
 from ..versions import environment
-from .compare import compare_run, faces_of, score_slack
+from .compare import compare_run, faces_of, parity_slack
 from .controls import control_models
 from .divergence import first_divergence
 from .golden import load_golden, save_golden
 from .results import CheckResult, ControlResult, Sample, VerifyResult, jsonable
-from .samples import DEFAULT_PHOTOS, DEFAULT_SAMPLES, DEFAULT_SEED, make_samples
+from .samples import DEFAULT_PHOTOS, DEFAULT_SAMPLES, DEFAULT_SEED, QUANTIZED_PHOTOS, make_samples
 from .targets import Target, find_targets, model_hashes, read_model, route_pairs
 from .tolerances import resolve_tolerances
 
 log = logging.getLogger(__name__)
 
-#: The execution precision each tolerance set is measured with.
-EXECUTION = {"FP32": "f32", "FP16": "f32", "BF16": "bf16"}
+#: The execution precision each tolerance set is measured with (INT8: the quantized layers run in INT8, the rest f32).
+EXECUTION = {"FP32": "f32", "FP16": "f32", "BF16": "bf16", "INT8": "f32"}
+#: The tolerances a quantized model's element-wise statistics are shown against (informational: its faces decide).
+INFORMATIONAL_TOLERANCES = "BF16"
 
 
 @dataclass(frozen=True)
@@ -51,13 +53,14 @@ class VerifyOptions:
     """How to verify: inputs (``samples`` seeded random images, patterns, ``photos`` generated photos, ``images``),
     tolerances, extras.
 
+    ``photos`` ``None`` means the default: 2, or 8 when a quantized IR is among the models checked.
     ``overrides`` is ``{family or output name: {"atol": v, "rtol": v}}`` on top of model.yml;
     ``bf16`` also runs each FP32 model with bf16 execution and the BF16 tolerance set;
     ``self_test`` runs the negative controls, each of which must fail.
     """
 
     samples: int = DEFAULT_SAMPLES
-    photos: int = DEFAULT_PHOTOS
+    photos: int | None = None
     seed: int = DEFAULT_SEED
     images: str | Path | None = None
     overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
@@ -111,10 +114,13 @@ def verify(
     _check_arguments(input_dir, golden, against, ir, onnx, artifacts, options, save_golden_to, json_report)
     config = options.decode_config or DecodeConfig.for_spec(spec)
     tolerances = {p: resolve_tolerances(spec, p, options.overrides) for p in PRECISIONS}
+    tolerances.update({q: tolerances[INFORMATIONAL_TOLERANCES] for q in QUANTIZED})
     found = find_targets(ir, onnx, artifacts)
     # Read every model first: a broken file is a usage error before minutes of MXNet.
     models = {t.label: read_model(t.path, spec) for t in found.targets}
     runs = _plan_runs(found.targets, models, spec, options)
+    quantized = any(t.weights in QUANTIZED for t in found.targets)
+    photos = options.photos if options.photos is not None else QUANTIZED_PHOTOS if quantized else DEFAULT_PHOTOS
 
     emit = Emitter("verify", on_event)
     if golden is not None:
@@ -127,7 +133,7 @@ def verify(
         emit.start(total, "run")
     elif against is not None:
         samples, seed = (
-            make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=options.photos),
+            make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=photos),
             options.seed,
         )
         total = (len(runs) + 1) * len(samples)
@@ -138,7 +144,7 @@ def verify(
         hashes = {**found.hashes, **{f"reference:{k}": v for k, v in model_hashes(against).items()}}
     else:
         samples, seed = (
-            make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=options.photos),
+            make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=photos),
             options.seed,
         )
         total = (len(runs) + 1) * len(samples)
@@ -168,9 +174,9 @@ def verify(
     done = total - len(runs) * len(samples)
     for run in runs:
         done = _execute(run, samples, spec, emit, done, total)
-    _compare_all(result, runs, refs, tolerances, config)
+    _compare_all(result, runs, refs, tolerances, config, spec)
     for check in result.checks:
-        if not check.passed and input_dir is not None and check.tolerance_set != "BF16":
+        if not check.passed and input_dir is not None and check.tolerance_set not in ("BF16", *QUANTIZED):
             run = next(r for r in runs if r.label == check.label)
             worst = max(check.outputs, key=lambda o: o.margin if np.isfinite(o.margin) else 1e300)
             sample = samples[worst.argmax_margin[0]] if worst.argmax_margin else samples[0]
@@ -223,7 +229,7 @@ def _plan_runs(targets: Sequence[Target], models: Mapping[str, Any], spec: Model
         if options.bf16 and t.weights == "FP32" and runtime == "openvino":
             runs.append(_Run(f"{t.label} bf16", t, model, str(t.path), "BF16", EXECUTION["BF16"]))
         if options.self_test:
-            for name, desc, control in control_models(model, spec.input):
+            for name, desc, control in control_models(model, spec.input, weights=t.weights != "INT8"):
                 run = _Run(f"{t.label} control {name}", t, control, f"{t.path} ({desc})", t.weights, EXECUTION[t.weights])
                 run.control = (name, desc)
                 runs.append(run)
@@ -243,23 +249,29 @@ def _execute(run: _Run, samples: Sequence[Sample], spec: ModelSpec, emit: Emitte
     return done
 
 
-def _compare_all(result: VerifyResult, runs: Sequence[_Run], refs, tolerances, config: DecodeConfig) -> None:
+def _compare_all(result: VerifyResult, runs: Sequence[_Run], refs, tolerances, config: DecodeConfig, spec: ModelSpec) -> None:
     """The one loop of comparisons: each run against the reference, then route against route."""
     samples = result.samples
 
     def faces(outputs, tolerance_set: str) -> list[tuple[np.ndarray, np.ndarray]]:  # as detection parity compares them
-        slack = score_slack(tolerances[tolerance_set])
+        slack = parity_slack(tolerances[tolerance_set], thresholds.get(tolerance_set))
         return [faces_of(o, s, config, slack) for s, o in zip(samples, outputs)]
 
-    ref_boxes = {t: faces(refs, t) for t in {r.tolerance_set for r in runs if not r.control}}
+    thresholds = {q: spec.detection[q] for q in QUANTIZED}
+    ref_boxes = {t: faces(refs, t) for t in {r.tolerance_set for r in runs if not r.control or r.tolerance_set in QUANTIZED}}
     for run in runs:
         check = CheckResult(run.label, run.description, result.reference, run.tolerance_set, run.execution,
                             run.execution_used, run.target.weights, run.runtime)  # fmt: skip
         if run.execution_used and run.execution_used != run.execution:
             check.note = f"asked for {run.execution} execution, this CPU ran {run.execution_used}"
-        # Controls are judged on tensors alone; decoding their boxes would only cost time.
-        compare_run(check, refs, run.outputs, tolerances[run.tolerance_set], samples,
-                    ref_boxes.get(run.tolerance_set), None if run.control else config)  # fmt: skip
+        # Controls are judged on tensors alone (decoding their boxes would only cost time), a quantized model's on faces.
+        by_faces = thresholds.get(run.tolerance_set)
+        compare_run(check, refs, run.outputs, tolerances[run.tolerance_set], samples, ref_boxes.get(run.tolerance_set),
+                    None if run.control and by_faces is None else config, by_faces)  # fmt: skip
+        if by_faces is not None and sum(d.parity.reference_clear for d in check.detections) < MIN_QUANTIZED_FACES:
+            check.note = (f"only {sum(d.parity.reference_clear for d in check.detections)} reference faces on these inputs: "
+                          f"recall and precision say little; check on more photos ({param('photos')} {QUANTIZED_PHOTOS}, "
+                          f"or a golden file saved with them)")  # fmt: skip
         if run.control:
             name, desc = run.control
             result.controls.append(ControlResult(name, desc, run.target.label, check))

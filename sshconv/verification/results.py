@@ -18,7 +18,7 @@ import numpy as np
 
 from ..deploy.decode import DetectionParity
 from ..errors import EXIT_MISMATCH, EXIT_OK
-from ..model.spec import Tolerance
+from ..model.spec import DetectionThresholds, Tolerance
 
 
 @dataclass
@@ -69,10 +69,11 @@ class OutputStats:
     violations: int = 0  # elements beyond tolerance
     elements: int = 0
     problem: str = ""  # a structural problem (missing, shape, NaN); empty if none
+    informational: bool = False  # a quantized model's statistics: shown, not part of the verdict (only a problem is)
 
     @property
     def passed(self) -> bool:
-        return not self.problem and self.margin <= 1.0
+        return not self.problem and (self.informational or self.margin <= 1.0)
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: jsonable(v) for k, v in self.__dict__.items() if k != "tolerance"}
@@ -135,15 +136,33 @@ class CheckResult:
     model_sha256: dict[str, str] = field(default_factory=dict)
     divergence: Divergence | None = None
     note: str = ""
+    #: Set for a quantized model, judged by its faces: recall and precision against the reference's must reach these.
+    detection_thresholds: DetectionThresholds | None = None
 
     @property
     def passed(self) -> bool:
-        """Every output within tolerance, and (where faces were compared) no face missed and none extra."""
+        """Every output within tolerance (a quantized model's: present and finite), and the faces' verdict."""
         return bool(self.outputs) and all(o.passed for o in self.outputs) and self.detections_passed
 
     @property
     def detections_passed(self) -> bool:
+        """No face missed and none extra; for a quantized model, recall and precision at its thresholds."""
+        t = self.detection_thresholds
+        if t is not None:
+            return bool(self.detections) and self.recall >= t.recall and self.precision >= t.precision
         return all(d.parity.passed for d in self.detections)
+
+    @property
+    def recall(self) -> float:
+        """Reference faces (clearly above the threshold) that the candidate found, over every input."""
+        base = sum(d.parity.reference_clear for d in self.detections)
+        return 1.0 if base == 0 else 1.0 - self.missed / base
+
+    @property
+    def precision(self) -> float:
+        """Candidate boxes (clearly above the threshold) that are reference faces, over every input."""
+        base = sum(d.parity.candidate_clear for d in self.detections)
+        return 1.0 if base == 0 else 1.0 - self.extra / base
 
     @property
     def missed(self) -> int:
@@ -178,10 +197,15 @@ class CheckResult:
             "model_sha256": self.model_sha256, "outputs": [o.to_dict() for o in self.outputs],
             "detection_parity": {"passed": self.detections_passed, "missed": self.missed, "extra": self.extra,
                                  "matched_fraction": self.matched_fraction, "max_box_drift": self.max_box_drift,
-                                 "max_score_drift": self.max_score_drift,
+                                 "max_score_drift": self.max_score_drift, "recall": self.recall,
+                                 "precision": self.precision, "thresholds": self._thresholds(),
                                  "samples": [d.to_dict(boxes) for d in self.detections]},
             "divergence": self.divergence.to_dict() if self.divergence else None,
         }  # fmt: skip
+
+    def _thresholds(self) -> dict[str, float] | None:
+        t = self.detection_thresholds
+        return None if t is None else {"recall": t.recall, "precision": t.precision, "score_slack": t.score_slack}
 
 
 @dataclass

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError, param
-from ..model.spec import VERIFY_PHOTOS, VERIFY_SAMPLES, VERIFY_SEED
+from ..model.spec import VERIFY_PHOTOS, VERIFY_PHOTOS_QUANTIZED, VERIFY_SAMPLES, VERIFY_SEED
 from .results import Sample
 
 #: Default number of seeded random images (the structured patterns come on top), and their seed.
 DEFAULT_SAMPLES = VERIFY_SAMPLES
 DEFAULT_SEED = VERIFY_SEED
 DEFAULT_PHOTOS = VERIFY_PHOTOS
+QUANTIZED_PHOTOS = VERIFY_PHOTOS_QUANTIZED
 #: Structured inputs, always checked: one grey level, channel-distinct ramps, 0/255 blocks.
 PATTERNS = ("flat", "gradient", "extremes")
 FLAT_LEVEL = 128.0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import ModelFileError, UsageError, param
 from ..fsutil import sha256_file
-from ..model.spec import ModelSpec
+from ..model.spec import QUANTIZED, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,7 @@ class Target:
 
     label: str  # "ir", "onnx", or for a conversion folder "ir/mo/FP32", "ir/onnx/FP16", "onnx"
     path: Path
-    weights: str  # FP32 / FP16: picks the tolerance set
+    weights: str  # FP32 / FP16 picks the tolerance set; INT8: judged by its faces
     route: str | None = None  # set for a conversion folder's IRs: same-weights IRs of two routes are compared too
 
 
@@ -73,6 +73,6 @@ def route_pairs(targets: list[Target]) -> list[tuple[Target, Target]]:
     """Same-weights IRs of different routes, as ``(reference, candidate)`` pairs, in a fixed order."""
     by_weights: dict[str, list[Target]] = {}
     for t in targets:
-        if t.route is not None:
+        if t.route is not None and t.weights not in QUANTIZED:  # two quantizations are each judged against the reference
             by_weights.setdefault(t.weights, []).append(t)
     return [(a, b) for _, group in sorted(by_weights.items()) for a, b in zip(group, group[1:])]

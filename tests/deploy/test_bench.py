@@ -14,6 +14,7 @@ from ..conftest import assert_one_line_error, run_cli
 CASE_KEYS = {
     "name", "runtime", "model", "weights", "execution", "effective_execution", "times_s", "load_s",
     "speedup_vs_mxnet", "median_s", "spread_s", "min_s", "max_s", "repeats", "fps", "gflops_per_s",
+    "mode", "frames", "elapsed_s", "streams", "requests",
 }  # fmt: skip
 
 
@@ -25,8 +26,9 @@ def test_bench_json_schema_on_a_short_run(converted_dir):
     res = run_cli("bench", "--ir", xml, "--seconds", "0.1", "--json")
     assert res.code == 0, res.err
     doc = json.loads(res.out)
-    assert set(doc) == {"input_shape", "gflop_per_frame", "seconds_per_case", "matmul_peak", "cases", "engine_config"}
-    assert set(doc["engine_config"]) == {"mxnet", "openvino", "cores"}
+    assert set(doc) == {"input_shape", "gflop_per_frame", "seconds_per_case", "matmul_peak", "cases", "engine_config", "mode"}
+    assert set(doc["engine_config"]) == {"mxnet", "openvino", "cores", "cpu_flags"}
+    assert doc["mode"] == "latency"
     assert doc["input_shape"] == [1, 3, 640, 640] and doc["gflop_per_frame"] == CARD_GFLOPS
     peak = doc["matmul_peak"]
     assert peak["gflops_per_s"] > 1 and peak["cores"] >= 1 and peak["size"] > 0

@@ -73,6 +73,9 @@ def test_packaged_model_yml_is_the_real_model():
     assert spec.outputs[-1].shape == (1, 8, 80, 80)
     assert spec.quantizable is None, "the last Open Model Zoo model.yml of ssh-mxnet has no such key"
     assert spec.tolerance("FP32", "rpn_cls_prob_reshape_stride8:0").atol > 0
+    from sshconv.model.spec import DEFAULT_DETECTION, DetectionThresholds
+
+    assert spec.detection["INT8"] == DetectionThresholds(**DEFAULT_DETECTION["INT8"])  # model.yml says what the code does
 
 
 def test_top_level_model_yml_is_the_packaged_one():
@@ -93,10 +96,12 @@ def test_sshconv_extensions(tmp_path):
         doc(
             files=[dict(GOOD_FILE, sources=["https://m1.example/x.zip", "http://m2.example/x.zip"])],
             postprocessing=[{"$type": "regex_replace", "file": "a.json", "pattern": "x+", "replacement": "y", "count": 2}],
-            verification={"tolerances": {"fp16": {"bbox_pred": {"atol": 0.5}}}},
+            verification={"tolerances": {"fp16": {"bbox_pred": {"atol": 0.5}}}, "detection": {"int8": {"recall": 0.9}}},
         ),
         tmp_path / "m.yml",
     )
+    int8 = spec.detection["INT8"]
+    assert int8.recall == 0.9 and int8.precision == 0.95 and int8.score_slack == 0.05  # the others keep their defaults
     assert spec.files[0].urls == (
         "https://example.com/ssh-model-final.zip",
         "https://m1.example/x.zip",
@@ -126,6 +131,9 @@ BAD = [
     (None, "outputs[0].shape: expected 4 positive dimensions"),
     (None, "verification.tolerances.FP64: expected a precision among FP32, FP16, BF16"),
     (None, "verification.tolerances.FP32.cls_prob.atol: expected a tolerance >= 0"),
+    (None, "verification.detection.FP32: expected a quantized precision among INT8"),
+    (None, "verification.detection.INT8.recall: expected a number from 0 to 1"),
+    (None, "verification.detection.INT8.iou: expected recall, precision or score_slack"),
     (None, "model_optimizer_args[0]: expected --mean_values=NAME[m0,m1,m2]"),
     ("files: [\n", "not valid YAML at line"),
 ]
@@ -145,6 +153,9 @@ BAD_DOCS = [
     doc(outputs=[{"name": "rpn_bbox_pred_stride8", "shape": [1, 8, 80]}]),
     doc(verification={"tolerances": {"FP64": {}}}),
     doc(verification={"tolerances": {"FP32": {"cls_prob": {"atol": -1}}}}),
+    doc(verification={"detection": {"FP32": {"recall": 0.9}}}),
+    doc(verification={"detection": {"INT8": {"recall": 1.5}}}),
+    doc(verification={"detection": {"INT8": {"iou": 0.5}}}),
     doc(model_optimizer_args=["--mean_values=data[1,2]"]),
 ]
 
