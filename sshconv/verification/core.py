@@ -270,8 +270,8 @@ def _compare_all(result: VerifyResult, runs: Sequence[_Run], refs, tolerances, c
                     None if run.control and by_faces is None else config, by_faces)  # fmt: skip
         if by_faces is not None and sum(d.parity.reference_clear for d in check.detections) < MIN_QUANTIZED_FACES:
             check.note = (f"only {sum(d.parity.reference_clear for d in check.detections)} reference faces on these inputs: "
-                          f"recall and precision say little; check on more photos ({param('photos')} {QUANTIZED_PHOTOS}, "
-                          f"or a golden file saved with them)")  # fmt: skip
+                          f"recall and precision say little; check on more photos with faces (without a golden file, "
+                          f"{QUANTIZED_PHOTOS} generated ones are the default; or save the golden file with them)")  # fmt: skip
         if run.control:
             name, desc = run.control
             result.controls.append(ControlResult(name, desc, run.target.label, check))

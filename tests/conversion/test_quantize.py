@@ -190,3 +190,12 @@ def test_a_changed_artifact_is_refused_before_quantizing(quantized_dir, tmp_path
     res = run_cli("quantize", "--artifacts", copy, "--calibration-count", 1)
     assert_one_line_error(res, 4, "sha256")
     assert read_manifest(copy).quantization == read_manifest(quantized_dir).quantization
+
+
+def test_an_int8_check_on_few_faces_says_so(quantized_dir, golden_file, tmp_path):
+    """A golden file saved with the default inputs holds ~10 faces: the INT8 check runs, and notes that it says little."""
+    report = tmp_path / "report.json"
+    res = run_cli("verify", "--golden", golden_file, "--ir", quantized_dir / "ir/mo/INT8/ssh-mxnet.xml", "--json", report)
+    check = json.loads(report.read_text())["checks"][0]
+    assert check["weights"] == "INT8" and "reference faces on these inputs" in check["note"], res.out
+    assert "note: only" in res.out and "8 generated ones" in res.out
