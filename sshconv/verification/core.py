@@ -229,7 +229,7 @@ def _plan_runs(targets: Sequence[Target], models: Mapping[str, Any], spec: Model
         if options.bf16 and t.weights == "FP32" and runtime == "openvino":
             runs.append(_Run(f"{t.label} bf16", t, model, str(t.path), "BF16", EXECUTION["BF16"]))
         if options.self_test:
-            for name, desc, control in control_models(model, spec.input, weights=t.weights != "INT8"):
+            for name, desc, control in control_models(model, spec.input, weights=t.weights not in QUANTIZED):
                 run = _Run(f"{t.label} control {name}", t, control, f"{t.path} ({desc})", t.weights, EXECUTION[t.weights])
                 run.control = (name, desc)
                 runs.append(run)
