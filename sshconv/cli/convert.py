@@ -141,7 +141,8 @@ def add_quantize(sub) -> None:
     p.add_argument("--out", metavar="Y.xml", type=Path, help="where the INT8 IR goes (with --ir); its .bin beside it")
     p.add_argument(
         "--calibration", metavar="DIR", type=Path,
-        help="calibrate on these photos (the first N by name), fitted as `detect` fits them (default: generated photos)",
+        help="calibrate on the photos in DIR and its sub-folders (the first N by path), fitted as `detect` fits them "
+        "(default: generated photos)",
     )  # fmt: skip
     p.add_argument(
         "--calibration-count", metavar="N", type=int, default=DEFAULT_CALIBRATION_COUNT,
