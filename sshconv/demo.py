@@ -13,14 +13,18 @@ is kept, in the user cache, so that it is done once per machine):
    (``W/converted/ir/mo/INT8``; skipped, saying so, where the ``int8`` extra is not installed);
 5. ``verify``: every artifact against MXNet (the INT8 IR by its faces), with ``W/verify.json``
    and the HTML report ``W/report.html``;
-6. ``bench``: a short benchmark of MXNet and the Model Optimizer IRs, INT8 among them (``W/bench.json``).
+6. ``bench``: a short benchmark of MXNet and the Model Optimizer IRs, INT8 among them (``W/bench.json``);
+7. ``eval``: the card's mAP for MXNet and every artifact side by side on a few generated photos
+   (``W/eval-photos``), with face parity against MXNet (``W/eval.json``, ``W/eval.html``; the
+   ledger in ``W/eval-work``).
 
 Re-running reuses what is already there and still valid: the synthetic files if the
 archive matches its model.yml, the download (verified by sha256), the conversion if its
 manifest names the current checkpoint and every artifact still has its recorded hash,
 the INT8 IR if the manifest records it from the current FP32 IR with the demo's settings,
-the verification if a stamp records a pass for exactly these artifacts. The benchmark
-always runs (it is a measurement of now).
+the verification if a stamp records a pass for exactly these artifacts, the evaluation's
+ledger if it holds exactly these models and photos. The benchmark always runs (it is a
+measurement of now).
 """
 
 from __future__ import annotations
@@ -49,8 +53,11 @@ DEMO_BENCH_ROUTES = ("mo",)
 #: The route the demo quantizes, and on how many generated photos (as good as 64 or 300 here: scripts/measure_int8.py).
 DEMO_QUANTIZE_ROUTE = "mo"
 DEMO_CALIBRATION_COUNT = 16
+#: Generated photos the demo's evaluation runs on (0 skips it), and their seed.
+DEMO_EVAL_PHOTOS = 4
+DEMO_EVAL_SEED = 2024
 STAMP = "verified.json"
-STEPS = ("synth", "download", "convert", "quantize", "verify", "bench")
+STEPS = ("synth", "download", "convert", "quantize", "verify", "bench", "eval")
 
 
 @dataclass
@@ -76,6 +83,9 @@ class DemoResult:
     #: Per quantized IR, its detection parity against MXNet in one line.
     quantized: list[str] = field(default_factory=list)
     bench: Any = None  # sshconv.bench.BenchResult, or None when skipped
+    evaluation: Any = None  # sshconv.evaluation.EvalResult, or None when skipped
+    eval_json: Path | None = None
+    eval_html: Path | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +95,8 @@ class DemoResult:
             "report": str(self.report), "verify_json": str(self.verify_json), "quantized": self.quantized,
             "bench_json": str(self.bench_json) if self.bench_json else None,
             "bench": self.bench.to_dict() if self.bench is not None else None,
+            "eval_json": str(self.eval_json) if self.eval_json else None,
+            "eval": {k: r.to_dict() for k, r in self.evaluation.results.items()} if self.evaluation is not None else None,
         }  # fmt: skip
 
 
@@ -161,13 +173,15 @@ def run_demo(
     samples: int = DEMO_SAMPLES,
     bench_seconds: float = DEMO_BENCH_SECONDS,
     self_test: bool = False,
+    eval_photos: int = DEMO_EVAL_PHOTOS,
     on_event: EventHandler | None = None,
 ) -> DemoResult:
     """Run synth -> download -> convert -> quantize -> verify (+ HTML report) -> bench in ``workdir``, offline.
 
     ``samples`` random images are verified besides the three patterns; ``bench_seconds``
     is the timed budget per engine (``0`` skips the benchmark); ``self_test`` adds the
-    verifier's negative controls. ``on_event`` receives the demo's own events (stage
+    verifier's negative controls; ``eval_photos`` generated photos are evaluated (``0``
+    skips it). ``on_event`` receives the demo's own events (stage
     ``demo``, one ``progress`` per step) and every step's events, unchanged.
     A verification mismatch is not an exception: ``result.passed`` is False.
     """
@@ -182,6 +196,8 @@ def run_demo(
 
     if samples < 0:
         raise UsageError(f"demo: {param('samples')} must be >= 0, got {samples}")
+    if eval_photos < 0:
+        raise UsageError(f"demo: {param('eval_photos')} must be >= 0, got {eval_photos}")
     if bench_seconds < 0:
         raise UsageError(f"demo: {param('bench_seconds')} must be >= 0, got {bench_seconds}")
     work = ensure_dir(Path(workdir), "demo work folder")
@@ -290,7 +306,38 @@ def run_demo(
         res.bench_json = atomic_write_text(work / "bench.json", json.dumps(res.bench.to_dict(), indent=2) + "\n")
         fastest = min(res.bench.cases, key=lambda c: c.median_s)
         step(6, "bench", "done", t0, f"fastest {fastest.name}: {fastest.median_s:.2f} s/frame")
+
+    # 7. the card's metric, every engine side by side, on a few generated photos
+    t0 = time.perf_counter()
+    if eval_photos == 0:
+        step(7, "eval", "skipped", t0, "eval photos = 0")
+    else:
+        res.evaluation, status = _demo_eval(spec, work, checkpoint, converted, eval_photos, on_event)
+        res.eval_json, res.eval_html = work / "eval.json", work / "eval.html"
+        maps = ", ".join(f"{label} {r.ap.map_percent:.1f}" for label, r in res.evaluation.results.items())
+        step(7, "eval", status, t0, f"mAP % on {eval_photos} photos: {maps}")
     return res
+
+
+def _demo_eval(spec, work: Path, checkpoint: Path, converted: Path, photos: int, on_event):
+    """The evaluation step: the ledger is continued when it holds exactly these models and photos, else redone."""
+    import shutil
+
+    from .dataset.photos import make_photos
+    from .errors import IntegrityError
+    from .evaluation import evaluate
+    from .evaluation.report import write_report
+
+    data, ledger = work / "eval-photos", work / "eval-work"
+    make_photos(data, count=photos, seed=DEMO_EVAL_SEED)
+    kwargs = dict(input_dir=checkpoint, artifacts=converted, work_dir=ledger, json_report=work / "eval.json", on_event=on_event)
+    try:
+        result = evaluate(spec, data, resume=True, **kwargs)
+    except IntegrityError:  # other models or photos than the ledger's: start it again
+        shutil.rmtree(ledger, ignore_errors=True)
+        result = evaluate(spec, data, resume=True, **kwargs)
+    write_report(result, work / "eval.html")
+    return result, "reused" if result.resumed == result.timing["photos"] else "done"
 
 
 def _parity_line(check) -> str:

@@ -4,7 +4,7 @@
 NumPy 1 or 2, any Python 3.10-3.13). Reading the MXNet checkpoint and converting it needs
 the pinned conversion stack (``pip install 'sshconv[convert]'``, Python 3.11: MXNet 1.9.1,
 NumPy 1.23.5, ONNX 1.15, Model Optimizer 2023.3); ONNX Runtime is the ``onnxruntime`` extra,
-NNCF (``sshconv quantize``) the ``int8`` extra.
+NNCF (``sshconv quantize``) the ``int8`` extra, Ray (``sshconv eval --ray``) the ``ray`` extra.
 :func:`require` imports one of those, or says in one line which extra to install.
 """
 
@@ -27,6 +27,7 @@ EXTRAS = {
     "openvino.tools.mo": ("convert", "3.11"),
     "onnxruntime": ("onnxruntime", None),
     "nncf": ("int8", None),
+    "ray": ("ray", None),
 }
 
 

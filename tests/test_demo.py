@@ -18,12 +18,24 @@ from .conftest import needs_conversion_stack, run_cli
 def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismatch(tmp_path):
     """The README's main command, from nothing: every step runs for real (synth, import, convert, quantize, verify, bench)."""
     work = tmp_path / "demo"
-    res = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0.01", "--progress", "json")
+    res = run_cli(
+        "demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0.01", "--eval-photos", "2", "--progress", "json"
+    )
     assert res.code == 0, res.err
     # The demo's own events, one per step, and its steps' events passed on, each with its own stage.
     events = [json.loads(line) for line in res.err.splitlines()]
     assert [e["item"] for e in events if e["stage"] == "demo" and e["event"] == "progress"] == list(STEPS)
-    assert {e["stage"] for e in events} == {"demo", "synth", "download", "convert", "quantize", "verify", "bench"}
+    assert {e["stage"] for e in events} == {
+        "demo",
+        "synth",
+        "download",
+        "convert",
+        "quantize",
+        "verify",
+        "bench",
+        "photos",
+        "eval",
+    }
     runs = [e for e in events if e["stage"] == "verify" and e["event"] == "progress"]
     assert runs[-1]["done"] == runs[-1]["total"] == 7 * 11, "MXNet and 6 models, each on 3 patterns and 8 photos (INT8's default)"
     rows = {line.split()[0]: line.split()[1] for line in res.out.splitlines() if line.split()[:1] and line.split()[0] in STEPS}
@@ -66,13 +78,15 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
     assert "FP32 matmul ceiling" in res.out
 
     # Second run: everything still valid is reused, nothing is recomputed.
-    again = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0", "--json")
+    again = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0", "--eval-photos", "2", "--json")
     assert again.code == 0, again.err
     doc = json.loads(again.out)
     assert [(s["name"], s["status"]) for s in doc["steps"]] == [
         ("synth", "reused"), ("download", "reused"), ("convert", "reused"), ("quantize", "reused"), ("verify", "reused"),
-        ("bench", "skipped"),
+        ("bench", "skipped"), ("eval", "reused"),
     ]  # fmt: skip
+    assert set(doc["eval"]) == {"mxnet", "ir/mo/FP32", "ir/mo/FP16", "ir/onnx/FP32", "ir/onnx/FP16", "ir/mo/INT8", "onnx"}
+    assert all(0 <= r["map"] <= 100 for r in doc["eval"].values()) and (work / "eval.html").is_file()
     assert sum(s["seconds"] for s in doc["steps"]) < 30
 
     # A verification that fails makes the demo exit 1, and no stamp says it passed: here model.yml's
@@ -84,7 +98,7 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
     }
     model_yml.write_text(yaml.safe_dump(doc))
     (work / "verified.json").unlink()
-    failed = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0")
+    failed = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0", "--eval-photos", "0")
     assert failed.code == 1, failed.out + failed.err
     assert "verification: FAIL" in failed.out and not (work / "verified.json").exists()
 

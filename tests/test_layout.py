@@ -79,12 +79,13 @@ def test_the_stage_api_is_importable_from_the_top_without_heavy_frameworks():
 
 def test_the_constraints_file_pins_what_the_convert_extra_pins():
     """README's install commands pass constraints-convert.txt: it must say what pyproject.toml's convert extra says,
-    and pin the int8 extra's NNCF to one release within its range (the one made for OpenVINO 2023.3)."""
+    and pin the int8 extra's NNCF to one release within its range (the one made for OpenVINO 2023.3), and the ray
+    extra's Ray to the release that resolves beside those pins."""
     tomllib = __import__("pytest").importorskip("tomllib")
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     pins = {r.split(";")[0].strip().replace("[mxnet,onnx]", "") for r in extras["convert"]}
     constraints = {
         ln.strip() for ln in (ROOT / "constraints-convert.txt").read_text().splitlines() if ln.strip() and not ln.startswith("#")
     }
-    assert constraints - pins == {"nncf==2.8.1"} and pins <= constraints
-    assert extras["int8"] == ["nncf>=2.8"]
+    assert constraints - pins == {"nncf==2.8.1", "ray==2.60.0"} and pins <= constraints
+    assert extras["int8"] == ["nncf>=2.8"] and extras["ray"] == ["ray>=2.9"]

@@ -15,7 +15,8 @@ EPILOG_EXIT_CODES = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code,
 
 #: Library parameters whose flag is not simply ``--`` + the parameter name with dashes.
 PARAMETER_FLAGS = {"mirrors": "mirror", "precisions": "precision", "save_golden_to": "save_golden", "json_report": "json",
-                   "output": "out", "count": "calibration_count", "seed": "calibration_seed", "ignore_types": "ignore_type"}  # fmt: skip
+                   "output": "out", "count": "calibration_count", "seed": "calibration_seed", "ignore_types": "ignore_type",
+                   "irs": "ir"}  # fmt: skip
 
 
 class Parser(argparse.ArgumentParser):

@@ -131,6 +131,7 @@ def cmd_demo(args) -> int:
 
     res = run_with_progress(
         args, run_demo, args.workdir, samples=args.samples, bench_seconds=args.bench_seconds, self_test=args.self_test,
+        eval_photos=args.eval_photos,
     )  # fmt: skip
     if args.json:
         print_json(res.to_dict())
@@ -150,15 +151,20 @@ def cmd_demo(args) -> int:
         print(f"  INT8 detection parity: {line}")
     print(f"JSON report: {res.verify_json}")
     print(f"HTML report: {res.report}")
+    if res.evaluation is not None:
+        from .evaluate import print_eval
+
+        print(f"\nevaluation ({res.eval_json}, {res.eval_html}):")
+        print_eval(res.evaluation)
     return 0 if res.passed else EXIT_MISMATCH
 
 
 def add_demo(sub) -> None:
-    from ..demo import DEFAULT_WORKDIR, DEMO_BENCH_SECONDS, DEMO_SAMPLES
+    from ..demo import DEFAULT_WORKDIR, DEMO_BENCH_SECONDS, DEMO_EVAL_PHOTOS, DEMO_SAMPLES
 
     p = command(
         sub, "demo", "The whole pipeline offline: synth, download --from-file, convert (both routes), quantize (INT8), "
-        "verify + HTML report, bench.",
+        "verify + HTML report, bench, eval.",
         "sshconv demo --workdir ./sshconv-demo", cmd_demo,
     )  # fmt: skip
     p.add_argument(
@@ -182,6 +188,10 @@ def add_demo(sub) -> None:
         default=DEMO_BENCH_SECONDS,
         help=f"timed seconds per engine in the benchmark; 0 skips it (default {DEMO_BENCH_SECONDS:g})",
     )
+    p.add_argument(
+        "--eval-photos", metavar="N", type=int, default=DEMO_EVAL_PHOTOS,
+        help=f"generated photos the evaluation runs on; 0 skips it (default {DEMO_EVAL_PHOTOS})",
+    )  # fmt: skip
     p.add_argument("--self-test", action="store_true", help="also run the verifier's negative controls (slower)")
     add_progress(p)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -22,13 +22,26 @@ from .convert import add_convert, add_quantize
 from .dataset import add_photos
 from .deploy import add_bench, add_demo, add_detect
 from .download import add_download
+from .evaluate import add_eval
 from .model import add_info, add_synth
 from .verify import add_verify
 
 log = logging.getLogger("sshconv")
 
 #: One function per command adds its sub-parser; the order here is the order in --help.
-COMMANDS = [add_info, add_synth, add_photos, add_download, add_convert, add_quantize, add_detect, add_bench, add_demo, add_verify]
+COMMANDS = [
+    add_info,
+    add_synth,
+    add_photos,
+    add_download,
+    add_convert,
+    add_quantize,
+    add_detect,
+    add_bench,
+    add_demo,
+    add_verify,
+    add_eval,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

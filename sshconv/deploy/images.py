@@ -35,20 +35,26 @@ class Fitted:
     original_hw: tuple[int, int]
 
 
-def load_bgr(path: str | Path) -> np.ndarray:
-    """``H x W x 3`` BGR ``uint8`` pixels of an image file, or an :class:`InputError` naming it."""
+def load_bgr(path: str | Path, data: bytes | None = None) -> np.ndarray:
+    """``H x W x 3`` BGR ``uint8`` pixels of an image file, or an :class:`InputError` naming it.
+
+    With ``data``, those are the file's bytes (read elsewhere, e.g. on another machine) and
+    ``path`` only names it in errors.
+    """
+    import io
+
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise InputError(f"image {path}: no such file; pass an existing image file")
-    if path.stat().st_size == 0:
+    if (len(data) if data is not None else path.stat().st_size) == 0:
         raise InputError(f"image {path}: is empty (0 bytes); pass a real image file")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with warnings.catch_warnings():  # a too-large image is our own one-line error below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img = Image.open(path if data is None else io.BytesIO(data))
         with img:
             if img.width * img.height > MAX_PIXELS:
                 raise InputError(f"image {path}: {img.width}x{img.height} is larger than {MAX_PIXELS:,} pixels; resize it first")
@@ -103,8 +109,8 @@ def _taps(dst: int, src: int, clamp_weights: bool):
         low, high = i < 0, i >= src - 1
         f[low], i[low] = 0, 0
         f[high], i[high] = 0, src - 1
-    w0 = np.rint((np.float32(1) - f) * np.float32(RESIZE_COEF_SCALE)).astype(np.int64)
-    w1 = np.rint(f * np.float32(RESIZE_COEF_SCALE)).astype(np.int64)
+    w0 = np.rint((np.float32(1) - f) * np.float32(RESIZE_COEF_SCALE)).astype(np.int32)
+    w1 = np.rint(f * np.float32(RESIZE_COEF_SCALE)).astype(np.int32)
     return np.clip(i, 0, src - 1), np.clip(i + 1, 0, src - 1), w0, w1
 
 
@@ -121,7 +127,7 @@ def resize_linear(bgr: np.ndarray, height: int, width: int) -> np.ndarray:
     h, w = bgr.shape[:2]
     x0, x1, a0, a1 = _taps(width, w, True)
     y0, y1, b0, b1 = _taps(height, h, False)
-    src = np.asarray(bgr, dtype=np.int64)
+    src = np.asarray(bgr, dtype=np.int32)  # 255 * 2048 * 2048 >> 4 fits: int32 is exact and twice as fast
     rows = src[:, x0] * a0[None, :, None] + src[:, x1] * a1[None, :, None]
     top, bottom = rows[y0] >> 4, rows[y1] >> 4
     value = ((top * b0[:, None, None]) >> 16) + ((bottom * b1[:, None, None]) >> 16)

@@ -48,7 +48,8 @@ class OpenVINORunner(Runner):
     ``extra_outputs`` names intermediate tensors to return too. ``performance_hint``
     (``"LATENCY"``, the plugin's default, or ``"THROUGHPUT"``) sets ``PERFORMANCE_HINT``:
     with ``THROUGHPUT`` the plugin picks its number of streams, and :meth:`throughput`
-    keeps its optimal number of asynchronous requests busy.
+    keeps its optimal number of asynchronous requests busy. ``threads`` caps the plugin's
+    threads (``INFERENCE_NUM_THREADS``; ``None``: every core), for several workers on one machine.
     """
 
     name = "openvino"
@@ -61,6 +62,7 @@ class OpenVINORunner(Runner):
         input_shape: Sequence[int] | None = None,
         extra_outputs: Sequence[str] = (),
         performance_hint: str | None = None,
+        threads: int | None = None,
     ) -> None:
         super().__init__(spec)
         if execution is not None and execution.lower() not in EXECUTION_HINTS:
@@ -71,6 +73,7 @@ class OpenVINORunner(Runner):
         self.requested_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
         self.extra_outputs = list(extra_outputs)
         self.performance_hint = performance_hint
+        self.threads = threads
         self.execution_used: str | None = None
         self.model: Any = None
         self.compiled: Any = None
@@ -94,6 +97,8 @@ class OpenVINORunner(Runner):
         config = {} if self.execution is None else {"INFERENCE_PRECISION_HINT": self.execution}
         if self.performance_hint is not None:
             config["PERFORMANCE_HINT"] = self.performance_hint
+        if self.threads is not None:
+            config["INFERENCE_NUM_THREADS"] = int(self.threads)
         try:
             self.compiled = core.compile_model(model, "CPU", config)
         except RuntimeError as exc:

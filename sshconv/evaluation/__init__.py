@@ -1,0 +1,26 @@
+"""Dataset-scale evaluation: the card's WIDER FACE mAP, as the Open Model Zoo's accuracy checker computes it.
+
+* :mod:`.omz`: the checker's ``retinaface`` adapter for this model, and its configuration;
+* :mod:`.metric`: the checker's mAP (annotation filtering, matching, VOC AP), streamed;
+* :mod:`.engines`: what is evaluated (MXNet, IRs, ONNX), with the hashes of their files;
+* :mod:`.worker`: one worker, every engine loaded once, one photo at a time;
+* :mod:`.pool`: workers in this process, in processes, or on a Ray cluster;
+* :mod:`.ledger`: every photo's results on disk as they come (resumable);
+* :mod:`.core`: :func:`evaluate`; :mod:`.report`: the HTML page.
+
+Importing this package imports nothing heavy (``sshconv --help`` stays fast); the names
+below load :mod:`.core` when first used.
+"""
+
+#: Where the ledger goes when no work folder is given (relative to the current folder).
+DEFAULT_WORK_DIR = "sshconv-eval"
+
+__all__ = ["DEFAULT_WORK_DIR", "EvalResult", "evaluate", "find_dataset"]
+
+
+def __getattr__(name: str):
+    if name in ("EvalResult", "evaluate", "find_dataset"):
+        from . import core
+
+        return getattr(core, name)
+    raise AttributeError(name)

@@ -1,0 +1,212 @@
+"""``sshconv eval``: the card's WIDER FACE mAP for MXNet and every artifact, photo by photo into a ledger.
+
+:func:`evaluate` finds the dataset and the engines, opens the ledger (or continues it),
+streams the photos not yet in it to the workers (:mod:`.pool`), writes each result the
+moment it arrives, and computes from the ledger per engine: the mAP as the accuracy
+checker computes it, the precision-recall curve, and the photo-by-photo face parity
+against MXNet (matched, missed, extra faces; the worst photos).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, IntegrityError, UsageError, param
+from ..events import Emitter, EventHandler
+from . import DEFAULT_WORK_DIR, omz
+from .engines import REFERENCE, Engine, find_engines
+from .ledger import Ledger
+from .metric import APResult
+from .worker import FACE_THRESHOLD, PARITY_SLACK, PhotoTask
+
+#: How many of the photos where an engine's faces differ most from MXNet's are listed.
+WORST_PHOTOS = 8
+
+GT_NAMES = ("wider_face_val_bbx_gt.txt", "wider_face_split/wider_face_val_bbx_gt.txt")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    folder: Path
+    images: Path
+    ground_truth: Path
+
+    def photos(self):
+        from ..dataset.wider import read_gt
+
+        return read_gt(self.ground_truth)
+
+
+def find_dataset(folder: str | Path) -> Dataset:
+    """The WIDER FACE layout in ``folder``: ``images/`` (or ``WIDER_val/images/``) and a ``*_bbx_gt.txt``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(
+            f"dataset {folder}: no such folder; pass a folder in the WIDER FACE layout (`sshconv photos` writes one)"
+        )
+    images = next((p for p in (folder / "images", folder / "WIDER_val" / "images") if p.is_dir()), None)
+    gt = next((folder / n for n in GT_NAMES if (folder / n).is_file()), None) or next(
+        iter(sorted(folder.glob("*_bbx_gt.txt"))), None
+    )
+    if images is None or gt is None:
+        what = "images/" if images is None else "a wider_face_*_bbx_gt.txt"
+        raise InputError(
+            f"dataset {folder}: no {what} in it; pass a folder in the WIDER FACE layout (`sshconv photos` writes one)"
+        )
+    return Dataset(folder, images, gt)
+
+
+@dataclass
+class EngineResult:
+    label: str
+    ap: APResult
+    photos: int
+    seconds: float  # inference, summed over photos
+    parity: dict[str, Any] | None  # against MXNet: matched, missed, extra, photos differing
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            "map": round(self.ap.map_percent, 4), "faces": self.ap.faces, "detections": self.ap.detections,
+            "true_positives": self.ap.true_positives, "photos": self.photos,
+            "seconds_per_photo": round(self.seconds / max(self.photos, 1), 4),
+        }  # fmt: skip
+        if self.parity is not None:
+            out["parity"] = self.parity
+        return out
+
+
+@dataclass
+class EvalResult:
+    dataset: Dataset
+    engines: list[Engine]
+    results: dict[str, EngineResult]
+    worst: list[dict[str, Any]]
+    timing: dict[str, Any]
+    work_dir: Path
+    workers: dict[str, Any]
+    resumed: int = 0  # photos the ledger held before this run
+    curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dataset": {"folder": str(self.dataset.folder), "ground_truth": str(self.dataset.ground_truth),
+                        "photos": self.timing["photos"]},
+            "metric": settings(),
+            "results": {label: r.to_dict() for label, r in self.results.items()},
+            "worst_photos": [{k: v for k, v in w.items() if k != "boxes"} for w in self.worst],
+            "engines": {e.label: e.to_dict() for e in self.engines},
+            "timing": self.timing,
+            "workers": self.workers,
+            "ledger": str(self.work_dir / "ledger.sqlite"),
+            "resumed_photos": self.resumed,
+        }  # fmt: skip
+
+
+def settings(execution: str | None = "f32") -> dict[str, Any]:
+    """What the numbers depend on besides the models and the photos (part of the ledger's identity)."""
+    return {
+        "protocol": "OMZ accuracy checker, ssh-mxnet accuracy-check.yml", "input_size": omz.INPUT_SIZE,
+        "keep_top_k": omz.KEEP_TOP_K, "nms_threshold": omz.NMS_THRESHOLD, "clip_boxes": omz.CLIP_SIZE,
+        "height_range": list(omz.HEIGHT_RANGE), "overlap_threshold": omz.OVERLAP_THRESHOLD, "integral": "voc max",
+        "execution": execution, "face_threshold": FACE_THRESHOLD, "parity_slack": PARITY_SLACK,
+    }  # fmt: skip
+
+
+def evaluate(
+    spec, dataset: str | Path, input_dir: str | Path | None = None, artifacts: str | Path | None = None,
+    irs: Sequence[str | Path] = (), work_dir: str | Path | None = None, resume: bool = False, jobs: int | None = None,
+    ray: str | None = None, json_report: str | Path | None = None, on_event: EventHandler | None = None,
+) -> EvalResult:  # fmt: skip
+    """Evaluate every engine on ``dataset``; see the module's docstring. ``jobs``: worker processes (or Ray actors)."""
+    from ..fsutil import sha256_file
+
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"eval: {param('jobs')} {jobs}: expected 1 or more workers")
+    ds = find_dataset(dataset)
+    engines = find_engines(input_dir, artifacts, irs)
+    if any(e.kind == "mxnet" for e in engines):
+        from ..extras import require
+
+        require("mxnet", "eval of the MXNet checkpoint")  # here, not in a worker, so the advice is one line
+    emit = Emitter("eval", on_event)
+    identity = {
+        "dataset": {"ground_truth": ds.ground_truth.name, "sha256": sha256_file(ds.ground_truth)},
+        "engines": {e.label: e.files for e in engines},
+        "settings": settings(),
+    }
+    ledger = Ledger(Path(work_dir) if work_dir is not None else Path(DEFAULT_WORK_DIR))
+    try:
+        held = ledger.open(identity, resume)
+        total = sum(1 for _ in ds.photos())
+        emit.start(total=total, done=held, unit="image", item=str(ds.folder))
+        hashes: dict[int, str] = {}
+        started, done = time.perf_counter(), held
+        from .pool import run_photos
+
+        for result in run_photos(_tasks(ds, ledger.done(), hashes), engines, spec, jobs, ray):
+            ledger.add(result, hashes.pop(result["index"]))
+            done += 1
+            emit.progress(done, total, unit="image", item=str(ds.folder))
+        wall = time.perf_counter() - started
+        emit("done", item=str(ds.folder), done=done, total=total)
+        result = _summarise(ledger, ds, engines, held, wall, jobs, ray)
+    finally:
+        ledger.close()
+    if json_report is not None:
+        from ..fsutil import atomic_write_text, no_space_left
+
+        with no_space_left(Path(json_report).parent, "report folder"):
+            import json
+
+            atomic_write_text(Path(json_report), json.dumps(result.to_dict(), indent=2) + "\n")
+    return result
+
+
+def _tasks(ds: Dataset, done: dict[int, str], hashes: dict[int, str]) -> Iterator[PhotoTask]:
+    """The photos not in the ledger, read one at a time; a photo the ledger holds must not have changed."""
+    import hashlib
+
+    for idx, photo in enumerate(ds.photos()):
+        path = ds.images / photo.path
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"dataset {ds.folder}: {photo.path}, listed in {ds.ground_truth.name}, cannot be read ({exc.__class__.__name__}); "
+                             "restore it or remove it from the ground truth") from None  # fmt: skip
+        digest = hashlib.sha256(data).hexdigest()
+        if idx in done:
+            if done[idx] != digest:
+                raise IntegrityError(f"dataset {ds.folder}: {photo.path} changed since the ledger was started (sha256 {digest}); "
+                                     f"results of different inputs are not mixed: pass another {param('work_dir')}")  # fmt: skip
+            continue
+        hashes[idx] = digest
+        yield PhotoTask(idx, photo.path, data, tuple((f.x, f.y, f.w, f.h) for f in photo.faces))
+
+
+def _summarise(ledger: Ledger, ds: Dataset, engines: list[Engine], held: int, wall: float, jobs, ray) -> EvalResult:
+    results, curves = {}, {}
+    for e in engines:
+        ap = ledger.average_precision(e.label)
+        totals = ledger.totals(e.label)
+        parity = None
+        if e.label != REFERENCE and any(x.label == REFERENCE for x in engines):
+            parity = {"against": REFERENCE, **{k: totals[k] for k in ("matched", "missed", "extra", "differing")}}
+        results[e.label] = EngineResult(e.label, ap, totals["photos"], totals["seconds"], parity)
+        curves[e.label] = ap.curve
+    timing = ledger.timing()
+    inference = timing["inference_seconds"]
+    timing.update(
+        wall_seconds_this_run=round(wall, 3),
+        overhead_percent=round(100.0 * (timing["worker_seconds"] / inference - 1.0), 2) if inference else None,
+    )
+    workers = {"kind": "ray" if ray else ("processes" if (jobs or 1) > 1 else "this process"), "count": jobs or 1}
+    if ray:
+        workers["address"] = ray
+    worst = list(ledger.worst(WORST_PHOTOS))
+    for w in worst:
+        w["boxes"] = {REFERENCE: ledger.boxes(REFERENCE, w["index"]), w["engine"]: ledger.boxes(w["engine"], w["index"])}
+    return EvalResult(ds, engines, results, worst, timing, ledger.folder, workers, held, curves)

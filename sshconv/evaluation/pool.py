@@ -1,0 +1,213 @@
+"""Where the photos are evaluated: in this process, in N worker processes, or on a Ray cluster.
+
+Every way has the same shape: photos go in one at a time, results come back as they are
+finished (in any order), never more than a few per worker in flight, so memory does not
+grow with the dataset. Each worker loads every engine once (:class:`~.worker.Worker`).
+
+* ``jobs == 1``: one worker in this process, every core.
+* ``jobs > 1``: that many processes (spawned), each with ``cores // jobs`` threads.
+* ``ray``: an existing cluster (``ray.init(address=...)``): ``jobs`` actors (default one per
+  node), each reserving ``cluster CPUs // jobs`` CPUs and using as many threads. The model
+  files travel through Ray's object store (each worker checks their sha256 and loads them
+  once) and each photo travels as its bytes: nodes need sshconv installed, not the files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from ..errors import SourceUnreachableError, SshconvError
+from .engines import Engine
+from .worker import PhotoTask, Worker
+
+#: Photos in flight per worker: one running, one waiting, so no worker idles between photos.
+IN_FLIGHT = 2
+
+
+def run_photos(
+    tasks: Iterable[PhotoTask], engines: Sequence[Engine], spec, jobs: int | None = None, ray_address: str | None = None,
+    execution: str | None = "f32",
+) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Each task's result, as workers finish them; no worker starts when there is no task."""
+    import itertools
+
+    tasks = iter(tasks)
+    first = next(tasks, None)
+    if first is None:
+        return
+    tasks = itertools.chain([first], tasks)
+    if ray_address is not None:
+        yield from _on_ray(tasks, engines, spec, jobs, ray_address, execution)
+    elif (jobs or 1) > 1:
+        yield from _in_processes(tasks, engines, spec, jobs, execution)
+    else:
+        with Worker(engines, spec, None, execution) as worker:
+            for task in tasks:
+                yield worker.run(task)
+
+
+def threads_per_worker(jobs: int) -> int:
+    from ..versions import available_cores
+
+    return max(1, available_cores() // max(1, jobs))
+
+
+# -- worker processes on this machine -------------------------------------------------------------
+
+_WORKER: Worker | None = None
+
+
+def _start_process(engines: Sequence[Engine], spec, threads: int, execution: str | None) -> None:
+    """A pool process's initializer: MXNet's threads set before it loads, every engine loaded once."""
+    global _WORKER
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    _WORKER = Worker(engines, spec, threads, execution).__enter__()
+
+
+def _run_in_process(task: PhotoTask) -> dict[str, Any]:
+    assert _WORKER is not None
+    return _WORKER.run(task)
+
+
+def _in_processes(tasks, engines, spec, jobs: int, execution) -> Iterator[dict[str, Any]]:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    threads = threads_per_worker(jobs)
+    ctx = multiprocessing.get_context("spawn")  # no forked copies of loaded frameworks
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=ctx, initializer=_start_process, initargs=(list(engines), spec, threads, execution)
+    )
+    pending: set = set()
+    try:
+        it = iter(tasks)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < IN_FLIGHT * jobs:
+                task = next(it, None)
+                if task is None:
+                    exhausted = True
+                else:
+                    pending.add(pool.submit(_run_in_process, task))
+            if not pending:
+                break
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                yield f.result()
+    except BrokenProcessPool:
+        raise SshconvError("eval: a worker process died (out of memory, or killed); run again with resume to continue") from None
+    finally:
+        for f in pending:
+            f.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- a Ray cluster --------------------------------------------------------------------------------
+
+
+class _RayWorker:
+    """A Ray actor's body: writes the model files it was sent, checks them, loads every engine once."""
+
+    def __init__(self, engines: Sequence[Engine], blobs: dict[str, dict[str, Any]], spec, threads: int, execution) -> None:
+        import tempfile
+        from pathlib import Path
+
+        import ray
+
+        from .engines import check_copies
+
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        self._folder = tempfile.TemporaryDirectory(prefix="sshconv-eval-")
+        local = []
+        for n, engine in enumerate(engines):
+            folder = Path(self._folder.name) / str(n)
+            folder.mkdir()
+            for name, ref in blobs[engine.label].items():
+                (folder / name).write_bytes(ray.get(ref))
+            local.append(check_copies(engine, folder))
+        self.worker = Worker(local, spec, threads, execution).__enter__()
+
+    def ready(self) -> bool:
+        return True
+
+    def run(self, task: PhotoTask) -> dict[str, Any]:
+        return self.worker.run(task)
+
+
+def connect_ray(address: str):
+    """``ray`` connected to the cluster at ``address``; exit 3 if none answers there."""
+    from ..extras import require
+
+    ray = require("ray", "eval on a Ray cluster")
+    if ray.is_initialized():
+        return ray
+    try:
+        ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        text = " ".join(str(exc).split())[:160]
+        raise SourceUnreachableError(
+            f"Ray cluster {address}: cannot connect ({text}); start one with `ray start --head` or pass its address"
+        ) from None
+    return ray
+
+
+def _ray_error(exc: BaseException) -> BaseException:
+    """The sshconv error a Ray task or actor raised, else ``exc``."""
+    cause = getattr(exc, "cause", None) or getattr(exc, "__cause__", None)
+    return cause if isinstance(cause, SshconvError) else exc
+
+
+def _on_ray(tasks, engines, spec, jobs: int | None, address: str, execution) -> Iterator[dict[str, Any]]:
+    ray = connect_ray(address)
+    busy: dict[Any, Any] = {}  # object ref -> the actor running it
+    actors: list[Any] = []
+    try:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        jobs = jobs or max(1, len(nodes))
+        threads = max(1, cpus // jobs)
+        blobs = {e.label: {name: ray.put(path.read_bytes()) for name, path in e.file_paths().items()} for e in engines}
+        actor_class = ray.remote(_RayWorker)
+        actors += [
+            actor_class.options(num_cpus=threads, scheduling_strategy="SPREAD").remote(
+                list(engines), blobs, spec, threads, execution
+            )
+            for _ in range(jobs)
+        ]
+        try:
+            ray.get([a.ready.remote() for a in actors])
+        except Exception as exc:  # noqa: BLE001 - Ray wraps what the actor raised
+            raise _ray_error(exc) from None
+        del blobs
+        load = {a: 0 for a in actors}
+        it = iter(tasks)
+        exhausted = False
+        while True:
+            while not exhausted:
+                actor = min(load, key=load.get)
+                if load[actor] >= IN_FLIGHT:
+                    break
+                task = next(it, None)
+                if task is None:
+                    exhausted = True
+                    break
+                busy[actor.run.remote(task)] = actor
+                load[actor] += 1
+            if not busy:
+                break
+            ready, _ = ray.wait(list(busy), num_returns=1)
+            for ref in ready:
+                load[busy.pop(ref)] -= 1
+                try:
+                    yield ray.get(ref)
+                except Exception as exc:  # noqa: BLE001
+                    raise _ray_error(exc) from None
+    finally:
+        for ref in busy:
+            ray.cancel(ref, force=True)
+        for actor in actors:
+            ray.kill(actor)
+        ray.shutdown()

@@ -1,0 +1,103 @@
+"""The evaluation as one self-contained HTML page: the table, a precision-recall plot per engine, the worst photos.
+
+The plots are inline SVG drawn here (no plotting library); the worst photos are JPEGs with
+MXNet's faces (thick, red) and the engine's (thin, green) drawn over them, as verify's
+report draws them, embedded as data URIs. Nothing on the page is fetched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..deploy.report import _CSS, _data_uri, _e
+from .engines import REFERENCE
+
+PLOT_SIZE = (320, 240)
+MARGIN = 36
+
+
+def _pr_svg(label: str, curve: list[tuple[float, float]], map_percent: float) -> str:
+    """Precision (up) against recall (across), both 0..1, as an SVG polyline."""
+    w, h = PLOT_SIZE
+    pw, ph = w - MARGIN - 8, h - MARGIN - 8
+
+    def xy(r: float, p: float) -> str:
+        return f"{MARGIN + r * pw:.1f},{8 + (1 - p) * ph:.1f}"
+
+    points = " ".join(xy(r, p) for r, p in curve)
+    ticks = "".join(
+        f'<text x="{MARGIN + v * pw:.0f}" y="{h - 18}" font-size="10" text-anchor="middle">{v:.1f}</text>'
+        f'<text x="{MARGIN - 4}" y="{8 + (1 - v) * ph + 3:.0f}" font-size="10" text-anchor="end">{v:.1f}</text>'
+        for v in (0.0, 0.5, 1.0)
+    )
+    return (
+        f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
+        f'aria-label="precision-recall curve of {_e(label)}">'
+        f'<rect x="{MARGIN}" y="8" width="{pw}" height="{ph}" fill="#fafafa" stroke="#bbb"/>{ticks}'
+        f'<text x="{MARGIN + pw / 2:.0f}" y="{h - 4}" font-size="11" text-anchor="middle">recall</text>'
+        f'<text x="10" y="{8 + ph / 2:.0f}" font-size="11" text-anchor="middle" transform="rotate(-90 10 {8 + ph / 2:.0f})">precision</text>'
+        f'<polyline fill="none" stroke="#1f6fd1" stroke-width="1.5" points="{points}"/></svg>'
+        f"<figcaption>{_e(label)}: mAP {map_percent:.2f} %</figcaption></figure>"
+    )
+
+
+def render_html(result) -> str:
+    from ..deploy.images import load_bgr
+    from ..deploy.pictures import overlay_jpeg
+
+    t = result.timing
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>sshconv eval: ssh-mxnet on {_e(result.dataset.folder.name)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>sshconv eval: ssh-mxnet on {_e(result.dataset.folder)}</h1>",
+        f"<p>{t['photos']} photos. mAP as the Open Model Zoo's accuracy checker computes the card's number (resize to 640, "
+        "retinaface adapter, keep_top_k 1000 per stride, NMS 0.3; faces outside heights 64–1024 ignored; VOC AP). "
+        "Face parity: each engine's faces (score ≥ 0.5) against MXNet's on the same photo.</p>",
+        "<h2>Results</h2>",
+        "<table><tr><th>engine</th><th>mAP %</th><th>Δ vs MXNet (pt)</th><th>faces counted</th><th>detections</th>"
+        "<th>s / photo</th><th>matched</th><th>missed</th><th>extra</th><th>photos differing</th></tr>",
+    ]  # fmt: skip
+    ref = result.results.get(REFERENCE)
+    for label, r in result.results.items():
+        p = r.parity or {}
+        delta = "" if ref is None or label == REFERENCE else f"{r.ap.map_percent - ref.ap.map_percent:+.2f}"
+        cells = [f"{r.ap.map_percent:.2f}", delta, r.ap.faces, r.ap.detections, f"{r.seconds / max(r.photos, 1):.3f}",
+                 *(p.get(k, "") for k in ("matched", "missed", "extra", "differing"))]  # fmt: skip
+        parts.append(f"<tr><td>{_e(label)}</td>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + "</tr>")
+    parts.append("</table>")
+    parts.append('<h2>Precision and recall</h2><div class="grid">')
+    parts += [_pr_svg(label, result.curves.get(label, []), r.ap.map_percent) for label, r in result.results.items()]
+    parts.append("</div>")
+    if result.worst:
+        parts.append("<h2>Photos where the faces differ most from MXNet's</h2>")
+        parts.append('<p class="legend"><span style="background:#ff4040"></span>MXNet (thick)'
+                     '<span style="background:#00dc00"></span>the engine (thin, on top)</p><div class="grid">')  # fmt: skip
+        for w in result.worst:
+            try:
+                bgr = load_bgr(result.dataset.images / w["photo"])
+            except Exception:  # noqa: BLE001 - a photo gone since the run: the row is still listed
+                bgr = None
+            cap = f"{w['photo']}, {w['engine']}: matched {w['matched']}, missed {w['missed']}, extra {w['extra']}"
+            if bgr is None:
+                parts.append(f"<figure><figcaption>{_e(cap)} (photo not readable now)</figcaption></figure>")
+                continue
+            jpeg = overlay_jpeg(bgr, w["boxes"][REFERENCE], w["boxes"][w["engine"]])
+            parts.append(
+                f'<figure><img alt="{_e(cap)}" src="{_data_uri(jpeg, "image/jpeg")}"><figcaption>{_e(cap)}</figcaption></figure>'
+            )
+        parts.append("</div>")
+    if t.get("overhead_percent") is not None:
+        parts.append(f"<p><small>{t['inference_seconds']:.1f} s of inference in all; the workers spent {t['overhead_percent']:.1f} % "
+                     f"more reading, resizing, decoding and matching. {result.workers['count']} worker(s), {_e(result.workers['kind'])}."
+                     "</small></p>")  # fmt: skip
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_report(result, path: str | Path) -> Path:
+    from ..fsutil import atomic_write_text, no_space_left
+
+    path = Path(path)
+    with no_space_left(path.parent, "report folder"):
+        return atomic_write_text(path, render_html(result))

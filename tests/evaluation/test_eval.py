@@ -1,0 +1,203 @@
+"""``sshconv eval`` end to end on the full-size models: against ``accuracy_check`` itself, resumed after
+``kill -9``, in worker processes and on a real Ray cluster on 127.0.0.1, and what it refuses.
+
+On the conversion stack MXNet is evaluated beside the IR; on the runtime stack the IRs the
+conversion stack made are evaluated alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sshconv.dataset.photos import make_photos
+from sshconv.evaluation import omz
+from sshconv.model.parse import load_model_spec
+from tests.conftest import assert_one_line_error, conversion_stack, run_cli
+
+pytestmark = pytest.mark.slow
+PHOTOS = 8
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("eval-photos")
+    make_photos(folder, count=PHOTOS, seed=31)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def engines(request, converted_dir) -> list[str]:
+    """The eval flags for the engines: MXNet (where it runs) and the Model Optimizer FP32 IR."""
+    ir = ["--ir", str(converted_dir / "ir/mo/FP32/ssh-mxnet.xml")]
+    if conversion_stack():
+        return ["--input-dir", str(request.getfixturevalue("synth_dir")), *ir]
+    return ir
+
+
+@pytest.fixture(scope="module")
+def reference(photos, engines, tmp_path_factory) -> dict:
+    """One uninterrupted run in this process: what every other way must reproduce."""
+    out = tmp_path_factory.mktemp("eval-reference")
+    res = run_cli(
+        "eval", "--dataset", photos, *engines, "--work-dir", out / "w", "--json", out / "r.json", "--html", out / "r.html"
+    )
+    assert res.code == 0, res.err
+    return {"report": json.loads((out / "r.json").read_text()), "html": (out / "r.html").read_text(), "out": res.out}
+
+
+def _numbers(report: dict) -> dict:
+    """The results without the timings (which differ from run to run)."""
+    return {k: {kk: vv for kk, vv in v.items() if kk != "seconds_per_photo"} for k, v in report["results"].items()}
+
+
+def test_eval_reports_map_parity_and_a_page(reference):
+    report = reference["report"]
+    results = report["results"]
+    assert "ir" in results and results["ir"]["photos"] == PHOTOS
+    assert 20.0 < results["ir"]["map"] <= 100.0  # the synthetic detector finds most faces
+    if conversion_stack():
+        assert results["mxnet"]["map"] == pytest.approx(results["ir"]["map"], abs=0.5)
+        assert results["ir"]["parity"]["matched"] > 5 and results["ir"]["parity"]["missed"] == 0
+    assert report["timing"]["overhead_percent"] < 25  # the figure itself is measured by scripts/measure_eval.py
+    assert report["metric"]["keep_top_k"] == 1000 and report["metric"]["height_range"] == [64, 1024]
+    html = reference["html"]
+    assert html.count("<polyline") == len(results) and "precision" in html and "mAP" in html
+    assert "mAP %" in reference["out"]
+
+
+@pytest.mark.skipif(shutil.which("accuracy_check", path=str(Path(sys.executable).parent)) is None,
+                    reason="accuracy_check comes with openvino-dev (conversion stack)")  # fmt: skip
+def test_map_equals_accuracy_check_on_the_same_ir_and_photos(photos, converted_dir, reference, tmp_path):
+    """OMZ's accuracy checker, run as a user runs it, on the same IR and photos: within 0.1 point."""
+    bin_dir = Path(sys.executable).parent
+    heads = omz.Heads.of(load_model_spec(None).output_names)
+    config = omz.write_accuracy_check_config(tmp_path / "ac.yml", "ssh-mxnet", heads.boxes, heads.scores)
+    annotations = tmp_path / "annotations"
+    annotations.mkdir()
+    subprocess.run([bin_dir / "convert_annotation", "wider", "--annotation_file", photos / "wider_face_val_bbx_gt.txt",
+                    "-o", annotations, "-a", "wider.pickle", "-m", "wider.json"], check=True, capture_output=True)  # fmt: skip
+    model = tmp_path / "model"
+    model.mkdir()
+    for suffix in (".xml", ".bin"):
+        shutil.copyfile(converted_dir / f"ir/mo/FP32/ssh-mxnet{suffix}", model / f"ssh-mxnet{suffix}")
+    run = subprocess.run([bin_dir / "accuracy_check", "-c", config, "-m", model, "-s", photos, "-a", annotations],
+                         capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    line = [ln for ln in run.stdout.splitlines() if ln.startswith("map:")][-1]
+    theirs = float(line.split(":")[1].strip().rstrip("%"))
+    assert reference["report"]["results"]["ir"]["map"] == pytest.approx(theirs, abs=0.1)
+
+
+def _eval_process(*argv) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sshconv", "eval", *map(str, argv), "--progress", "json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def test_resume_after_kill_9_gives_the_same_numbers(photos, engines, reference, tmp_path):
+    work = tmp_path / "w"
+    proc = _eval_process("--dataset", photos, *engines, "--work-dir", work)
+    for line in proc.stderr:  # wait until two photos are in the ledger, then kill without warning
+        event = json.loads(line)
+        if event.get("event") == "progress" and event.get("done", 0) >= 2:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    again = run_cli("eval", "--dataset", photos, *engines, "--work-dir", work)
+    assert_one_line_error(again, 2, "--resume", "--work-dir")
+    res = run_cli("eval", "--dataset", photos, *engines, "--work-dir", work, "--resume", "--json", tmp_path / "r.json")
+    assert res.code == 0, res.err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert 2 <= report["resumed_photos"] < PHOTOS
+    assert _numbers(report) == _numbers(reference["report"])
+
+
+def test_worker_processes_give_the_same_numbers(photos, engines, reference, tmp_path):
+    res = run_cli(
+        "eval", "--dataset", photos, *engines, "--work-dir", tmp_path / "w", "--jobs", "2", "--json", tmp_path / "r.json"
+    )
+    assert res.code == 0, res.err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["workers"] == {"kind": "processes", "count": 2}
+    assert _numbers(report) == _numbers(reference["report"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_head():
+    """A real Ray head on 127.0.0.1 (2 CPUs), stopped afterwards (its folder short: Ray's sockets live in it)."""
+    import tempfile
+
+    ray_cli = Path(sys.executable).parent / "ray"
+    if not ray_cli.exists():
+        pytest.fail("the ray extra is part of the test install: pip install 'sshconv[ray]'")
+    port = _free_port()
+    folder = Path(tempfile.mkdtemp(prefix="sshconv-ray-", dir="/tmp"))
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    start = [ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}"]  # fmt: skip
+    subprocess.run(start, check=True, capture_output=True, env=env, timeout=120)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, env=env, timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_ray_cluster_gives_the_same_numbers(photos, engines, reference, ray_head, tmp_path):
+    started = time.time()
+    res = run_cli("eval", "--dataset", photos, *engines, "--work-dir", tmp_path / "w", "--ray", ray_head, "--jobs", "2",
+                  "--json", tmp_path / "r.json")  # fmt: skip
+    assert res.code == 0, res.err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["workers"]["kind"] == "ray" and report["workers"]["count"] == 2
+    assert _numbers(report) == _numbers(reference["report"])
+    assert time.time() - started < 600
+
+
+def test_a_changed_model_photo_or_ground_truth_is_refused_not_mixed(photos, converted_dir, tmp_path):
+    data = tmp_path / "photos"
+    shutil.copytree(photos, data)
+    model = tmp_path / "model"
+    model.mkdir()
+    for suffix in (".xml", ".bin"):
+        shutil.copyfile(converted_dir / f"ir/mo/FP32/ssh-mxnet{suffix}", model / f"ssh-mxnet{suffix}")
+    gt = data / "wider_face_val_bbx_gt.txt"
+    lines = gt.read_text().splitlines()
+    count = int(lines[1])
+    gt.write_text("\n".join(lines[: 2 + max(count, 1)]) + "\n")  # one photo: quick
+    args = ["eval", "--dataset", data, "--ir", model / "ssh-mxnet.xml", "--work-dir", tmp_path / "w"]
+    assert run_cli(*args).code == 0
+    blob = bytearray((model / "ssh-mxnet.bin").read_bytes())
+    blob[-1] ^= 1
+    (model / "ssh-mxnet.bin").write_bytes(bytes(blob))
+    assert_one_line_error(run_cli(*args, "--resume"), 4, "the models changed", "--work-dir")
+    shutil.copyfile(converted_dir / "ir/mo/FP32/ssh-mxnet.bin", model / "ssh-mxnet.bin")
+    photo = data / "images" / lines[0]
+    photo.write_bytes(photo.read_bytes() + b"\0")
+    assert_one_line_error(run_cli(*args, "--resume"), 4, lines[0], "changed")
+    gt.write_text(gt.read_text() + "\n")
+    assert_one_line_error(run_cli(*args, "--resume"), 4, "the dataset changed")
+
+
+def test_bad_usage_is_one_line(photos, tmp_path):
+    assert_one_line_error(run_cli("eval", "--dataset", tmp_path / "none", "--ir", tmp_path / "x.xml"), 2, "dataset")
+    assert_one_line_error(run_cli("eval", "--dataset", photos), 2, "--input-dir", "--artifacts", "--ir")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_one_line_error(run_cli("eval", "--dataset", empty, "--ir", tmp_path / "x.xml"), 2, "WIDER FACE layout")
+    assert_one_line_error(run_cli("eval", "--dataset", photos, "--ir", tmp_path / "x.xml", "--jobs", "0"), 2, "--jobs")
