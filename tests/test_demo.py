@@ -33,7 +33,6 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
         "quantize",
         "verify",
         "bench",
-        "photos",
         "eval",
     }
     runs = [e for e in events if e["stage"] == "verify" and e["event"] == "progress"]
