@@ -3,11 +3,12 @@
 The package reads as the pipeline it runs, one sub-package per stage::
 
     model (model.yml) -> download -> conversion -> verification -> deploy (decode, detect, bench, report)
-                                     runtimes (MXNet, OpenVINO) serve the last three; cli is a thin layer
+                                     -> evaluation (the card's mAP on a dataset)
+                                     runtimes (MXNet, OpenVINO) serve the last four; cli is a thin layer
 
 The stages' entry points are importable from here::
 
-    from sshconv import load_model_spec, download_model, convert, verify, detect
+    from sshconv import load_model_spec, download_model, convert, verify, detect, evaluate
 
 Each is imported on first use, and heavy frameworks (MXNet, ONNX, OpenVINO) only when
 a function that needs them runs, so ``import sshconv`` and ``sshconv --help`` stay fast.
@@ -47,6 +48,7 @@ _LAZY = {
     "detect": "sshconv.deploy.detect",
     "run_bench": "sshconv.deploy.bench",
     "run_demo": "sshconv.demo",
+    "evaluate": "sshconv.evaluation.core",
 }
 
 

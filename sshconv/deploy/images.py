@@ -86,17 +86,30 @@ def fit_to_network(bgr: np.ndarray, height: int, width: int, mode: str = "resize
     h, w = bgr.shape[:2]
     if mode == "resize":
         sy, sx = height / h, width / w
-        out = resize_linear(bgr, height, width)
+        out = resize(bgr, height, width)
     elif mode == "letterbox":
         s = min(height / h, width / w)
         nh, nw = max(1, round(h * s)), max(1, round(w * s))
         canvas = np.zeros((height, width, 3), np.uint8)
-        canvas[:nh, :nw] = resize_linear(bgr, nh, nw)
+        canvas[:nh, :nw] = resize(bgr, nh, nw)
         out, sy, sx = canvas, nh / h, nw / w
     else:
         raise InputError(f"fit mode {mode!r}: expected resize or letterbox")
     tensor = np.ascontiguousarray(out.transpose(2, 0, 1)[None].astype(np.float32))
     return Fitted(tensor, (sy, sx), (h, w))
+
+
+def resize(bgr: np.ndarray, height: int, width: int) -> np.ndarray:
+    """OpenCV's bilinear resize: OpenCV's own where it is installed (ten times faster), else :func:`resize_linear`.
+
+    Both give the same bytes (tests/deploy/test_images.py checks :func:`resize_linear`
+    against OpenCV on many sizes), so which one runs never changes a result.
+    """
+    try:
+        import cv2
+    except ImportError:
+        return resize_linear(bgr, height, width)
+    return cv2.resize(np.ascontiguousarray(bgr), (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def _taps(dst: int, src: int, clamp_weights: bool):

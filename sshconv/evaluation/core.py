@@ -147,13 +147,14 @@ def evaluate(
         started, done = time.perf_counter(), held
         from .pool import run_photos
 
-        for result in run_photos(_tasks(ds, ledger.done(), hashes), engines, spec, jobs, ray):
+        workers: dict[str, Any] = {}  # filled by the pool: what ran the photos
+        for result in run_photos(_tasks(ds, ledger.done(), hashes), engines, spec, jobs, ray, workers=workers):
             ledger.add(result, hashes.pop(result["index"]))
             done += 1
             emit.progress(done, total, unit="image", item=str(ds.folder))
         wall = time.perf_counter() - started
         emit("done", item=str(ds.folder), done=done, total=total)
-        result = _summarise(ledger, ds, engines, held, wall, jobs, ray)
+        result = _summarise(ledger, ds, engines, held, wall, workers)
     finally:
         ledger.close()
     if json_report is not None:
@@ -170,8 +171,13 @@ def _tasks(ds: Dataset, done: dict[int, str], hashes: dict[int, str]) -> Iterato
     """The photos not in the ledger, read one at a time; a photo the ledger holds must not have changed."""
     import hashlib
 
+    from ..fsutil import resolve_inside
+
     for idx, photo in enumerate(ds.photos()):
-        path = ds.images / photo.path
+        path = resolve_inside(str(ds.images / photo.path), ds.images)
+        if path is None or path == ds.images.resolve():
+            raise InputError(f"dataset {ds.folder}: {photo.path!r}, listed in {ds.ground_truth.name}, is not a file inside "
+                             f"{ds.images}; fix that line of the ground truth")  # fmt: skip
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -187,7 +193,7 @@ def _tasks(ds: Dataset, done: dict[int, str], hashes: dict[int, str]) -> Iterato
         yield PhotoTask(idx, photo.path, data, tuple((f.x, f.y, f.w, f.h) for f in photo.faces))
 
 
-def _summarise(ledger: Ledger, ds: Dataset, engines: list[Engine], held: int, wall: float, jobs, ray) -> EvalResult:
+def _summarise(ledger: Ledger, ds: Dataset, engines: list[Engine], held: int, wall: float, workers: dict) -> EvalResult:
     results, curves = {}, {}
     for e in engines:
         ap = ledger.average_precision(e.label)
@@ -203,9 +209,7 @@ def _summarise(ledger: Ledger, ds: Dataset, engines: list[Engine], held: int, wa
         wall_seconds_this_run=round(wall, 3),
         overhead_percent=round(100.0 * (timing["worker_seconds"] / inference - 1.0), 2) if inference else None,
     )
-    workers = {"kind": "ray" if ray else ("processes" if (jobs or 1) > 1 else "this process"), "count": jobs or 1}
-    if ray:
-        workers["address"] = ray
+    workers = workers or {"kind": "none: every photo was in the ledger", "count": 0}
     worst = list(ledger.worst(WORST_PHOTOS))
     for w in worst:
         w["boxes"] = {REFERENCE: ledger.boxes(REFERENCE, w["index"]), w["engine"]: ledger.boxes(w["engine"], w["index"])}

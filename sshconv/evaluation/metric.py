@@ -58,12 +58,18 @@ def annotation(faces_xywh: Sequence[Sequence[float]]) -> Annotation:
     return Annotation(boxes, ignored)
 
 
-def _iou(box: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """The checker's IoU with the +1 convention (a disjoint pair still "intersects" by one pixel, as there)."""
-    x1, y1 = np.maximum(gt[:, 0], box[0]), np.maximum(gt[:, 1], box[1])
-    x2, y2 = np.maximum(x1, np.minimum(gt[:, 2], box[2])), np.maximum(y1, np.minimum(gt[:, 3], box[3]))
+def _iou(boxes: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """``(N, G)`` IoU with the checker's +1 convention, element by element its arithmetic (a disjoint pair
+    still "intersects" by one pixel, as there)."""
+    b, g = boxes[:, None, :], gt[None, :, :]
+    x1, y1 = np.maximum(g[..., 0], b[..., 0]), np.maximum(g[..., 1], b[..., 1])
+    x2, y2 = np.maximum(x1, np.minimum(g[..., 2], b[..., 2])), np.maximum(y1, np.minimum(g[..., 3], b[..., 3]))
     inter = (x2 - x1 + 1) * (y2 - y1 + 1)
-    union = (box[2] - box[0] + 1) * (box[3] - box[1] + 1) + (gt[:, 2] - gt[:, 0] + 1) * (gt[:, 3] - gt[:, 1] + 1) - inter
+    union = (
+        (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)
+        + (g[..., 2] - g[..., 0] + 1) * (g[..., 3] - g[..., 1] + 1)
+        - inter
+    )
     return np.divide(inter, union, out=np.zeros_like(inter, dtype=float), where=union != 0)
 
 
@@ -88,11 +94,11 @@ def match_photo(dets: np.ndarray, truth: Annotation, iou: float = OVERLAP_THRESH
         fp[:] = True
     else:
         used = np.zeros(len(gt), dtype=bool)
-        for i in range(len(order)):
-            overlaps = _iou(boxes[i], gt)
-            if overlaps.max() < iou:  # the checker's answer whatever the faces are: a false positive
-                fp[i] = True
-                continue
+        all_overlaps = _iou(boxes, gt)
+        near = all_overlaps.max(axis=1) >= iou
+        fp[~near] = True  # below the threshold with every face: the checker's answer is a false positive
+        for i in np.flatnonzero(near):  # in score order: which face a detection takes depends on the ones before
+            overlaps = all_overlaps[i]
             counted = overlaps[~ignored]
             best = counted.max() if counted.size else -np.inf
             if best < iou and ignored.any():

@@ -108,20 +108,22 @@ def nms(boxes: np.ndarray, threshold: float) -> np.ndarray:
     overlapping it by more than ``threshold`` (same float64 arithmetic) dropped, until
     none remain. Returns the kept rows.
     """
-    x1, y1, x2, y2 = (boxes[:, i] for i in range(4))
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, i]) for i in range(4))
     areas = (x2 - x1 + 1) * (y2 - y1 + 1)
     order = np.arange(len(boxes))
     keep = []
-    while order.size > 0:
-        i = order[0]
-        keep.append(i)
-        rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
-        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
-        inter = w * h
-        union = areas[i] + areas[rest] - inter
-        overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union != 0)
-        order = rest[overlap <= threshold]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        while order.size > 0:
+            i = order[0]
+            keep.append(i)
+            rest = order[1:]
+            w = np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1
+            h = np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1
+            inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+            union = areas[i] + areas[rest] - inter
+            overlap = inter / union
+            overlap[union == 0] = 0.0  # the checker's np.divide(..., where=union != 0) leaves 0 there
+            order = rest[overlap <= threshold]
     return np.array(keep, dtype=np.int64)
 
 

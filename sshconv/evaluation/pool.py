@@ -28,9 +28,12 @@ IN_FLIGHT = 2
 
 def run_photos(
     tasks: Iterable[PhotoTask], engines: Sequence[Engine], spec, jobs: int | None = None, ray_address: str | None = None,
-    execution: str | None = "f32",
+    execution: str | None = "f32", workers: dict[str, Any] | None = None,
 ) -> Iterator[dict[str, Any]]:  # fmt: skip
-    """Each task's result, as workers finish them; no worker starts when there is no task."""
+    """Each task's result, as workers finish them; no worker starts when there is no task.
+
+    ``workers``, when given, is filled with what runs them: ``kind``, ``count``, ``threads`` each.
+    """
     import itertools
 
     tasks = iter(tasks)
@@ -38,11 +41,16 @@ def run_photos(
     if first is None:
         return
     tasks = itertools.chain([first], tasks)
+    workers = {} if workers is None else workers
     if ray_address is not None:
-        yield from _on_ray(tasks, engines, spec, jobs, ray_address, execution)
+        yield from _on_ray(tasks, engines, spec, jobs, ray_address, execution, workers)
     elif (jobs or 1) > 1:
+        workers.update(kind="processes", count=jobs, threads=threads_per_worker(jobs))
         yield from _in_processes(tasks, engines, spec, jobs, execution)
     else:
+        from ..versions import available_cores
+
+        workers.update(kind="this process", count=1, threads=available_cores())
         with Worker(engines, spec, None, execution) as worker:
             for task in tasks:
                 yield worker.run(task)
@@ -138,12 +146,11 @@ class _RayWorker:
 
 
 def connect_ray(address: str):
-    """``ray`` connected to the cluster at ``address``; exit 3 if none answers there."""
+    """``ray`` connected to the cluster at ``address`` (the caller disconnects); exit 3 if none answers there."""
     from ..extras import require
 
     ray = require("ray", "eval on a Ray cluster")
-    if ray.is_initialized():
-        return ray
+    _probe(address)
     try:
         ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -154,21 +161,48 @@ def connect_ray(address: str):
     return ray
 
 
+#: Seconds to wait for a TCP answer at a cluster's address (ray.init itself retries for minutes).
+PROBE_TIMEOUT = 5.0
+
+
+def _probe(address: str) -> None:
+    """Something listens at ``host:port`` (Ray's own ``ray://`` and ``auto`` forms are left to Ray), else exit 3."""
+    import socket
+
+    host, sep, port = address.rpartition(":")
+    if "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT).close()
+    except OSError as exc:
+        raise SourceUnreachableError(
+            f"Ray cluster {address}: nothing answers there ({exc.__class__.__name__}); start one with `ray start --head` or pass its address"
+        ) from None
+
+
 def _ray_error(exc: BaseException) -> BaseException:
     """The sshconv error a Ray task or actor raised, else ``exc``."""
     cause = getattr(exc, "cause", None) or getattr(exc, "__cause__", None)
     return cause if isinstance(cause, SshconvError) else exc
 
 
-def _on_ray(tasks, engines, spec, jobs: int | None, address: str, execution) -> Iterator[dict[str, Any]]:
-    ray = connect_ray(address)
+def _on_ray(tasks, engines, spec, jobs: int | None, address: str, execution, workers: dict) -> Iterator[dict[str, Any]]:
+    import sys
+
+    from ..errors import UsageError, param
+
+    already = "ray" in sys.modules and sys.modules["ray"].is_initialized()  # the caller's own connection: left open
+    ray = sys.modules["ray"] if already else connect_ray(address)
     busy: dict[Any, Any] = {}  # object ref -> the actor running it
     actors: list[Any] = []
     try:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         cpus = int(ray.cluster_resources().get("CPU", 1))
         jobs = jobs or max(1, len(nodes))
+        if jobs > cpus:  # actors that can never be placed would wait for ever
+            raise UsageError(f"eval: the Ray cluster at {address} has {cpus} CPU(s); pass {param('jobs')} {cpus} or fewer")
         threads = max(1, cpus // jobs)
+        workers.update(kind="ray", count=jobs, threads=threads, address=address, nodes=len(nodes))
         blobs = {e.label: {name: ray.put(path.read_bytes()) for name, path in e.file_paths().items()} for e in engines}
         actor_class = ray.remote(_RayWorker)
         actors += [
@@ -210,4 +244,5 @@ def _on_ray(tasks, engines, spec, jobs: int | None, address: str, execution) -> 
             ray.cancel(ref, force=True)
         for actor in actors:
             ray.kill(actor)
-        ray.shutdown()
+        if not already:
+            ray.shutdown()

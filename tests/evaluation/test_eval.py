@@ -127,7 +127,7 @@ def test_worker_processes_give_the_same_numbers(photos, engines, reference, tmp_
     )
     assert res.code == 0, res.err
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["workers"] == {"kind": "processes", "count": 2}
+    assert report["workers"]["kind"] == "processes" and report["workers"]["count"] == 2
     assert _numbers(report) == _numbers(reference["report"])
 
 
@@ -169,6 +169,14 @@ def test_a_ray_cluster_gives_the_same_numbers(photos, engines, reference, ray_he
     assert time.time() - started < 600
 
 
+def test_a_ray_address_where_nothing_answers_is_exit_3_at_once(photos, converted_dir, tmp_path):
+    started = time.time()
+    res = run_cli("eval", "--dataset", photos, "--ir", converted_dir / "ir/mo/FP32/ssh-mxnet.xml", "--work-dir", tmp_path / "w",
+                  "--ray", f"127.0.0.1:{_free_port()}")  # fmt: skip
+    assert_one_line_error(res, 3, "Ray cluster", "nothing answers", "ray start --head")
+    assert time.time() - started < 60
+
+
 def test_a_changed_model_photo_or_ground_truth_is_refused_not_mixed(photos, converted_dir, tmp_path):
     data = tmp_path / "photos"
     shutil.copytree(photos, data)
@@ -194,10 +202,18 @@ def test_a_changed_model_photo_or_ground_truth_is_refused_not_mixed(photos, conv
     assert_one_line_error(run_cli(*args, "--resume"), 4, "the dataset changed")
 
 
-def test_bad_usage_is_one_line(photos, tmp_path):
+def test_bad_usage_is_one_line(photos, converted_dir, tmp_path):
     assert_one_line_error(run_cli("eval", "--dataset", tmp_path / "none", "--ir", tmp_path / "x.xml"), 2, "dataset")
     assert_one_line_error(run_cli("eval", "--dataset", photos), 2, "--input-dir", "--artifacts", "--ir")
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_one_line_error(run_cli("eval", "--dataset", empty, "--ir", tmp_path / "x.xml"), 2, "WIDER FACE layout")
     assert_one_line_error(run_cli("eval", "--dataset", photos, "--ir", tmp_path / "x.xml", "--jobs", "0"), 2, "--jobs")
+    # A ground truth naming a file outside images/ is refused before anything is read.
+    escape = tmp_path / "escape"
+    shutil.copytree(photos, escape)
+    gt = escape / "wider_face_val_bbx_gt.txt"
+    gt.write_text("../../wider_face_val_bbx_gt.txt\n0\n0 0 0 0 0 0 0 0 0 0\n")
+    ir = converted_dir / "ir/mo/FP32/ssh-mxnet.xml"
+    res = run_cli("eval", "--dataset", escape, "--ir", ir, "--work-dir", tmp_path / "w")
+    assert_one_line_error(res, 2, "not a file inside", "ground truth")
