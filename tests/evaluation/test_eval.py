@@ -139,7 +139,11 @@ def _free_port() -> int:
 
 @pytest.fixture
 def ray_head():
-    """A real Ray head on 127.0.0.1 (2 CPUs), stopped afterwards (its folder short: Ray's sockets live in it)."""
+    """A real Ray head on 127.0.0.1 (2 CPUs), in its own process group, stopped with it afterwards.
+
+    ``ray start --block`` keeps the head in the foreground; ending its process group ends every
+    process of this cluster and of no other. Its folder is short: Ray's sockets live in it.
+    """
     import tempfile
 
     ray_cli = Path(sys.executable).parent / "ray"
@@ -148,13 +152,26 @@ def ray_head():
     port = _free_port()
     folder = Path(tempfile.mkdtemp(prefix="sshconv-ray-", dir="/tmp"))
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    start = [ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
+    start = [ray_cli, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
              "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}"]  # fmt: skip
-    subprocess.run(start, check=True, capture_output=True, env=env, timeout=120)
+    head = subprocess.Popen(start, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None and time.time() < deadline, "the Ray head did not start"
+                time.sleep(0.5)
         yield f"127.0.0.1:{port}"
     finally:
-        subprocess.run([ray_cli, "stop", "--force"], capture_output=True, env=env, timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
         shutil.rmtree(folder, ignore_errors=True)
 
 
