@@ -27,6 +27,8 @@ from .worker import FACE_THRESHOLD, PARITY_SLACK, PhotoTask
 WORST_PHOTOS = 8
 
 GT_NAMES = ("wider_face_val_bbx_gt.txt", "wider_face_split/wider_face_val_bbx_gt.txt")
+#: A photo file larger than this is refused before it is read (WIDER's are well under 1 MB).
+MAX_PHOTO_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,9 @@ def _tasks(ds: Dataset, done: dict[int, str], hashes: dict[int, str]) -> Iterato
             raise InputError(f"dataset {ds.folder}: {photo.path!r}, listed in {ds.ground_truth.name}, is not a file inside "
                              f"{ds.images}; fix that line of the ground truth")  # fmt: skip
         try:
+            if path.stat().st_size > MAX_PHOTO_BYTES:
+                raise InputError(f"dataset {ds.folder}: {photo.path} is larger than {MAX_PHOTO_BYTES:,} bytes; "
+                                 "pass photos, or remove it from the ground truth")  # fmt: skip
             data = path.read_bytes()
         except OSError as exc:
             raise InputError(f"dataset {ds.folder}: {photo.path}, listed in {ds.ground_truth.name}, cannot be read ({exc.__class__.__name__}); "

@@ -147,18 +147,24 @@ def average_precision(rows_low_to_high: Iterable[tuple[float, bool]], faces: int
     n = max(faces, eps)
     k, tp_k = rows, true_positives
     envelope, area = 0.0, 0.0
-    step = max(1, rows // CURVE_POINTS)
-    curve = []
+    # The curve's corners: each true positive (recall steps up) and the row ranked just above it
+    # (the lowest precision before the step), plus the ends; thinned to CURVE_POINTS for the page.
+    corners: list[tuple[float, float]] = [(tp_k / n, tp_k / max(k, eps))]
+    previous = corners[0]
     for _score, positive in rows_low_to_high:
         precision = tp_k / max(k, eps)
         envelope = max(envelope, precision)
         before = tp_k - (1 if positive else 0)
+        point = (tp_k / n, precision)
         if positive:
             area += (tp_k / n - before / n) * envelope
-        if k % step == 0 or k == 1:
-            curve.append((tp_k / n, precision))
+            corners += [previous, point] if previous is not corners[-1] else [point]
+        previous = point
         k, tp_k = k - 1, before
-    curve.reverse()
+    corners.append(previous)
+    corners.reverse()
+    keep = max(1, len(corners) // CURVE_POINTS)
+    curve = corners[::keep] if keep > 1 else corners
     return APResult(float(area), faces, rows, true_positives, curve)
 
 

@@ -22,7 +22,7 @@ import pytest
 from sshconv.dataset.photos import make_photos
 from sshconv.evaluation import omz
 from sshconv.model.parse import load_model_spec
-from tests.conftest import assert_one_line_error, conversion_stack, run_cli
+from tests.conftest import assert_one_line_error, break_ir_weights, conversion_stack, run_cli
 
 pytestmark = pytest.mark.slow
 PHOTOS = 8
@@ -96,6 +96,18 @@ def test_map_equals_accuracy_check_on_the_same_ir_and_photos(photos, converted_d
     line = [ln for ln in run.stdout.splitlines() if ln.startswith("map:")][-1]
     theirs = float(line.split(":")[1].strip().rstrip("%"))
     assert reference["report"]["results"]["ir"]["map"] == pytest.approx(theirs, abs=0.1)
+
+
+def test_a_wrong_conversion_scores_lower(photos, converted_dir, reference, tmp_path):
+    """One convolution's weights scaled by 1.6 (a wrong conversion that still runs): the mAP drops, and each
+    of several IRs gets its own label."""
+    good = converted_dir / "ir/mo/FP32/ssh-mxnet.xml"
+    broken = break_ir_weights(good, tmp_path / "broken", "conv4_2_weight", 1.6)
+    res = run_cli("eval", "--dataset", photos, "--ir", good, broken, "--work-dir", tmp_path / "w", "--json", tmp_path / "r.json")
+    assert res.code == 0, res.err
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    assert results[f"ir:{good}"]["map"] == reference["report"]["results"]["ir"]["map"]
+    assert results[f"ir:{broken}"]["map"] < results[f"ir:{good}"]["map"] - 3.0
 
 
 def _eval_process(*argv) -> subprocess.Popen:
@@ -234,3 +246,10 @@ def test_bad_usage_is_one_line(photos, converted_dir, tmp_path):
     ir = converted_dir / "ir/mo/FP32/ssh-mxnet.xml"
     res = run_cli("eval", "--dataset", escape, "--ir", ir, "--work-dir", tmp_path / "w")
     assert_one_line_error(res, 2, "not a file inside", "ground truth")
+    # A photo too large to be one is refused before it is read (a sparse file: no disk used).
+    gt.write_text("big/huge.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n")
+    (escape / "images" / "big").mkdir()
+    with open(escape / "images" / "big" / "huge.jpg", "wb") as f:
+        f.truncate(300 * 1024 * 1024)
+    res = run_cli("eval", "--dataset", escape, "--ir", ir, "--work-dir", tmp_path / "w2")
+    assert_one_line_error(res, 2, "huge.jpg", "larger than")
