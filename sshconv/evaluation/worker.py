@@ -23,7 +23,8 @@ from .engines import REFERENCE, Engine
 #: Boxes at or above this score are the "faces" of a photo for parity and pictures.
 FACE_THRESHOLD = SCORE_THRESHOLD
 #: A face is missed (or extra) only when it is clearly above the threshold on one side, by
-#: this much, and nothing lies on it on the other: a score near 0.5 may fall either way.
+#: this much, and the other side has no box within this much of the threshold on it (IoU >= 0.5):
+#: a score near 0.5 may fall either way.
 PARITY_SLACK = 0.05
 #: Boxes kept per engine and photo for the worst-photo pictures.
 KEPT_BOXES = 50
