@@ -11,6 +11,7 @@ JPEG decoders may still differ by a level here and there (Pillow's libjpeg vs Op
 
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,11 +106,20 @@ def resize(bgr: np.ndarray, height: int, width: int) -> np.ndarray:
     Both give the same bytes (tests/deploy/test_images.py checks :func:`resize_linear`
     against OpenCV on many sizes), so which one runs never changes a result.
     """
+    cv2 = _opencv()
+    if cv2 is None:
+        return resize_linear(bgr, height, width)
+    return cv2.resize(np.ascontiguousarray(bgr), (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+@functools.cache
+def _opencv():
+    """``cv2`` if it can be imported, else ``None`` (asked once: a failed import is not cached by Python)."""
     try:
         import cv2
     except ImportError:
-        return resize_linear(bgr, height, width)
-    return cv2.resize(np.ascontiguousarray(bgr), (width, height), interpolation=cv2.INTER_LINEAR)
+        return None
+    return cv2
 
 
 def _taps(dst: int, src: int, clamp_weights: bool):

@@ -108,13 +108,13 @@ class EvalResult:
         }  # fmt: skip
 
 
-def settings(execution: str | None = "f32") -> dict[str, Any]:
+def settings() -> dict[str, Any]:
     """What the numbers depend on besides the models and the photos (part of the ledger's identity)."""
     return {
         "protocol": "OMZ accuracy checker, ssh-mxnet accuracy-check.yml", "input_size": omz.INPUT_SIZE,
         "keep_top_k": omz.KEEP_TOP_K, "nms_threshold": omz.NMS_THRESHOLD, "clip_boxes": omz.CLIP_SIZE,
         "height_range": list(omz.HEIGHT_RANGE), "overlap_threshold": omz.OVERLAP_THRESHOLD, "integral": "voc max",
-        "execution": execution, "face_threshold": FACE_THRESHOLD, "parity_slack": PARITY_SLACK,
+        "execution": omz.EXECUTION, "face_threshold": FACE_THRESHOLD, "parity_slack": PARITY_SLACK,
     }  # fmt: skip
 
 
@@ -140,10 +140,10 @@ def evaluate(
         "engines": {e.label: e.files for e in engines},
         "settings": settings(),
     }
+    total = _count_photos(ds)  # a ground truth that cannot be used stops here, before the ledger exists
     ledger = Ledger(Path(work_dir) if work_dir is not None else Path(DEFAULT_WORK_DIR))
     try:
         held = ledger.open(identity, resume)
-        total = sum(1 for _ in ds.photos())
         emit.start(total=total, done=held, unit="image", item=str(ds.folder))
         hashes: dict[int, str] = {}
         started, done = time.perf_counter(), held
@@ -169,17 +169,26 @@ def evaluate(
     return result
 
 
-def _tasks(ds: Dataset, done: dict[int, str], hashes: dict[int, str]) -> Iterator[PhotoTask]:
-    """The photos not in the ledger, read one at a time; a photo the ledger holds must not have changed."""
-    import hashlib
-
+def _count_photos(ds: Dataset) -> int:
+    """How many photos the ground truth lists; each must name a path inside ``images/`` (the file is read later)."""
     from ..fsutil import resolve_inside
 
-    for idx, photo in enumerate(ds.photos()):
+    total = 0
+    for photo in ds.photos():
         path = resolve_inside(str(ds.images / photo.path), ds.images)
         if path is None or path == ds.images.resolve():
             raise InputError(f"dataset {ds.folder}: {photo.path!r}, listed in {ds.ground_truth.name}, is not a file inside "
                              f"{ds.images}; fix that line of the ground truth")  # fmt: skip
+        total += 1
+    return total
+
+
+def _tasks(ds: Dataset, done: dict[int, str], hashes: dict[int, str]) -> Iterator[PhotoTask]:
+    """The photos not in the ledger, read one at a time; a photo the ledger holds must not have changed."""
+    import hashlib
+
+    for idx, photo in enumerate(ds.photos()):
+        path = ds.images / photo.path  # inside images/: checked by _count_photos
         try:
             if path.stat().st_size > MAX_PHOTO_BYTES:
                 raise InputError(f"dataset {ds.folder}: {photo.path} is larger than {MAX_PHOTO_BYTES:,} bytes; "

@@ -35,10 +35,6 @@ class Engine:
         return {"label": self.label, "kind": self.kind, "path": str(self.path), "sha256": dict(self.files)}
 
 
-def _hashed(label: str, kind: str, path: Path, files: Sequence[Path]) -> Engine:
-    return Engine(label, kind, path, {f.name: sha256_file(f) for f in files})
-
-
 def find_engines(
     input_dir: str | Path | None = None, artifacts: str | Path | None = None, irs: Sequence[str | Path] = ()
 ) -> list[Engine]:
@@ -58,7 +54,7 @@ def find_engines(
             raise ModelFileError(
                 f"checkpoint {folder}: no {', '.join(missing)}; pass the folder `sshconv download` or `sshconv synth` filled"
             )
-        engines.append(_hashed(REFERENCE, "mxnet", folder, [folder / n for n in CHECKPOINT_FILES]))
+        engines.append(Engine(REFERENCE, "mxnet", folder, {n: sha256_file(folder / n) for n in CHECKPOINT_FILES}))
     if artifacts is not None:
         for t in find_targets(artifacts=artifacts).targets:
             engines.append(_model_engine(t.label, t.path))
@@ -73,8 +69,9 @@ def find_engines(
 
 
 def _model_engine(label: str, path: Path) -> Engine:
-    files = [path] + ([path.with_suffix(".bin")] if path.suffix.lower() == ".xml" else [])
-    return _hashed(label, "openvino", path, files)
+    from ..verification.targets import model_hashes
+
+    return Engine(label, "openvino", path, model_hashes(path))
 
 
 def check_copies(engine: Engine, folder: Path) -> Engine:

@@ -13,6 +13,7 @@ positive), read in score order through an index, so memory stays flat however ma
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -90,17 +91,16 @@ class Ledger:
                     f"results of different inputs are not mixed: pass another {param('work_dir')} to start over"
                 )
 
-    def _transaction(self):
-        conn = self.conn
-
-        class _Tx:
-            def __enter__(self):
-                conn.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, kind, *rest):
-                conn.execute("COMMIT" if kind is None else "ROLLBACK")
-
-        return _Tx()
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One SQLite transaction: all of it lands, or (an error, a kill) none of it."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def done(self) -> dict[int, str]:
         """``{photo index: sha256}`` of the photos held."""

@@ -158,7 +158,7 @@ def average_precision(rows_low_to_high: Iterable[tuple[float, bool]], faces: int
         point = (tp_k / n, precision)
         if positive:
             area += (tp_k / n - before / n) * envelope
-            corners += [previous, point] if previous is not corners[-1] else [point]
+            corners += [previous, point]
         previous = point
         k, tp_k = k - 1, before
     corners.append(previous)

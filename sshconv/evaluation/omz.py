@@ -11,8 +11,8 @@ the zoo's ssh-mxnet ``accuracy-check.yml``:
 * then the metric (:mod:`.metric`): boxes rounded to integers, annotation boxes clipped
   to 1024 and those outside heights 64..1024 (or empty) ignored, VOC mAP.
 
-:func:`detections` is that adapter, computed in float64 as the adapter computes it (its
-NMS is vectorised here, with the same arithmetic and the same greedy order).
+:func:`detections` is that adapter, computed in float64 as the adapter computes it, boxes
+only for the 1,000 candidates of each stride (the same numbers row by row).
 :func:`accuracy_check_config` writes the configuration for ``accuracy_check`` itself, so
 that anyone can measure an IR both ways.
 """
@@ -20,63 +20,36 @@ that anyone can measure an IR both ways.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-#: The zoo's accuracy-check.yml for ssh-mxnet, as numbers.
+from ..deploy.decode import NMS_THRESHOLD, PRE_NMS_TOP_N, anchor_grid, heads_of
+
+#: The zoo's accuracy-check.yml for ssh-mxnet, as numbers. Its keep_top_k and NMS threshold
+#: are upstream's test-code values, which the decoder (deploy/decode.py) holds.
 INPUT_SIZE = 640
-KEEP_TOP_K = 1000
-NMS_THRESHOLD = 0.3
+KEEP_TOP_K = PRE_NMS_TOP_N
 CLIP_SIZE = 1024
 HEIGHT_RANGE = (64, 1024)
 OVERLAP_THRESHOLD = 0.5
-#: The retinaface adapter's anchors for SSH: per stride, the scales of a 16-pixel base anchor.
-ANCHOR_SCALES = {32: (32, 16), 16: (8, 4), 8: (2, 1)}
-ANCHOR_BASE = 16
-STRIDES = (32, 16, 8)
+#: The CPU plugin's inference precision sshconv runs every model with: the model's own numbers, not bf16's.
+EXECUTION = "f32"
 
-
-@dataclass(frozen=True)
-class Heads:
-    """Per stride, the names of its score and box outputs (model.yml's names)."""
-
-    scores: tuple[str, ...]
-    boxes: tuple[str, ...]
-
-    @classmethod
-    def of(cls, output_names: Sequence[str]) -> Heads:
-        def named(prefix: str) -> tuple[str, ...]:
-            return tuple(next(n for n in output_names if n.startswith(prefix) and n.endswith(f"stride{s}")) for s in STRIDES)
-
-        return cls(named("rpn_cls_prob"), named("rpn_bbox_pred"))
-
-
-def base_anchors(stride: int) -> np.ndarray:
-    """The ``(A, 4)`` anchors of one stride at the first cell, in float64 as the adapter makes them."""
-    base = np.array([1, 1, ANCHOR_BASE, ANCHOR_BASE], dtype=np.float64) - 1
-    w, h = base[2] - base[0] + 1, base[3] - base[1] + 1
-    cx, cy = base[0] + 0.5 * (w - 1), base[1] + 0.5 * (h - 1)
-    ws = np.round(np.sqrt(np.array([w * h / 1.0])))  # one ratio, 1
-    hs = np.round(ws * 1.0)
-    scales = np.array(ANCHOR_SCALES[stride], dtype=np.float64)
-    sw, sh = (ws[0] * scales)[:, None], (hs[0] * scales)[:, None]
-    return np.hstack((cx - 0.5 * (sw - 1), cy - 0.5 * (sh - 1), cx + 0.5 * (sw - 1), cy + 0.5 * (sh - 1)))
-
+#: ``(stride, score output, box output)`` per head, as :func:`~sshconv.deploy.decode.heads_of` gives them.
+Heads = tuple[tuple[int, str, str], ...]
 
 _PLANES: dict[tuple[int, int, int], np.ndarray] = {}
 
 
 def anchor_plane(height: int, width: int, stride: int) -> np.ndarray:
-    """Every anchor of a ``height`` x ``width`` map, ``(H * W * A, 4)`` in (y, x, anchor) order; cached."""
+    """Every anchor of a map, ``(H * W * A, 4)`` in (y, x, anchor) order, in float64 as the adapter holds them; cached.
+
+    The decoder's float32 grid holds the same numbers exactly (integers and halves below 2^24).
+    """
     key = (height, width, stride)
     if key not in _PLANES:
-        base = base_anchors(stride)
-        sx = (np.arange(width) * stride).astype(np.float64)
-        sy = (np.arange(height) * stride).astype(np.float64)
-        shifts = np.stack(np.broadcast_arrays(sx[None, :], sy[:, None], sx[None, :], sy[:, None]), axis=-1)
-        _PLANES[key] = (shifts[:, :, None, :] + base[None, None]).reshape(-1, 4)
+        _PLANES[key] = anchor_grid(height, width, stride).astype(np.float64)
     return _PLANES[key]
 
 
@@ -133,14 +106,15 @@ def detections(
 ) -> np.ndarray:  # fmt: skip
     """``(N, 5)`` float64 ``[x1, y1, x2, y2, score]`` in the original photo's pixels, as the adapter reports them.
 
-    ``outputs`` are one photo's raw outputs (batch 1); ``scale_xy`` is network pixels per
-    photo pixel (640 / width, 640 / height).
+    ``outputs`` are one photo's raw outputs (batch 1); ``heads`` from
+    :func:`~sshconv.deploy.decode.heads_of`, largest stride first as the adapter's output lists;
+    ``scale_xy`` is network pixels per photo pixel (640 / width, 640 / height).
     """
     found_boxes, found_scores = [], []
-    for score_name, box_name, stride in zip(heads.scores, heads.boxes, STRIDES):
+    for stride, score_name, box_name in heads:
         deltas = np.asarray(outputs[box_name])[0]
-        anchors_per_cell = len(ANCHOR_SCALES[stride])
         height, width = deltas.shape[1], deltas.shape[2]
+        anchors_per_cell = len(anchor_plane(height, width, stride)) // (height * width)
         scores = np.asarray(outputs[score_name])[0][anchors_per_cell:].transpose((1, 2, 0)).reshape(-1)
         deltas = deltas.transpose((1, 2, 0)).reshape(-1, deltas.shape[0] // anchors_per_cell)
         top = scores.argsort()[::-1][:keep_top_k]  # the checker's candidates, in its order
@@ -157,7 +131,9 @@ def detections(
     return out
 
 
-def accuracy_check_config(model_name: str, bboxes: Sequence[str], scores: Sequence[str], execution: str | None = "f32") -> str:
+def accuracy_check_config(
+    model_name: str, bboxes: Sequence[str], scores: Sequence[str], execution: str | None = EXECUTION
+) -> str:
     """The accuracy checker's configuration for this model, with :data:`INPUT_SIZE` and the other numbers above.
 
     For ``accuracy_check -c <file> -m <IR folder> -s <dataset> -a <annotations>``: the dataset
@@ -207,8 +183,13 @@ def accuracy_check_config(model_name: str, bboxes: Sequence[str], scores: Sequen
 """
 
 
+def spec_heads(spec) -> Heads:
+    """model.yml's heads, largest stride first (the order of the zoo's configuration)."""
+    return tuple(sorted(heads_of(spec.outputs), reverse=True))
+
+
 def write_accuracy_check_config(path: str | Path, model_name: str, bboxes: Sequence[str], scores: Sequence[str],
-                                execution: str | None = "f32") -> Path:  # fmt: skip
+                                execution: str | None = EXECUTION) -> Path:  # fmt: skip
     from ..fsutil import atomic_write_text
 
     return atomic_write_text(Path(path), accuracy_check_config(model_name, bboxes, scores, execution))

@@ -38,10 +38,6 @@ class PhotoTask:
     faces: tuple[tuple[int, int, int, int], ...]  # x, y, w, h
 
 
-def photo_result(task: PhotoTask, found: dict[str, dict[str, Any]], faces: int, seconds: float) -> dict[str, Any]:
-    return {"index": task.index, "path": task.path, "faces": faces, "seconds": seconds, "engines": found}
-
-
 class Worker:
     """Every engine of ``engines`` active at once; :meth:`run` evaluates one photo with all of them.
 
@@ -50,14 +46,13 @@ class Worker:
     several workers share a machine; ``None``: every core.
     """
 
-    def __init__(self, engines: Sequence[Engine], spec=None, threads: int | None = None, execution: str | None = "f32") -> None:
+    def __init__(self, engines: Sequence[Engine], spec=None, threads: int | None = None) -> None:
         from ..runtimes.base import default_spec
 
         self.engines = list(engines)
         self.spec = spec or default_spec()
         self.threads = threads
-        self.execution = execution
-        self.heads = omz.Heads.of(self.spec.output_names)
+        self.heads = omz.spec_heads(self.spec)
         self._runners: list[tuple[str, Any]] = []
 
     def __enter__(self) -> Worker:
@@ -68,7 +63,7 @@ class Worker:
                 if e.kind == "mxnet":
                     runner = MXNetRunner(e.path, self.spec)
                 else:
-                    runner = OpenVINORunner(e.path, self.spec, self.execution, threads=self.threads)
+                    runner = OpenVINORunner(e.path, self.spec, omz.EXECUTION, threads=self.threads)
                 runner.activate()
                 self._runners.append((e.label, runner))
         except BaseException:
@@ -114,7 +109,8 @@ class Worker:
                 if label != REFERENCE:
                     p = match_detections(faces[REFERENCE], near, score_threshold=FACE_THRESHOLD, slack=PARITY_SLACK)
                     found[label]["parity"] = [p.matched, p.missed, p.extra]
-        return photo_result(task, found, truth.counted, time.perf_counter() - start)
+        seconds = time.perf_counter() - start
+        return {"index": task.index, "path": task.path, "faces": truth.counted, "seconds": seconds, "engines": found}
 
 
 def unpack_rows(found: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:

@@ -80,8 +80,9 @@ def test_eval_reports_map_parity_and_a_page(reference):
 def test_map_equals_accuracy_check_on_the_same_ir_and_photos(photos, converted_dir, reference, tmp_path):
     """OMZ's accuracy checker, run as a user runs it, on the same IR and photos: within 0.1 point."""
     bin_dir = Path(sys.executable).parent
-    heads = omz.Heads.of(load_model_spec(None).output_names)
-    config = omz.write_accuracy_check_config(tmp_path / "ac.yml", "ssh-mxnet", heads.boxes, heads.scores)
+    heads = omz.spec_heads(load_model_spec(None))
+    boxes, scores = [b for _, _, b in heads], [c for _, c, _ in heads]
+    config = omz.write_accuracy_check_config(tmp_path / "ac.yml", "ssh-mxnet", boxes, scores)
     annotations = tmp_path / "annotations"
     annotations.mkdir()
     subprocess.run([bin_dir / "convert_annotation", "wider", "--annotation_file", photos / "wider_face_val_bbx_gt.txt",
@@ -246,6 +247,7 @@ def test_bad_usage_is_one_line(photos, converted_dir, tmp_path):
     ir = converted_dir / "ir/mo/FP32/ssh-mxnet.xml"
     res = run_cli("eval", "--dataset", escape, "--ir", ir, "--work-dir", tmp_path / "w")
     assert_one_line_error(res, 2, "not a file inside", "ground truth")
+    assert not (tmp_path / "w").exists(), "a ground truth that cannot be used leaves no ledger behind"
     # A photo too large to be one is refused before it is read (a sparse file: no disk used).
     gt.write_text("big/huge.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n")
     (escape / "images" / "big").mkdir()

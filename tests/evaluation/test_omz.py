@@ -13,7 +13,7 @@ import pytest
 
 from sshconv.evaluation import metric, omz
 
-HEADS = omz.Heads(("s32", "s16", "s8"), ("b32", "b16", "b8"))
+HEADS = ((32, "s32", "b32"), (16, "s16", "b16"), (8, "s8", "b8"))
 
 
 def _outputs(rng: np.random.Generator, peaky: bool = False) -> dict[str, np.ndarray]:
@@ -34,7 +34,7 @@ def _checker():
     from openvino.tools.accuracy_checker.adapters.retinaface import RetinaFaceAdapter
 
     return RetinaFaceAdapter({
-        "type": "retinaface", "bboxes_outputs": list(HEADS.boxes), "scores_outputs": list(HEADS.scores),
+        "type": "retinaface", "bboxes_outputs": [b for _, _, b in HEADS], "scores_outputs": [c for _, c, _ in HEADS],
         "keep_top_k": omz.KEEP_TOP_K, "nms_threshold": omz.NMS_THRESHOLD, "include_boundaries": True,
     })  # fmt: skip
 
