@@ -53,6 +53,8 @@ class Ledger:
         from ..fsutil import ensure_dir, no_space_left
 
         ensure_dir(self.folder, "work folder")
+        if self.path.exists() and _holds_nothing(self.path):
+            self.path.unlink()  # a run that stopped before its first photo (or inside creating it): nothing to keep
         exists = self.path.exists()
         if exists and not resume:
             raise UsageError(
@@ -171,6 +173,18 @@ class Ledger:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def _holds_nothing(path: Path) -> bool:
+    """``path`` is an sshconv ledger without a photo, or a database without a table; any other file is kept."""
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables:  # killed while its first transaction created the tables: SQLite undid them
+                return True
+            return {"meta", "photos"} <= tables and conn.execute("SELECT count(*) FROM photos").fetchone()[0] == 0
+    except sqlite3.DatabaseError:
+        return False
 
 
 def _difference(held: Any, now: Any) -> str:

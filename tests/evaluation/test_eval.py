@@ -205,6 +205,9 @@ def test_a_ray_address_where_nothing_answers_is_exit_3_at_once(photos, converted
                   "--ray", f"127.0.0.1:{_free_port()}")  # fmt: skip
     assert_one_line_error(res, 3, "Ray cluster", "nothing answers", "ray start --head")
     assert time.time() - started < 60
+    # The run stopped before its first photo: its empty ledger does not stand in the way of the next one.
+    res = run_cli("eval", "--dataset", photos, "--ir", converted_dir / "ir/mo/FP32/ssh-mxnet.xml", "--work-dir", tmp_path / "w")
+    assert res.code == 0, res.err
 
 
 def test_a_changed_model_photo_or_ground_truth_is_refused_not_mixed(photos, converted_dir, tmp_path):
