@@ -71,7 +71,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         input_dir = args.input_dir
         if input_dir is None:
-            from sshconv.model.synth import synthesize
+            from sshconv.synthetic.synth import synthesize
 
             input_dir = Path(tmp) / "synth"
             print(f"synthesizing a full-size checkpoint in {input_dir} ...", flush=True)

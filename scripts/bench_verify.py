@@ -25,7 +25,7 @@ TARGET_SECONDS = 30.0
 def _prepare(folder: Path) -> tuple[Path, Path]:
     from sshconv import convert
     from sshconv.model import load_model_spec
-    from sshconv.model.synth import synthesize
+    from sshconv.synthetic.synth import synthesize
 
     ckpt = folder / "synth"
     synthesize(ckpt)

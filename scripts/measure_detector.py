@@ -44,11 +44,11 @@ def main() -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args()
 
-    from sshconv.dataset.metric import average_precision, face_boxes
     from sshconv.dataset.photos import FACE_FREE_KINDS, face_free_picture, make_photos
+    from sshconv.dataset.voc_ap import average_precision, face_boxes
     from sshconv.dataset.wider import IMAGES
     from sshconv.deploy.detect import detect_faces
-    from sshconv.deploy.images import load_bgr
+    from sshconv.detection.images import load_bgr
     from sshconv.runtimes.openvino import OpenVINORunner
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -95,7 +95,7 @@ def main() -> int:
 
 
 def _best_iou(dets: np.ndarray, face: np.ndarray) -> float:
-    from sshconv.deploy.decode import iou_matrix
+    from sshconv.detection.boxes import iou_matrix
 
     return float(iou_matrix(dets, face[None, :4]).max())
 

@@ -67,7 +67,8 @@ def main() -> int:
     import openvino as ov
 
     from sshconv.conversion.quantize import DEFAULT_CALIBRATION_COUNT, QuantizeOptions, quantize_ir
-    from sshconv.deploy.bench import checkpoint_of, run_bench
+    from sshconv.deploy.bench import run_bench
+    from sshconv.engines import checkpoint_of
     from sshconv.model.parse import load_model_spec
     from sshconv.verification.controls import control_models
     from sshconv.versions import cpu_flags, cpu_name, package_version

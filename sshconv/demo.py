@@ -103,7 +103,7 @@ class DemoResult:
 def _synthetic_is_valid(folder: Path) -> bool:
     """The synthetic folder is complete and its archive matches its model.yml."""
     from .model.parse import load_model_spec
-    from .model.synth import ARCHIVE_NAME, MODEL_YML
+    from .synthetic.synth import ARCHIVE_NAME, MODEL_YML
 
     archive, yml = folder / ARCHIVE_NAME, folder / MODEL_YML
     if not (archive.is_file() and yml.is_file()):
@@ -188,11 +188,11 @@ def run_demo(
     from .conversion.core import convert
     from .conversion.manifest import read_manifest
     from .deploy.bench import run_bench
-    from .deploy.report import verdict_text, write_report
     from .download.core import download_model
     from .model.parse import load_model_spec
-    from .model.synth import ARCHIVE_NAME, MODEL_YML, synthesize
+    from .synthetic.synth import ARCHIVE_NAME, MODEL_YML, synthesize
     from .verification.core import VerifyOptions, verify
+    from .verification.report import verdict_text, write_report
 
     if samples < 0:
         raise UsageError(f"demo: {param('samples')} must be >= 0, got {samples}")

@@ -19,6 +19,9 @@ from .errors import MissingExtraError
 
 #: What ``runtime`` can name: the runtimes that run converted models (OpenVINO is always installed).
 RUNTIMES = ("openvino", "onnxruntime")
+#: The execution precision every model runs at unless told otherwise: f32, as the reference computes
+#: (bf16 only where asked for; an INT8 model runs its quantized layers in INT8, the rest at this).
+EXECUTION = "f32"
 
 #: Module -> the extra that installs it, and the Python it needs (None: any supported one).
 EXTRAS = {

@@ -133,7 +133,7 @@ def synth_dir(tmp_path_factory) -> Path:
     """The full-size synthetic checkpoint with the default seed (read-only: copy before changing)."""
     if not conversion_stack():
         pytest.skip(NEEDS_CONVERSION_STACK)
-    from sshconv.model.synth import synthesize
+    from sshconv.synthetic.synth import synthesize
 
     folder = tmp_path_factory.mktemp("synth")
     synthesize(folder)

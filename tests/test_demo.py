@@ -71,8 +71,7 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
     # The short benchmark: MXNet and the Model Optimizer IRs, with speed-ups.
     bench = json.loads((work / "bench.json").read_text())
     names = [c["name"] for c in bench["cases"]]
-    assert names == ["mxnet", "ir mo FP16, f32 execution", "ir mo FP32, f32 execution", "ir mo FP32, bf16 execution",
-                     "ir mo INT8, f32 execution"]  # fmt: skip
+    assert names == ["mxnet", "ir/mo/FP16", "ir/mo/FP32", "ir/mo/FP32 bf16", "ir/mo/INT8"]
     assert all(c["speedup_vs_mxnet"] > 0 for c in bench["cases"])
     assert "FP32 matmul ceiling" in res.out
 

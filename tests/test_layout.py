@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 from sshconv.cli import build_parser
 
@@ -36,9 +39,83 @@ def _strings(path):
     ]
 
 
-def test_the_pipeline_is_the_folder_layout():
-    for stage in ("model", "download", "conversion", "runtimes", "verification", "deploy", "cli"):
-        assert (PACKAGE / stage / "__init__.py").is_file(), stage
+#: The floors of the house, lowest first: a module imports only from its own floor or below. The shared
+#: helpers are the ground floor; model facts, then detection (anchors, decoding, NMS, matching, photos) that
+#: every stage uses to find faces; then the stages in pipeline order; the commands' layer on top.
+FLOORS = (
+    ("errors", "events", "fsutil", "versions", "extras", "places", "html"),
+    ("model",),
+    ("detection",),
+    ("dataset",),
+    ("synthetic",),
+    ("download",),
+    ("runtimes",),
+    ("conversion",),
+    ("engines",),
+    ("verification",),
+    ("deploy",),
+    ("evaluation",),
+    ("info", "demo"),
+    ("cli",),
+    ("__main__", "__init__"),
+)
+
+
+def _floor_of(part: str) -> int:
+    return next(i for i, names in enumerate(FLOORS) if part in names)
+
+
+def _imports(path):
+    """The sshconv sub-packages or top modules that ``path`` imports (relative imports resolved)."""
+    rel = path.relative_to(PACKAGE).with_suffix("").parts
+    package = rel[:-1] if path.name != "__init__.py" else rel[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                target = base + (node.module.split(".") if node.module else [])
+                names = [] if node.module else [a.name for a in node.names]
+            elif (node.module or "").startswith("sshconv"):
+                target, names = node.module.split(".")[1:], []
+            else:
+                continue
+            found.update([target[0]] if target else names)
+        elif isinstance(node, ast.Import):
+            found.update(a.name.split(".")[1] for a in node.names if a.name.startswith("sshconv.") and "." in a.name)
+    return found - {"__version__"}
+
+
+def test_every_part_of_the_package_stands_on_a_floor():
+    parts = {p.name.removesuffix(".py") for p in PACKAGE.iterdir() if (p.suffix == ".py" or (p / "__init__.py").is_file())}
+    placed = {n for names in FLOORS for n in names}
+    assert parts == placed, f"place these on a floor of FLOORS: {parts - placed}; gone: {placed - parts}"
+
+
+def test_imports_only_go_down_the_floors():
+    """model, dataset, download, conversion and runtimes import nothing from verification, deploy, evaluation, cli or the
+    demo; every sub-package imports only from floors below its own (the shared helpers of the ground floor excepted)."""
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        own = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        for part in _imports(path):
+            if part == own:
+                continue
+            mine, theirs = _floor_of(own), _floor_of(part)
+            if theirs > mine or (theirs == mine and mine != 0):
+                wrong.append(f"{path.relative_to(ROOT)} imports sshconv.{part} (floor {theirs} over its own {mine})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_floor_test_catches_an_import_that_goes_up(tmp_path, monkeypatch):
+    """The rule above fails on a module that reaches up (a stand-in written to a copy of the tree)."""
+    copy = tmp_path / "sshconv"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "model" / "up.py").write_text("from ..verification.core import verify\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", copy)
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    with pytest.raises(AssertionError, match="model/up.py imports sshconv.verification"):
+        test_imports_only_go_down_the_floors()
 
 
 def test_no_module_over_450_lines():

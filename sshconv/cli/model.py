@@ -41,7 +41,7 @@ def add_info(sub) -> None:
 
 
 def cmd_synth(args) -> int:
-    from ..model.synth import synthesize
+    from ..synthetic.synth import synthesize
 
     res = run_with_progress(
         args, synthesize, args.output_dir, seed=args.seed, cache_dir=args.cache_dir, use_cache=not args.no_cache
@@ -62,7 +62,7 @@ def cmd_synth(args) -> int:
 
 
 def add_synth(sub) -> None:
-    from ..model.synth import DEFAULT_SEED
+    from ..synthetic.synth import DEFAULT_SEED
 
     p = command(
         sub, "synth", "Write a synthetic checkpoint of the exact SSH architecture that finds drawn faces (seeded; trained once, then cached).",

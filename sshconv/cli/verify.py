@@ -24,7 +24,7 @@ def cmd_verify(args) -> int:
     )  # fmt: skip
     html = None
     if args.html is not None:
-        from ..deploy.report import write_report
+        from ..verification.report import write_report
 
         html = write_report(result, args.html)
     _print_verify(result)

@@ -39,8 +39,8 @@ def parse_input_shape(shape: str | Sequence[int] | None, default: Sequence[int])
 
 def default_input_dir() -> Path:
     """Where ``sshconv download`` puts the checkpoint by default, if it is there; else :class:`UsageError`."""
-    from ..download.settings import default_output_dir
     from ..model.checkpoint import PARAMS_FILE, SYMBOL_FILE
+    from ..places import default_output_dir
 
     folder = default_output_dir()
     if not (folder / SYMBOL_FILE).exists() and not (folder / PARAMS_FILE).exists():

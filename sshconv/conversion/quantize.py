@@ -101,7 +101,7 @@ class CalibrationSet:
         self.paths: list[Path] = []
         self.file_sha256: list[str] = []
         if options.calibration is not None:
-            from ..deploy.images import IMAGE_SUFFIXES, load_bgr
+            from ..detection.images import IMAGE_SUFFIXES, load_bgr
 
             folder = Path(options.calibration)
             found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -122,7 +122,7 @@ class CalibrationSet:
     def __iter__(self) -> Iterator[Any]:
         import numpy as np
 
-        from ..deploy.images import fit_to_network
+        from ..detection.images import fit_to_network
 
         hashes = []
         for i, bgr in enumerate(self._pictures()):
@@ -135,7 +135,7 @@ class CalibrationSet:
 
     def _pictures(self):
         if self.paths:
-            from ..deploy.images import load_bgr
+            from ..detection.images import load_bgr
 
             for p in self.paths:
                 yield load_bgr(p)

@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelFileError, UsageError, param
+from ..engines import Engine, checkpoint_of, open_runner, plan_engines
+from ..errors import UsageError, param
 from ..events import Emitter, EventHandler
 from ..model.network import CARD_GFLOPS
 from ..versions import available_cores, engine_config
@@ -59,7 +60,7 @@ MODES = ("latency", "throughput")
 class CaseResult:
     """The timing of one engine on one frame."""
 
-    name: str  # e.g. "ir mo FP32, f32 execution"
+    name: str  # the engine's label, e.g. "ir/mo/FP32 bf16" (sshconv.engines)
     runtime: str  # "mxnet", "openvino" or "onnxruntime"
     model: str  # checkpoint folder or IR .xml
     weights: str | None  # how an IR stores its weights: FP32 / FP16; None for MXNet
@@ -145,17 +146,6 @@ class BenchResult:
         }
 
 
-@dataclass(frozen=True)
-class Engine:
-    """What to time: a runner factory and how to describe it."""
-
-    name: str
-    runtime: str
-    model: Path
-    weights: str | None
-    execution: str
-
-
 def _blas_name() -> str:
     import numpy as np
 
@@ -200,35 +190,7 @@ def bench_frame(shape: tuple[int, ...]) -> np.ndarray:
     return rng.integers(0, 256, size=shape).astype(np.float32)
 
 
-def find_irs(artifacts, routes: Sequence[str] | None = None) -> list[tuple[str, str, Path]]:
-    """``(route, weights, xml)`` of every IR a conversion's manifest lists (of ``routes``, if given).
-
-    ``artifacts`` is the conversion folder, or its :class:`~sshconv.conversion.manifest.Manifest` already read.
-    """
-    from ..conversion.manifest import Manifest, read_manifest
-
-    manifest = artifacts if isinstance(artifacts, Manifest) else read_manifest(artifacts)
-    found = [(a.route, a.weights, manifest.file(a)) for a in manifest.irs(routes)]
-    if not found:
-        raise ModelFileError(f"{manifest.path}: lists no IR; run `sshconv convert` into {manifest.folder} first")
-    return found
-
-
-def checkpoint_of(artifacts: str | Path) -> Path | None:
-    """The checkpoint folder a ``sshconv convert`` output came from (its manifest), if it is still there."""
-    from ..conversion.manifest import read_manifest
-    from ..model.checkpoint import PARAMS_FILE, SYMBOL_FILE
-
-    try:
-        folder = read_manifest(artifacts).checkpoint_folder
-    except ModelFileError:
-        return None
-    if folder is None:
-        return None
-    return folder if (folder / SYMBOL_FILE).is_file() and (folder / PARAMS_FILE).is_file() else None
-
-
-def plan_engines(
+def plan_bench(
     input_dir: str | Path | None = None,
     ir: str | Path | None = None,
     artifacts: str | Path | None = None,
@@ -238,63 +200,22 @@ def plan_engines(
     onnx: str | Path | None = None,
     runtime: str = "openvino",
 ) -> list[Engine]:
-    """Which engines one benchmark times, MXNet first.
+    """Which engines one benchmark times, MXNet first (the one plan of :mod:`sshconv.engines`).
 
     MXNet is timed when ``input_dir`` is given, or, with ``artifacts``, when the
-    checkpoint folder named in its manifest still exists. ``runtime`` runs ONNX files
-    (``onnx``, and with ``onnxruntime`` the conversion's ONNX file too); IRs run on OpenVINO.
+    checkpoint folder named in its manifest still exists. A conversion folder's IRs are
+    timed, and its ONNX file too when ``runtime`` is ``onnxruntime`` (through OpenVINO it
+    would time the IR's twin again); ``bf16`` adds a bf16-execution twin of each FP32 model.
     """
-    from ..extras import RUNTIMES
-
     if sum(x is not None for x in (ir, artifacts, onnx)) != 1:
         raise UsageError(f"bench: pass exactly one of {param('ir')}, {param('onnx')} or {param('artifacts')}")
-    if runtime not in RUNTIMES:
-        raise UsageError(f"{param('runtime')} {runtime!r}: expected one of {', '.join(RUNTIMES)}")
-    engines: list[Engine] = []
     if input_dir is None and artifacts is not None:
         input_dir = checkpoint_of(artifacts)
-    if mxnet and input_dir is not None:
-        engines.append(Engine("mxnet", "mxnet", Path(input_dir), None, "f32"))
-    from ..runtimes.openvino import check_model_file, ir_weights
-
-    onnx_files = []
-    if ir is not None:
-        xml = check_model_file(ir)
-        irs = [("ir", ir_weights(xml), xml)]
-    elif onnx is not None:
-        irs, onnx_files = [], [check_model_file(onnx)]
-    else:
-        from ..conversion.manifest import read_manifest
-
-        manifest = read_manifest(artifacts)
-        irs = find_irs(manifest, routes)
-        if runtime == "onnxruntime":
-            onnx_files = [manifest.file(a) for a in manifest.artifacts if a.kind == "onnx"]
-    for route, weights, xml in irs:
-        label = f"ir {route} {weights}" if route != "ir" else f"ir {weights}"
-        engines.append(Engine(f"{label}, f32 execution", "openvino", xml, weights, "f32"))
-        if bf16 and weights == "FP32":
-            engines.append(Engine(f"{label}, bf16 execution", "openvino", xml, weights, "bf16"))
-    for path in onnx_files:
-        engines.append(Engine(f"onnx, {runtime}, f32 execution", runtime, path, "FP32", "f32"))
-        if bf16 and runtime == "openvino":
-            engines.append(Engine(f"onnx, {runtime}, bf16 execution", runtime, path, "FP32", "bf16"))
-    return engines
-
-
-def _open_runner(engine: Engine, spec, mode: str = "latency"):
-    if engine.runtime == "mxnet":
-        from ..runtimes.mxnet import MXNetRunner
-
-        return MXNetRunner(engine.model, spec)
-    if engine.runtime == "openvino":
-        from ..runtimes.openvino import OpenVINORunner
-
-        hint = "THROUGHPUT" if mode == "throughput" else None  # None: the plugin's default, LATENCY
-        return OpenVINORunner(engine.model, spec, engine.execution, spec.input.shape if spec else None, performance_hint=hint)
-    from ..runtimes import model_runner
-
-    return model_runner(engine.model, spec, engine.runtime, engine.execution, spec.input.shape)
+    kinds = ("ir", "onnx") if runtime == "onnxruntime" else ("ir",)
+    return plan_engines(
+        input_dir=input_dir if mxnet else None, artifacts=artifacts, irs=[ir] if ir is not None else [],
+        onnx=[onnx] if onnx is not None else [], runtime=runtime, routes=routes, kinds=kinds, bf16=bf16,
+    ).engines  # fmt: skip
 
 
 def time_engine(
@@ -306,9 +227,9 @@ def time_engine(
     In ``throughput`` mode an OpenVINO engine keeps its optimal number of requests busy instead.
     """
     t0 = time.perf_counter()
-    with _open_runner(engine, spec, mode) as runner:
+    with open_runner(engine, spec, mode=mode) as runner:
         load_s = time.perf_counter() - t0
-        case = CaseResult(name=engine.name, runtime=engine.runtime, model=str(engine.model), weights=engine.weights,
+        case = CaseResult(name=engine.label, runtime=engine.runtime, model=str(engine.path), weights=engine.weights,
                           execution=engine.execution, effective_execution=engine.execution, times_s=[], load_s=load_s,
                           mode=mode)  # fmt: skip
         if mode == "throughput" and engine.runtime == "openvino":
@@ -333,7 +254,7 @@ def time_engine(
                     on_run()
             case.frames, case.elapsed_s = len(case.times_s), time.perf_counter() - t_start
         case.effective_execution = getattr(runner, "execution_used", None) or engine.execution
-    log.info("%s: %.3f frames/s, median %.3f s over %d runs", engine.name, case.fps, case.median_s, len(case.times_s))
+    log.info("%s: %.3f frames/s, median %.3f s over %d runs", engine.label, case.fps, case.median_s, len(case.times_s))
     return case
 
 
@@ -368,7 +289,7 @@ def run_bench(
     if mode not in MODES:
         raise UsageError(f"bench: {param('mode')} {mode!r}: expected one of {', '.join(MODES)}")
     spec = spec or load_model_spec()
-    engines = plan_engines(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes, onnx=onnx, runtime=runtime)
+    engines = plan_bench(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes, onnx=onnx, runtime=runtime)
     total = len(engines) + 1
     emit = Emitter("bench", on_event)
     emit.start(total, item="FP32 matrix-multiply ceiling")
@@ -376,7 +297,7 @@ def run_bench(
     result = BenchResult(tuple(spec.input.shape), CARD_GFLOPS, seconds, peak, mode=mode)
     frame = bench_frame(tuple(spec.input.shape))
     for i, engine in enumerate(engines, start=1):
-        emit.progress(i, total, item=engine.name, force=True)
+        emit.progress(i, total, item=engine.label, force=True)
         result.cases.append(time_engine(engine, frame, seconds, spec=spec, mode=mode))
     result.engine_config = engine_config(mode)  # after the engines loaded: MXNet's threads are set when it loads
     emit("done", cases=len(result.cases))

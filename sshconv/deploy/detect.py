@@ -3,7 +3,7 @@
 Each photo (any size, any format Pillow reads) is fitted to the network input
 (stretched, as the Open Model Zoo's accuracy check does, or letterboxed to keep its
 aspect ratio), run through the IR with OpenVINO, decoded with the library decoder
-(:func:`sshconv.deploy.decode.decode`), and its boxes are mapped back to the photo's own
+(:func:`sshconv.detection.decode.decode`), and its boxes are mapped back to the photo's own
 pixels. Optionally the photo is written with boxes and scores drawn on it, and the
 boxes as JSON beside it.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..engines.plan import EXECUTION
 from ..errors import UsageError, param
 from ..events import Emitter, EventHandler
 
@@ -30,7 +31,6 @@ log = logging.getLogger(__name__)
 FIT_MODES = ("resize", "letterbox")
 DEFAULT_FIT = "resize"
 #: OpenVINO execution precision for detection: exact FP32 unless asked otherwise.
-DEFAULT_EXECUTION = "f32"
 #: A box keeps only if at least this fraction of it lies on the photo (not in letterbox padding).
 MIN_INSIDE_FRACTION = 0.5
 #: Colour (RGB) of the drawn boxes.
@@ -120,8 +120,8 @@ def detect_faces(
     """Boxes ``(N, 5)`` on one ``H x W x 3`` BGR photo, in its own pixels, best score first, with an open runner."""
     import numpy as np
 
-    from .decode import DecodeConfig, decode
-    from .images import fit_to_network
+    from ..detection.decode import DecodeConfig, decode
+    from ..detection.images import fit_to_network
 
     fitted = fit_to_network(bgr, input_hw[0], input_hw[1], fit)
     outputs = runner.infer(fitted.tensor)
@@ -139,7 +139,7 @@ def detect(
     threshold: float | None = None,
     fit: str = DEFAULT_FIT,
     max_faces: int | None = None,
-    execution: str = DEFAULT_EXECUTION,
+    execution: str = EXECUTION,
     spec: ModelSpec | None = None,
     on_event: EventHandler | None = None,
 ) -> list[ImageDetections]:
@@ -149,15 +149,16 @@ def detect(
     :class:`~sshconv.errors.InputError` naming it. With ``out`` (one photo) or
     ``out_dir``, each photo is written with its boxes drawn, and the boxes as JSON
     beside it (same name, ``.json``); both appear atomically. ``threshold`` defaults to
-    the decoder's :data:`~sshconv.deploy.decode.SCORE_THRESHOLD`. ``max_faces`` keeps only
+    the decoder's :data:`~sshconv.detection.decode.SCORE_THRESHOLD`. ``max_faces`` keeps only
     the best-scoring boxes (default: all above ``threshold``). ``spec`` (default: the
     packaged model.yml) gives the outputs' names and shapes. Progress goes to ``on_event``
     (stage ``detect``, one ``progress`` per photo).
     """
+    from ..detection.decode import SCORE_THRESHOLD
+    from ..detection.images import draw_boxes, load_bgr, save_bgr
+    from ..engines import open_runner
+    from ..engines.plan import model_engine, with_execution
     from ..fsutil import atomic_write_text, ensure_dir
-    from ..runtimes.openvino import OpenVINORunner, check_model_file
-    from .decode import SCORE_THRESHOLD
-    from .images import draw_boxes, load_bgr, save_bgr
 
     threshold = SCORE_THRESHOLD if threshold is None else threshold
 
@@ -167,14 +168,14 @@ def detect(
     _check_options(paths, out, out_dir, threshold, fit)
     if max_faces is not None and max_faces < 1:
         raise UsageError(f"detect: {param('max_faces')} must be >= 1, got {max_faces}")
-    xml = check_model_file(ir)
+    engine = with_execution(model_engine(ir, "ir"), execution)
     pixels = [load_bgr(p) for p in paths]  # fail on a bad photo before loading the model
     targets = _drawn_paths(paths, out, out_dir)
     emit = Emitter("detect", on_event)
     emit.start(len(paths), "image")
 
     results = []
-    with OpenVINORunner(xml, spec, execution) as runner:
+    with open_runner(engine, spec) as runner:
         input_hw = (int(runner.input_shape[2]), int(runner.input_shape[3]))
         if out_dir is not None:  # only once the model is known good: a failed run creates nothing
             ensure_dir(out_dir)

@@ -6,7 +6,7 @@ resumable attempt, :mod:`.sources` retries and orders the sources, :mod:`.cache`
 :mod:`.archive` unpack and edit what arrived. Numbers a user sees are in :mod:`.settings`.
 """
 
+from ..places import default_cache_dir, default_output_dir
 from .core import DownloadResult, FileResult, download_model
-from .settings import default_cache_dir, default_output_dir
 
 __all__ = ["DownloadResult", "FileResult", "default_cache_dir", "default_output_dir", "download_model"]

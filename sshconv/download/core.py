@@ -37,6 +37,7 @@ from ..errors import SourceUnreachableError, UsageError, param
 from ..events import Emitter, EventHandler
 from ..fsutil import ensure_dir, no_space_left
 from ..model.spec import FileSpec, ModelSpec
+from ..places import default_cache_dir, default_output_dir
 from .cache import Cache, file_matches, link_or_copy
 from .locking import file_lock
 from .postprocess import PostprocResult, manifest_ok, read_manifest, run_postprocessing, write_manifest
@@ -49,8 +50,6 @@ from .settings import (
     LOCK_TIMEOUT,
     MANIFEST,
     RETRY_AFTER_MAX,
-    default_cache_dir,
-    default_output_dir,
 )
 from .sources import (
     Attempt,

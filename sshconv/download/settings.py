@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 #: Extra attempts per source after a transient failure (5xx, 429, timeout, broken connection).
 DEFAULT_RETRIES = 3
 
@@ -37,9 +34,6 @@ MAX_ATTEMPTS_PER_SOURCE = 50
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-MODEL_NAME = "ssh-mxnet"
-
-
 USER_AGENT = "sshconv (+https://github.com/deepinsight/mxnet-SSH model downloader)"
 
 
@@ -47,19 +41,3 @@ MANIFEST = ".sshconv-download.json"
 
 
 LOCK_NAME = ".sshconv-download.lock"
-
-
-def default_output_dir() -> Path:
-    """``$SSHCONV_HOME/ssh-mxnet``, else ``${XDG_DATA_HOME:-~/.local/share}/sshconv/ssh-mxnet``."""
-    if os.environ.get("SSHCONV_HOME"):
-        return Path(os.environ["SSHCONV_HOME"]).expanduser() / MODEL_NAME
-    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(data).expanduser() / "sshconv" / MODEL_NAME
-
-
-def default_cache_dir() -> Path:
-    """``$SSHCONV_CACHE_DIR``, else ``${XDG_CACHE_HOME:-~/.cache}/sshconv``."""
-    if os.environ.get("SSHCONV_CACHE_DIR"):
-        return Path(os.environ["SSHCONV_CACHE_DIR"]).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache).expanduser() / "sshconv"

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engines import REFERENCE, Engine
+from ..engines.plan import EXECUTION
 from ..errors import InputError, IntegrityError, UsageError, param
 from ..events import Emitter, EventHandler
 from . import DEFAULT_WORK_DIR, omz
-from .engines import REFERENCE, Engine, find_engines
+from .engines import find_engines
 from .ledger import Ledger
-from .metric import APResult
+from .omz_map import APResult
 from .worker import FACE_THRESHOLD, PARITY_SLACK, PhotoTask
 
 #: How many of the photos where an engine's faces differ most from MXNet's are listed.
@@ -114,7 +116,7 @@ def settings() -> dict[str, Any]:
         "protocol": "OMZ accuracy checker, ssh-mxnet accuracy-check.yml", "input_size": omz.INPUT_SIZE,
         "keep_top_k": omz.KEEP_TOP_K, "nms_threshold": omz.NMS_THRESHOLD, "clip_boxes": omz.CLIP_SIZE,
         "height_range": list(omz.HEIGHT_RANGE), "overlap_threshold": omz.OVERLAP_THRESHOLD, "integral": "voc max",
-        "execution": omz.EXECUTION, "face_threshold": FACE_THRESHOLD, "parity_slack": PARITY_SLACK,
+        "execution": EXECUTION, "face_threshold": FACE_THRESHOLD, "parity_slack": PARITY_SLACK,
     }  # fmt: skip
 
 
@@ -130,7 +132,7 @@ def evaluate(
         raise UsageError(f"eval: {param('jobs')} {jobs}: expected 1 or more workers")
     ds = find_dataset(dataset)
     engines = find_engines(input_dir, artifacts, irs)
-    if any(e.kind == "mxnet" for e in engines):
+    if any(e.is_reference for e in engines):
         from ..extras import require
 
         require("mxnet", "eval of the MXNet checkpoint")  # here, not in a worker, so the advice is one line

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, OutputError, UsageError, param
-from .metric import APResult, average_precision
+from .omz_map import APResult, average_precision
 from .worker import unpack_rows
 
 LEDGER_NAME = "ledger.sqlite"

@@ -24,19 +24,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..deploy.decode import NMS_THRESHOLD, PRE_NMS_TOP_N, anchor_grid, heads_of
+from ..detection.decode import NMS_THRESHOLD, PRE_NMS_TOP_N, anchor_grid, heads_of
+from ..engines.plan import EXECUTION
 
 #: The zoo's accuracy-check.yml for ssh-mxnet, as numbers. Its keep_top_k and NMS threshold
-#: are upstream's test-code values, which the decoder (deploy/decode.py) holds.
+#: are upstream's test-code values, which the decoder (detection/decode.py) holds.
 INPUT_SIZE = 640
 KEEP_TOP_K = PRE_NMS_TOP_N
 CLIP_SIZE = 1024
 HEIGHT_RANGE = (64, 1024)
 OVERLAP_THRESHOLD = 0.5
-#: The CPU plugin's inference precision sshconv runs every model with: the model's own numbers, not bf16's.
-EXECUTION = "f32"
-
-#: ``(stride, score output, box output)`` per head, as :func:`~sshconv.deploy.decode.heads_of` gives them.
+#: ``(stride, score output, box output)`` per head, as :func:`~sshconv.detection.decode.heads_of` gives them.
 Heads = tuple[tuple[int, str, str], ...]
 
 _PLANES: dict[tuple[int, int, int], np.ndarray] = {}
@@ -107,7 +105,7 @@ def detections(
     """``(N, 5)`` float64 ``[x1, y1, x2, y2, score]`` in the original photo's pixels, as the adapter reports them.
 
     ``outputs`` are one photo's raw outputs (batch 1); ``heads`` from
-    :func:`~sshconv.deploy.decode.heads_of`, largest stride first as the adapter's output lists;
+    :func:`~sshconv.detection.decode.heads_of`, largest stride first as the adapter's output lists;
     ``scale_xy`` is network pixels per photo pixel (640 / width, 640 / height).
     """
     found_boxes, found_scores = [], []

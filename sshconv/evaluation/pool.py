@@ -18,8 +18,8 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from ..engines import Engine
 from ..errors import SourceUnreachableError, SshconvError
-from .engines import Engine
 from .worker import PhotoTask, Worker
 
 #: Photos in flight per worker: one running, one waiting, so no worker idles between photos.
@@ -123,7 +123,7 @@ class _RayWorker:
 
         import ray
 
-        from .engines import check_copies
+        from ..engines.plan import check_copies
 
         os.environ["OMP_NUM_THREADS"] = str(threads)
         self._folder = tempfile.TemporaryDirectory(prefix="sshconv-eval-")

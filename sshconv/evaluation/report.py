@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..deploy.report import _CSS, _data_uri, _e
-from .engines import REFERENCE
+from ..engines import REFERENCE
+from ..html import CSS, data_uri, escape
 
 PLOT_SIZE = (320, 240)
 MARGIN = 36
@@ -32,25 +32,25 @@ def _pr_svg(label: str, curve: list[tuple[float, float]], map_percent: float) ->
     )
     return (
         f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" role="img" '
-        f'aria-label="precision-recall curve of {_e(label)}">'
+        f'aria-label="precision-recall curve of {escape(label)}">'
         f'<rect x="{MARGIN}" y="8" width="{pw}" height="{ph}" fill="#fafafa" stroke="#bbb"/>{ticks}'
         f'<text x="{MARGIN + pw / 2:.0f}" y="{h - 4}" font-size="11" text-anchor="middle">recall</text>'
         f'<text x="10" y="{8 + ph / 2:.0f}" font-size="11" text-anchor="middle" transform="rotate(-90 10 {8 + ph / 2:.0f})">precision</text>'
         f'<polyline fill="none" stroke="#1f6fd1" stroke-width="1.5" points="{points}"/></svg>'
-        f"<figcaption>{_e(label)}: mAP {map_percent:.2f} %</figcaption></figure>"
+        f"<figcaption>{escape(label)}: mAP {map_percent:.2f} %</figcaption></figure>"
     )
 
 
 def render_html(result) -> str:
-    from ..deploy.images import load_bgr
-    from ..deploy.pictures import overlay_jpeg
+    from ..detection.images import load_bgr
+    from ..detection.pictures import overlay_jpeg
 
     t = result.timing
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>sshconv eval: ssh-mxnet on {_e(result.dataset.folder.name)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>sshconv eval: ssh-mxnet on {_e(result.dataset.folder)}</h1>",
+        f"<title>sshconv eval: ssh-mxnet on {escape(result.dataset.folder.name)}</title><style>{CSS}</style></head><body>",
+        f"<h1>sshconv eval: ssh-mxnet on {escape(result.dataset.folder)}</h1>",
         f"<p>{t['photos']} photos. mAP as the Open Model Zoo's accuracy checker computes the card's number (resize to 640, "
         "retinaface adapter, keep_top_k 1000 per stride, NMS 0.3; faces outside heights 64–1024 ignored; VOC AP). "
         "Face parity: each engine's faces (score ≥ 0.5) against MXNet's on the same photo.</p>",
@@ -64,7 +64,7 @@ def render_html(result) -> str:
         delta = "" if ref is None or label == REFERENCE else f"{r.ap.map_percent - ref.ap.map_percent:+.2f}"
         cells = [f"{r.ap.map_percent:.2f}", delta, r.ap.faces, r.ap.detections, f"{r.seconds / max(r.photos, 1):.3f}",
                  *(p.get(k, "") for k in ("matched", "missed", "extra", "differing"))]  # fmt: skip
-        parts.append(f"<tr><td>{_e(label)}</td>" + "".join(f'<td class="num">{_e(c)}</td>' for c in cells) + "</tr>")
+        parts.append(f"<tr><td>{escape(label)}</td>" + "".join(f'<td class="num">{escape(c)}</td>' for c in cells) + "</tr>")
     parts.append("</table>")
     parts.append('<h2>Precision and recall</h2><div class="grid">')
     parts += [_pr_svg(label, result.curves.get(label, []), r.ap.map_percent) for label, r in result.results.items()]
@@ -80,16 +80,16 @@ def render_html(result) -> str:
                 bgr = None
             cap = f"{w['photo']}, {w['engine']}: matched {w['matched']}, missed {w['missed']}, extra {w['extra']}"
             if bgr is None:
-                parts.append(f"<figure><figcaption>{_e(cap)} (photo not readable now)</figcaption></figure>")
+                parts.append(f"<figure><figcaption>{escape(cap)} (photo not readable now)</figcaption></figure>")
                 continue
             jpeg = overlay_jpeg(bgr, w["boxes"][REFERENCE], w["boxes"][w["engine"]])
             parts.append(
-                f'<figure><img alt="{_e(cap)}" src="{_data_uri(jpeg, "image/jpeg")}"><figcaption>{_e(cap)}</figcaption></figure>'
+                f'<figure><img alt="{escape(cap)}" src="{data_uri(jpeg, "image/jpeg")}"><figcaption>{escape(cap)}</figcaption></figure>'
             )
         parts.append("</div>")
     if t.get("overhead_percent") is not None:
         parts.append(f"<p><small>{t['inference_seconds']:.1f} s of inference in all; the workers spent {t['overhead_percent']:.1f} % "
-                     f"more reading, resizing, decoding and matching. {result.workers['count']} worker(s), {_e(result.workers['kind'])}."
+                     f"more reading, resizing, decoding and matching. {result.workers['count']} worker(s), {escape(result.workers['kind'])}."
                      "</small></p>")  # fmt: skip
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from ..deploy.decode import SCORE_THRESHOLD
-from . import metric, omz
-from .engines import REFERENCE, Engine
+from ..detection.decode import SCORE_THRESHOLD
+from ..engines import REFERENCE, Engine, open_runner
+from . import omz, omz_map
 
 #: Boxes at or above this score are the "faces" of a photo for parity and pictures.
 FACE_THRESHOLD = SCORE_THRESHOLD
@@ -56,14 +56,9 @@ class Worker:
         self._runners: list[tuple[str, Any]] = []
 
     def __enter__(self) -> Worker:
-        from ..runtimes import MXNetRunner, OpenVINORunner
-
         try:
             for e in self.engines:
-                if e.kind == "mxnet":
-                    runner = MXNetRunner(e.path, self.spec)
-                else:
-                    runner = OpenVINORunner(e.path, self.spec, omz.EXECUTION, threads=self.threads)
+                runner = open_runner(e, self.spec, threads=self.threads)
                 runner.activate()
                 self._runners.append((e.label, runner))
         except BaseException:
@@ -77,15 +72,15 @@ class Worker:
         self._runners = []
 
     def run(self, task: PhotoTask) -> dict[str, Any]:
-        from ..deploy.decode import match_detections
-        from ..deploy.images import fit_to_network, load_bgr
+        from ..detection.images import fit_to_network, load_bgr
+        from ..detection.match import match_detections
 
         start = time.perf_counter()
         bgr = load_bgr(task.path, task.data)
         height, width = self.spec.input.shape[2:]
         fitted = fit_to_network(bgr, height, width)
         scale_xy = (fitted.scale[1], fitted.scale[0])
-        truth = metric.annotation(task.faces)
+        truth = omz_map.annotation(task.faces)
         found: dict[str, dict[str, Any]] = {}
         faces: dict[str, np.ndarray] = {}
         for label, runner in self._runners:
@@ -93,7 +88,7 @@ class Worker:
             outputs = runner.infer(fitted.tensor)
             inference = time.perf_counter() - t0
             dets = omz.detections(outputs, self.heads, scale_xy)
-            matched = metric.match_photo(dets, truth)
+            matched = omz_map.match_photo(dets, truth)
             near = dets[dets[:, 4] >= FACE_THRESHOLD - PARITY_SLACK]
             faces[label] = near
             top = near[np.argsort(-near[:, 4], kind="stable")][:KEPT_BOXES]

@@ -1,5 +1,6 @@
 """The model: model.yml's facts (:mod:`.spec`, parsed by :mod:`.parse`), the SSH graph
-(:mod:`.network`), its MXNet checkpoint files (:mod:`.checkpoint`) and a synthetic one (:mod:`.synth`).
+(:mod:`.network`), its MXNet checkpoint files (:mod:`.checkpoint`) and Model Optimizer's arguments (:mod:`.mo_args`).
+A synthetic checkpoint of this architecture is made by :mod:`sshconv.synthetic`.
 
 Nothing here imports MXNet until a graph or checkpoint is actually built or read.
 """

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelFileError, first_line
+from ..extras import EXECUTION
 from ..model.spec import ModelSpec, plain_name
 from .base import Runner
 
@@ -27,7 +28,7 @@ class OnnxRuntimeRunner(Runner):
         super().__init__(spec)
         self.model_path = Path(model)
         self.requested_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
-        self.execution = self.execution_used = "f32"
+        self.execution = self.execution_used = EXECUTION
         self._session = None
         self._input = ""
         self._outputs: list[tuple[str, str]] = []  # (model.yml name, the session's name)

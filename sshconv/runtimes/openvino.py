@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelFileError, first_line
+from ..extras import EXECUTION
 from ..model.spec import ModelSpec, plain_name
 from .base import Runner, default_spec
 
@@ -58,7 +59,7 @@ class OpenVINORunner(Runner):
         self,
         model: str | Path | Any,
         spec: ModelSpec | None = None,
-        execution: str | None = "f32",
+        execution: str | None = EXECUTION,
         input_shape: Sequence[int] | None = None,
         extra_outputs: Sequence[str] = (),
         performance_hint: str | None = None,

@@ -7,7 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..deploy.decode import DecodeConfig, decode, match_detections
+from ..detection.decode import DecodeConfig, decode
+from ..detection.match import match_detections
 from ..model.spec import DetectionThresholds, Tolerance, output_family
 from .results import CheckResult, OutputStats, Sample, SampleDetections
 

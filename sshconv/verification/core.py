@@ -18,18 +18,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..deploy.decode import DecodeConfig
+from ..detection.decode import DecodeConfig
+from ..engines import REFERENCE, Engine, Plan, open_runner, plan_engines
+from ..engines.plan import EXECUTION as F32
+from ..engines.plan import checkpoint_engine, model_engine, with_execution
 from ..errors import InputError, UsageError, param
 from ..events import Emitter, EventHandler
+from ..extras import RUNTIMES
 from ..fsutil import atomic_write_text, ensure_dir, sha256_file
 from ..model.spec import MIN_QUANTIZED_FACES, PRECISIONS, QUANTIZED, ModelSpec
-from ..runtimes import RUNTIMES, model_runner
 from ..versions import environment
 from .compare import compare_run, faces_of, parity_slack
 from .controls import control_models
@@ -37,13 +40,12 @@ from .divergence import first_divergence
 from .golden import load_golden, save_golden
 from .results import CheckResult, ControlResult, Sample, VerifyResult, jsonable
 from .samples import DEFAULT_PHOTOS, DEFAULT_SAMPLES, DEFAULT_SEED, QUANTIZED_PHOTOS, make_samples
-from .targets import Target, find_targets, model_hashes, read_model, route_pairs
 from .tolerances import resolve_tolerances
 
 log = logging.getLogger(__name__)
 
 #: The execution precision each tolerance set is measured with (INT8: the quantized layers run in INT8, the rest f32).
-EXECUTION = {"FP32": "f32", "FP16": "f32", "BF16": "bf16", "INT8": "f32"}
+EXECUTION = {"FP32": F32, "FP16": F32, "BF16": "bf16", "INT8": F32}
 #: The tolerances a quantized model's element-wise statistics are shown against (informational: its faces decide).
 INFORMATIONAL_TOLERANCES = "BF16"
 
@@ -75,8 +77,8 @@ class _Run:
     """One model run on every sample: a target's model at one tolerance set and execution, or a control."""
 
     label: str
-    target: Target
-    model: Any  # ov.Model
+    engine: Engine
+    model: Any  # ov.Model (None: the engine's own file)
     description: str
     tolerance_set: str
     execution: str
@@ -115,53 +117,38 @@ def verify(
     config = options.decode_config or DecodeConfig.for_spec(spec)
     tolerances = {p: resolve_tolerances(spec, p, options.overrides) for p in PRECISIONS}
     tolerances.update({q: tolerances[INFORMATIONAL_TOLERANCES] for q in QUANTIZED})
-    found = find_targets(ir, onnx, artifacts)
+    plan = plan_engines(artifacts=artifacts, irs=[ir] if ir is not None else [], onnx=[onnx] if onnx is not None else [],
+                        runtime=options.runtime) if (ir, onnx, artifacts) != (None, None, None) else Plan([])  # fmt: skip
     # Read every model first: a broken file is a usage error before minutes of MXNet.
-    models = {t.label: read_model(t.path, spec) for t in found.targets}
-    runs = _plan_runs(found.targets, models, spec, options)
-    quantized = any(t.weights in QUANTIZED for t in found.targets)
+    models = {e.label: read_model(e.path, spec) for e in plan.models}
+    runs = _plan_runs(plan.models, models, spec, options)
+    quantized = any(e.weights in QUANTIZED for e in plan.models)
     photos = options.photos if options.photos is not None else QUANTIZED_PHOTOS if quantized else DEFAULT_PHOTOS
 
-    emit = Emitter("verify", on_event)
+    # The reference: recorded outputs (a golden file), or an engine run like the others (MXNet, or a model).
     if golden is not None:
         samples, refs, meta = load_golden(golden)
+        seed, reference_run = int(meta.get("seed", options.seed)), None
         reference = f"golden:{golden}"
-        seed = int(meta.get("seed", options.seed))
-        hashes = {**found.hashes, Path(golden).name: sha256_file(golden)}
-        hashes.update({f"checkpoint:{k}": v for k, v in meta.get("checkpoint_sha256", {}).items()})
-        total = len(runs) * len(samples)
-        emit.start(total, "run")
-    elif against is not None:
-        samples, seed = (
-            make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=photos),
-            options.seed,
-        )
-        total = (len(runs) + 1) * len(samples)
-        emit.start(total, "run")
-        runtime = _runtime_for(Path(against), options)
-        refs = _reference_outputs(model_runner(against, spec, runtime, "f32", spec.input.shape), "model", samples, emit, total)
-        reference = f"model:{against}"
-        hashes = {**found.hashes, **{f"reference:{k}": v for k, v in model_hashes(against).items()}}
+        ref_hashes = {Path(golden).name: sha256_file(golden)}
+        ref_hashes.update({f"checkpoint:{k}": v for k, v in meta.get("checkpoint_sha256", {}).items()})
     else:
-        samples, seed = (
-            make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=photos),
-            options.seed,
-        )
-        total = (len(runs) + 1) * len(samples)
-        emit.start(total, "run")
-        from ..runtimes.mxnet import MXNetRunner
-
-        mxnet = MXNetRunner(input_dir, spec)
-        refs = _reference_outputs(mxnet, "mxnet", samples, emit, total)
-        ckpt_hashes = mxnet.hashes
-        differ = [n for n, h in found.converted_from.items() if n in ckpt_hashes and ckpt_hashes[n] != h]
-        if differ:
-            raise InputError(
-                f"{artifacts}: was converted from a different checkpoint than {input_dir} ({', '.join(differ)} differ); "
-                f"pass the checkpoint the artifacts were converted from as {param('input_dir')}"
-            )
-        reference = "mxnet"
-        hashes = {**found.hashes, **{f"checkpoint:{k}": v for k, v in ckpt_hashes.items()}}
+        samples = make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=photos)
+        seed = options.seed
+        engine = checkpoint_engine(input_dir) if input_dir is not None else model_engine(against, "reference", options.runtime)
+        _check_same_checkpoint(engine, plan, artifacts, input_dir)
+        reference = REFERENCE if engine.is_reference else f"model:{against}"
+        prefix = "checkpoint" if engine.is_reference else "reference"
+        ref_hashes = {f"{prefix}:{k}": v for k, v in engine.files.items()}
+        reference_run = _Run(reference, engine, None, str(engine.path), "FP32", engine.execution, engine.runtime)
+    total = (len(runs) + (reference_run is not None)) * len(samples)
+    emit = Emitter("verify", on_event)
+    emit.start(total, "run")
+    done = 0
+    if reference_run is not None:
+        done = _execute(reference_run, samples, spec, emit, done, total)
+        refs = reference_run.outputs
+    hashes = {**plan.hashes, **ref_hashes}
 
     result = VerifyResult([], samples, seed, reference, hashes=hashes, self_test=options.self_test)
     result.raw_outputs["reference"] = list(refs)
@@ -171,7 +158,6 @@ def verify(
         result.golden_written = str(save_golden(save_golden_to, samples, refs, meta))
         result.hashes[Path(save_golden_to).name] = sha256_file(save_golden_to)
 
-    done = total - len(runs) * len(samples)
     for run in runs:
         done = _execute(run, samples, spec, emit, done, total)
     _compare_all(result, runs, refs, tolerances, config, spec)
@@ -180,7 +166,7 @@ def verify(
             run = next(r for r in runs if r.label == check.label)
             worst = max(check.outputs, key=lambda o: o.margin if np.isfinite(o.margin) else 1e300)
             sample = samples[worst.argmax_margin[0]] if worst.argmax_margin else samples[0]
-            fresh = read_model(run.target.path, spec)  # a copy of its own: the checked graph is not touched
+            fresh = read_model(run.engine.path, spec)  # a copy of its own: the checked graph is not touched
             check.divergence = first_divergence(input_dir, fresh, sample, spec, run.tolerance_set, run.execution)
 
     result.environment = environment()
@@ -219,18 +205,18 @@ def _check_arguments(
         ensure_dir(Path(json_report).parent, "JSON report folder")
 
 
-def _plan_runs(targets: Sequence[Target], models: Mapping[str, Any], spec: ModelSpec, options: VerifyOptions) -> list[_Run]:
-    """Every run, in report order: per target its own, its bf16 run, then its negative controls."""
+def _plan_runs(engines: Sequence[Engine], models: Mapping[str, Any], spec: ModelSpec, options: VerifyOptions) -> list[_Run]:
+    """Every run, in report order: per model its own, its bf16 run, then its negative controls."""
     runs = []
-    for t in targets:
-        model = models[t.label]
-        runtime = _runtime_for(t.path, options)
-        runs.append(_Run(t.label, t, model, str(t.path), t.weights, EXECUTION[t.weights], runtime))
-        if options.bf16 and t.weights == "FP32" and runtime == "openvino":
-            runs.append(_Run(f"{t.label} bf16", t, model, str(t.path), "BF16", EXECUTION["BF16"]))
+    for e in engines:
+        model = models[e.label]
+        runs.append(_Run(e.label, e, model, str(e.path), e.weights, EXECUTION[e.weights], e.runtime))
+        if options.bf16 and e.weights == "FP32" and e.runtime == "openvino":
+            twin = with_execution(e, EXECUTION["BF16"])
+            runs.append(_Run(twin.label, twin, model, str(e.path), "BF16", twin.execution))
         if options.self_test:
-            for name, desc, control in control_models(model, spec.input, weights=t.weights not in QUANTIZED):
-                run = _Run(f"{t.label} control {name}", t, control, f"{t.path} ({desc})", t.weights, EXECUTION[t.weights])
+            for name, desc, control in control_models(model, spec.input, weights=e.weights not in QUANTIZED):
+                run = _Run(f"{e.label} control {name}", e, control, f"{e.path} ({desc})", e.weights, EXECUTION[e.weights])
                 run.control = (name, desc)
                 runs.append(run)
     return runs
@@ -239,9 +225,9 @@ def _plan_runs(targets: Sequence[Target], models: Mapping[str, Any], spec: Model
 def _execute(run: _Run, samples: Sequence[Sample], spec: ModelSpec, emit: Emitter, done: int, total: int) -> int:
     """Run one model on every sample, keeping the outputs; return the progress count."""
     log.info("running %s (%s, %s execution)", run.label, run.runtime, run.execution)
-    model = run.target.path if run.runtime == "onnxruntime" else run.model
-    with model_runner(model, spec, run.runtime, run.execution, spec.input.shape) as runner:
-        run.execution_used = runner.execution_used
+    engine = replace(run.engine, execution=run.execution)
+    with open_runner(engine, spec, model=run.model if run.runtime == "openvino" else None) as runner:
+        run.execution_used = getattr(runner, "execution_used", None) or run.execution
         for s in samples:
             run.outputs.append(runner.infer(s.tensor))
             done += 1
@@ -261,7 +247,7 @@ def _compare_all(result: VerifyResult, runs: Sequence[_Run], refs, tolerances, c
     ref_boxes = {t: faces(refs, t) for t in {r.tolerance_set for r in runs if not r.control or r.tolerance_set in QUANTIZED}}
     for run in runs:
         check = CheckResult(run.label, run.description, result.reference, run.tolerance_set, run.execution,
-                            run.execution_used, run.target.weights, run.runtime)  # fmt: skip
+                            run.execution_used, run.engine.weights, run.runtime)  # fmt: skip
         if run.execution_used and run.execution_used != run.execution:
             check.note = f"asked for {run.execution} execution, this CPU ran {run.execution_used}"
         # Controls are judged on tensors alone (decoding their boxes would only cost time), a quantized model's on faces.
@@ -274,29 +260,44 @@ def _compare_all(result: VerifyResult, runs: Sequence[_Run], refs, tolerances, c
                           f"{QUANTIZED_PHOTOS} generated ones are the default; or save the golden file with them)")  # fmt: skip
         if run.control:
             name, desc = run.control
-            result.controls.append(ControlResult(name, desc, run.target.label, check))
+            result.controls.append(ControlResult(name, desc, run.engine.label, check))
         else:
-            check.model_sha256 = model_hashes(run.target.path)
+            check.model_sha256 = dict(run.engine.files)
             result.checks.append(check)
             result.raw_outputs[run.label] = run.outputs
-    own = {r.label: r for r in runs if r.control is None and r.label == r.target.label}
-    for a, b in route_pairs([r.target for r in own.values()]):
+    own = {r.label: r for r in runs if r.control is None and r.label == r.engine.label}
+    for a, b in route_pairs([r.engine for r in own.values()]):
         ref_run, cand_run = own[a.label], own[b.label]
         boxes = faces(ref_run.outputs, a.weights)
         pair = CheckResult(f"{b.label} vs {a.label}", str(b.path), a.label, a.weights, "f32", "f32", b.weights)
         result.pairs.append(compare_run(pair, ref_run.outputs, cand_run.outputs, tolerances[a.weights], samples, boxes, config))
 
 
-def _runtime_for(path: Path, options: VerifyOptions) -> str:
-    """ONNX files run on the runtime asked for; IRs always on OpenVINO."""
-    return options.runtime if Path(path).suffix.lower() == ".onnx" else "openvino"
+def _check_same_checkpoint(reference: Engine, plan: Plan, artifacts, input_dir) -> None:
+    """A conversion folder is verified against the checkpoint it was converted from, not another."""
+    if not reference.is_reference:
+        return
+    differ = [n for n, h in plan.converted_from.items() if n in reference.files and reference.files[n] != h]
+    if differ:
+        raise InputError(
+            f"{artifacts}: was converted from a different checkpoint than {input_dir} ({', '.join(differ)} differ); "
+            f"pass the checkpoint the artifacts were converted from as {param('input_dir')}"
+        )
 
 
-def _reference_outputs(runner, label: str, samples: Sequence[Sample], emit: Emitter, total: int):
-    """The reference runner's outputs on every sample (MXNet, or a reference model)."""
-    with runner:
-        refs = []
-        for i, s in enumerate(samples, start=1):
-            refs.append(runner.infer(s.tensor))
-            emit.progress(i, total, "run", item=f"{label} × {s.label}")
-    return refs
+def route_pairs(engines: Sequence[Engine]) -> list[tuple[Engine, Engine]]:
+    """Same-weights IRs of different routes, as ``(reference, candidate)`` pairs, in a fixed order."""
+    by_weights: dict[str, list[Engine]] = {}
+    for e in engines:
+        if e.route is not None and e.weights not in QUANTIZED:  # two quantizations are each judged against the reference
+            by_weights.setdefault(e.weights, []).append(e)
+    return [(a, b) for _, group in sorted(by_weights.items()) for a, b in zip(group, group[1:])]
+
+
+def read_model(path: Path, spec: ModelSpec):
+    """The model at ``path`` as an ``ov.Model``, checked against model.yml's contract."""
+    import openvino as ov
+
+    from ..runtimes.openvino import check_model_contract, read_openvino_model
+
+    return check_model_contract(read_openvino_model(ov.Core(), path), str(path), spec, spec.input.shape)

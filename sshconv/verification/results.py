@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..deploy.decode import DetectionParity
+from ..detection.match import DetectionParity
 from ..errors import EXIT_MISMATCH, EXIT_OK
 from ..model.spec import DetectionThresholds, Tolerance
 

@@ -61,7 +61,7 @@ def make_samples(
     if photos:
         out += _generated_photos(photos, seed, h, w, len(out))
     if images is not None:
-        from ..deploy.images import fit_to_network, list_images, load_bgr
+        from ..detection.images import fit_to_network, list_images, load_bgr
 
         for path in list_images(images):
             fitted = fit_to_network(load_bgr(path), h, w, mode="resize")
@@ -74,7 +74,7 @@ def make_samples(
 def _generated_photos(count: int, seed: int, height: int, width: int, first_index: int) -> list[Sample]:
     """The first ``count`` photos of ``sshconv photos --seed seed``, decoded and fitted as ``detect`` fits them."""
     from ..dataset.photos import photo_bgr
-    from ..deploy.images import fit_to_network
+    from ..detection.images import fit_to_network
 
     rng = np.random.default_rng(seed)
     out = []

@@ -137,7 +137,7 @@ def test_bench_of_a_conversion_times_its_int8_ir(quantized_dir):
     res = run_cli("bench", "--artifacts", quantized_dir, "--no-mxnet", "--seconds", "0.3", "--json")
     assert res.code == 0, res.err
     names = [c["name"] for c in json.loads(res.out)["cases"]]
-    assert "ir mo INT8, f32 execution" in names
+    assert "ir/mo/INT8" in names
     assert not any("INT8, bf16" in n for n in names)
 
 

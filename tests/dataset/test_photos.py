@@ -10,7 +10,7 @@ import pytest
 
 from sshconv.dataset.photos import FACE_HEIGHTS, make_photos
 from sshconv.dataset.wider import GT_NAME, read_gt
-from sshconv.deploy.images import load_bgr
+from sshconv.detection.images import load_bgr
 from sshconv.errors import InputError
 
 from ..conftest import assert_one_line_error, run_cli, run_sshconv

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sshconv.deploy.bench import MIN_REPEATS, find_irs, matmul_peak, plan_engines
+from sshconv.deploy.bench import MIN_REPEATS, matmul_peak, plan_bench
 from sshconv.model.network import CARD_GFLOPS
 
 from ..conftest import assert_one_line_error, run_cli
@@ -32,7 +32,7 @@ def test_bench_json_schema_on_a_short_run(converted_dir):
     assert doc["input_shape"] == [1, 3, 640, 640] and doc["gflop_per_frame"] == CARD_GFLOPS
     peak = doc["matmul_peak"]
     assert peak["gflops_per_s"] > 1 and peak["cores"] >= 1 and peak["size"] > 0
-    assert [c["name"] for c in doc["cases"]] == ["ir FP16, f32 execution"]
+    assert [c["name"] for c in doc["cases"]] == ["ir"]
     for case in doc["cases"]:
         assert set(case) == CASE_KEYS
         assert case["runtime"] == "openvino" and case["weights"] == "FP16" and case["model"] == str(xml)
@@ -46,18 +46,19 @@ def test_bench_json_schema_on_a_short_run(converted_dir):
 
 
 def test_artifacts_plan_every_ir_and_mxnet_from_the_manifest(converted_dir, synth_dir):
-    found = find_irs(converted_dir)
-    assert [(r, p) for r, p, _ in found] == [("mo", "FP16"), ("mo", "FP32"), ("onnx", "FP16"), ("onnx", "FP32")]
-    names = [e.name for e in plan_engines(artifacts=converted_dir)]
-    assert names == [
-        "mxnet",
-        "ir mo FP16, f32 execution", "ir mo FP32, f32 execution", "ir mo FP32, bf16 execution",
-        "ir onnx FP16, f32 execution", "ir onnx FP32, f32 execution", "ir onnx FP32, bf16 execution",
+    engines = plan_bench(artifacts=converted_dir)
+    assert [(e.route, e.weights, e.execution) for e in engines[1:]] == [
+        ("mo", "FP16", "f32"), ("mo", "FP32", "f32"), ("mo", "FP32", "bf16"),
+        ("onnx", "FP16", "f32"), ("onnx", "FP32", "f32"), ("onnx", "FP32", "bf16"),
     ]  # fmt: skip
-    assert plan_engines(artifacts=converted_dir)[0].model == synth_dir
-    assert "mxnet" not in [e.name for e in plan_engines(artifacts=converted_dir, mxnet=False)]
+    # The labels every command uses (verify's, eval's): the artifact, then the execution where it is not f32.
+    assert [e.label for e in engines] == [
+        "mxnet", "ir/mo/FP16", "ir/mo/FP32", "ir/mo/FP32 bf16", "ir/onnx/FP16", "ir/onnx/FP32", "ir/onnx/FP32 bf16",
+    ]  # fmt: skip
+    assert engines[0].path == synth_dir
+    assert "mxnet" not in [e.label for e in plan_bench(artifacts=converted_dir, mxnet=False)]
     fp16 = converted_dir / "ir" / "onnx" / "FP16" / "ssh-mxnet.xml"
-    assert [e.weights for e in plan_engines(ir=fp16)] == ["FP16"]
+    assert [e.weights for e in plan_bench(ir=fp16)] == ["FP16"]
 
 
 def test_matmul_peak_is_measured():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sshconv import detect
-from sshconv.deploy.decode import match_detections
+from sshconv.detection.match import match_detections
 
 from ..conftest import assert_one_line_error, run_cli
 
@@ -66,7 +66,7 @@ def test_detect_writes_boxes_and_picture_in_photo_coordinates(ir_fp32, tmp_path)
 @pytest.mark.parametrize("fit", ["resize", "letterbox"])
 def test_boxes_scale_with_the_photo(ir_fp32, tmp_path, fit):
     """The same picture at twice the size gives (nearly) the same boxes, twice as large."""
-    from sshconv.deploy.images import resize_linear
+    from sshconv.detection.images import resize_linear
 
     small = _picture(480, 320, seed=5)
     large = resize_linear(small, 640, 960)  # upscaled as OpenCV would; detect then fits both alike

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sshconv.dataset.metric import average_precision, face_boxes
 from sshconv.dataset.photos import FACE_FREE_KINDS, face_free_picture, make_photos
+from sshconv.dataset.voc_ap import average_precision, face_boxes
 from sshconv.dataset.wider import IMAGES
 from sshconv.deploy.detect import detect_faces
-from sshconv.deploy.images import load_bgr
+from sshconv.detection.images import load_bgr
 from sshconv.runtimes.openvino import OpenVINORunner
 
 #: Seeds of the photos here: not the training stream, not scripts/measure_detector.py's.

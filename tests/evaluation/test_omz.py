@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sshconv.evaluation import metric, omz
+from sshconv.evaluation import omz, omz_map
 
 HEADS = ((32, "s32", "b32"), (16, "s16", "b16"), (8, "s8", "b8"))
 
@@ -99,8 +99,8 @@ def _photo_set(rng: np.random.Generator, photos: int = 12):
 
 
 def _our_map(faces_all, dets_all) -> float:
-    return metric.average_precision_of(
-        metric.match_photo(d, metric.annotation(f)) for f, d in zip(faces_all, dets_all)
+    return omz_map.average_precision_of(
+        omz_map.match_photo(d, omz_map.annotation(f)) for f, d in zip(faces_all, dets_all)
     ).map_percent
 
 

@@ -377,7 +377,7 @@ def test_bf16_tolerances_admit_bf16_arithmetic_and_still_catch_preprocessing_mis
 
 def test_a_check_whose_outputs_pass_but_whose_faces_differ_fails():
     """Detection parity is part of the verdict: outputs within (here, huge) tolerances do not save lost faces."""
-    from sshconv.deploy.decode import DecodeConfig
+    from sshconv.detection.decode import DecodeConfig
     from sshconv.model.spec import Tolerance
     from sshconv.verification.compare import compare_run, faces_of, score_slack
     from sshconv.verification.results import CheckResult, Sample

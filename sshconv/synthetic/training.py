@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from ..events import Emitter, EventHandler
+from ..model.spec import NUM_ANCHORS, STRIDES
 from .designed import MODULE_INPUTS, FeatureExtractor
-from .spec import NUM_ANCHORS, STRIDES
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -71,7 +71,7 @@ def fitted_photo(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
 
     from ..dataset.photos import photo_bgr
-    from ..deploy.images import resize_linear
+    from ..detection.images import resize_linear
 
     bgr, faces = photo_bgr(rng)
     h, w = bgr.shape[:2]
@@ -82,7 +82,7 @@ def fitted_photo(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def box_deltas(anchors: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """The (dx, dy, dw, dh) that :func:`sshconv.deploy.decode.apply_deltas` turns ``anchors`` into ``boxes`` with."""
+    """The (dx, dy, dw, dh) that :func:`sshconv.detection.boxes.apply_deltas` turns ``anchors`` into ``boxes`` with."""
     import numpy as np
 
     aw, ah = anchors[:, 2] - anchors[:, 0] + 1.0, anchors[:, 3] - anchors[:, 1] + 1.0
@@ -96,7 +96,8 @@ def anchor_targets(boxes: np.ndarray, size: int = SIZE) -> dict[int, tuple[np.nd
     """Upstream's anchor assignment over all strides: per stride, labels (A, H, W) in {-1, 0, 1} and deltas (4A, H, W)."""
     import numpy as np
 
-    from ..deploy.decode import anchor_grid, iou_matrix
+    from ..detection.boxes import iou_matrix
+    from ..detection.decode import anchor_grid
 
     grids, inside = [], []
     for s in STRIDES:
@@ -174,7 +175,7 @@ def loss_gradients(score: np.ndarray, deltas: np.ndarray, labels: np.ndarray, ta
 def head_symbol():
     """The modules and raw heads on the designed inputs ``x8``, ``x16``, ``x32``; outputs cls score, bbox per stride."""
     from ..extras import require
-    from .network import _detection_module
+    from ..model.network import _detection_module
 
     mx = require("mxnet", "training the synthetic detector")
     outs = []
@@ -214,7 +215,7 @@ def initial_weights(symbol, shapes: dict, seed: int, prior_logit: float) -> dict
 def training_pool(seed: int, count: int, extractor: FeatureExtractor, emit: Emitter) -> list[Sample]:
     import numpy as np
 
-    from .spec import InputSpec
+    from ..model.spec import InputSpec
 
     mean = np.array(InputSpec().mean_values, np.float32).reshape(1, 3, 1, 1)
     rng = np.random.default_rng([seed, 1])  # a stream no `sshconv photos --seed` can give
@@ -234,7 +235,7 @@ def train_heads(
     import mxnet as mx
     import numpy as np
 
-    from .spec import InputSpec
+    from ..model.spec import InputSpec
 
     emit = Emitter("synth", on_event)
     extractor = FeatureExtractor(InputSpec().mean_values, 1, SIZE, SIZE, upsampling)

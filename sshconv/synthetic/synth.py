@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 from ..errors import OutputError, first_line
 from ..events import Emitter, EventHandler
 from ..fsutil import atomic_path, atomic_write_bytes, atomic_write_text, ensure_dir, sha256_file
-from .checkpoint import PARAMS_FILE, SYMBOL_FILE
-from .spec import PACKAGED_MODEL_YML
+from ..model.checkpoint import PARAMS_FILE, SYMBOL_FILE
+from ..model.spec import PACKAGED_MODEL_YML
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -96,7 +96,7 @@ def random_weights(seed: int) -> dict[str, np.ndarray]:
     """Seeded He-init parameters for :func:`sshconv.network.build_symbol` (``arg:`` names), uncalibrated."""
     import numpy as np
 
-    from .network import build_symbol, parameter_shapes
+    from ..model.network import build_symbol, parameter_shapes
 
     shapes = parameter_shapes(build_symbol())
     rng = np.random.RandomState(seed)
@@ -118,9 +118,9 @@ def calibrate_trunk(params: dict[str, np.ndarray], seed: int) -> None:
     import mxnet as mx
     import numpy as np
 
+    from ..model.network import INPUT_NAME, build_symbol
+    from ..model.spec import InputSpec
     from .designed import designed_rows
-    from .network import INPUT_NAME, build_symbol
-    from .spec import InputSpec
 
     mean = np.array(InputSpec().mean_values, np.float32).reshape(1, 3, 1, 1)
     # A smooth picture and uniform noise: the two ends of what verify feeds the network.
@@ -195,8 +195,8 @@ def make_weights(
     seed: int = DEFAULT_SEED, cache_dir: Path | None = None, on_event: EventHandler | None = None
 ) -> dict[str, np.ndarray]:
     """The synthetic checkpoint's parameters (``arg:`` names): designed, calibrated random, trained."""
+    from ..model.spec import InputSpec
     from .designed import install_heads, install_trunk
-    from .spec import InputSpec
 
     params = random_weights(seed)
     install_trunk(params, InputSpec().mean_values)
@@ -255,8 +255,8 @@ def synthesize(
     The trained part is read from (or kept in) ``cache_dir`` (default: the user cache) unless
     ``use_cache`` is false.
     """
-    from ..download.settings import default_cache_dir
-    from .network import build_symbol
+    from ..model.network import build_symbol
+    from ..places import default_cache_dir
 
     symbol = build_symbol()  # needs MXNet: says which extra to install before anything is written
     folder = ensure_dir(output_dir)

@@ -9,9 +9,9 @@ import re
 import numpy as np
 import pytest
 
-from sshconv.deploy.report import OutputRow, ReportData, render_html, tolerance_units
 from sshconv.fsutil import sha256_file
 from sshconv.model.network import output_names
+from sshconv.verification.report import OutputRow, ReportData, render_html, tolerance_units
 
 from ..conftest import run_cli
 
@@ -90,7 +90,7 @@ def test_tolerance_units():
 def test_boxes_of_a_resized_photo_are_drawn_on_the_photo_in_its_own_proportions():
     from PIL import Image
 
-    from sshconv.deploy.report import SAMPLE_WIDTH, overlay_jpeg
+    from sshconv.detection.pictures import SAMPLE_WIDTH, overlay_jpeg
 
     tensor = np.zeros((1, 3, 64, 64), np.float32)  # a 256x128 photo squeezed into 64x64
     box = np.array([[128, 64, 192, 96, 0.9]], np.float32)  # in the photo's pixels

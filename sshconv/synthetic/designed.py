@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .network import VGG_GROUPS
+from ..model.network import VGG_GROUPS
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

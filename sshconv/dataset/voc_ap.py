@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..deploy.decode import iou_matrix
+from ..detection.boxes import iou_matrix
 from .wider import Face
 
 

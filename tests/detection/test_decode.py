@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sshconv.deploy.decode import DecodeConfig, anchor_grid, apply_deltas, base_anchors, decode, nms
+from sshconv.detection.boxes import apply_deltas, nms
+from sshconv.detection.decode import DecodeConfig, anchor_grid, base_anchors, decode
 from sshconv.model.spec import default_outputs
 
 # --------------------------------------------------------------------------- upstream, transcribed
@@ -162,7 +163,7 @@ def test_boxes_clipped_to_nothing_are_not_faces():
 
 
 def test_detection_parity_counts_missed_and_extra_faces_beyond_the_slack():
-    from sshconv.deploy.decode import match_detections
+    from sshconv.detection.match import match_detections
 
     ref = np.array([[10, 10, 50, 60, 0.95], [100, 100, 140, 150, 0.9], [200, 10, 240, 60, 0.51]], np.float32)
     same = match_detections(ref, ref.copy(), score_threshold=0.5, slack=0.02)
@@ -185,7 +186,7 @@ def test_detection_parity_counts_missed_and_extra_faces_beyond_the_slack():
 
 def test_a_neighbour_kept_by_nms_in_one_engine_is_no_lost_face():
     """Two overlapping boxes that score alike: NMS keeps one in one engine, the other in the other."""
-    from sshconv.deploy.decode import match_detections
+    from sshconv.detection.match import match_detections
 
     a, b = [0, 0, 99, 99, 0.81], [30, 0, 129, 99, 0.80]  # IoU 0.54 > 0.3: NMS keeps only the better one
     near_b = [60, 0, 159, 99, 0.7]  # a third box, on b's far side (IoU with a: 0.25)

@@ -17,8 +17,6 @@ verifier's result. matplotlib (Agg, no display) is imported only when a page is 
 
 from __future__ import annotations
 
-import base64
-import html
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from .pictures import MAX_DRAWN_BOXES, SAMPLE_WIDTH, histogram_png, overlay_jpeg, tolerance_units
+from ..detection.pictures import MAX_DRAWN_BOXES, SAMPLE_WIDTH, overlay_jpeg
+from ..html import CSS, data_uri, escape
+from .pictures import histogram_png, tolerance_units
 
 log = logging.getLogger(__name__)
 
@@ -82,33 +82,6 @@ class ReportData:
 
 # --------------------------------------------------------------------------- page
 
-_CSS = """
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px auto; max-width: 1200px;
-       padding: 0 16px; color: #1d1d1f; }
-h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #ddd; }
-.verdict { font-size: 18px; font-weight: 600; padding: 10px 14px; border-radius: 6px; margin: 12px 0; }
-.pass { background: #e3f6e5; color: #14591d; border: 1px solid #9fd8a6; }
-.fail { background: #fde7e7; color: #8a1111; border: 1px solid #f0a3a3; }
-table { border-collapse: collapse; font-size: 13px; margin: 8px 0; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
-th { background: #f4f4f6; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.ok { color: #14591d; font-weight: 600; } td.bad { color: #8a1111; font-weight: 600; } td.info { color: #555; }
-code, .mono { font-family: ui-monospace, "SFMono-Regular", Menlo, monospace; font-size: 12px; }
-.grid { display: flex; flex-wrap: wrap; gap: 12px; }
-figure { margin: 0; } figcaption { font-size: 12px; color: #555; max-width: 260px; }
-h3 { font-size: 14px; margin: 14px 0 6px; } table.outputs td { min-width: 90px; } small { color: #555; font-weight: 400; }
-img { display: block; border: 1px solid #ddd; }
-.legend span { display: inline-block; width: 12px; height: 12px; margin: 0 4px -1px 10px; }
-"""
-
-
-def _data_uri(png: bytes, mime: str = "image/png") -> str:
-    return f"data:{mime};base64,{base64.b64encode(png).decode('ascii')}"
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
 
 def render_html(data: ReportData) -> str:
     """The whole page as one string (no external resources)."""
@@ -116,11 +89,11 @@ def render_html(data: ReportData) -> str:
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(data.title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{_e(data.title)}</h1>",
-        f'<div class="verdict {"pass" if data.passed else "fail"}">{"PASS" if data.passed else "FAIL"}: {_e(data.verdict)}</div>',
+        f"<title>{escape(data.title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{escape(data.title)}</h1>",
+        f'<div class="verdict {"pass" if data.passed else "fail"}">{"PASS" if data.passed else "FAIL"}: {escape(data.verdict)}</div>',
     ]
-    parts += [f"<p>{_e(n)}</p>" for n in data.notes]
+    parts += [f"<p>{escape(n)}</p>" for n in data.notes]
 
     parts.append("<h2>Outputs</h2>")
     parts.append(
@@ -140,7 +113,7 @@ def render_html(data: ReportData) -> str:
         parts.append('<div class="grid">')
         for output, series in data.errors.items():
             png = histogram_png(output, series)
-            parts.append(f'<figure><img alt="error histogram of {_e(output)}" src="{_data_uri(png)}"></figure>')
+            parts.append(f'<figure><img alt="error histogram of {escape(output)}" src="{data_uri(png)}"></figure>')
         parts.append("</div>")
 
     if data.overlays:
@@ -155,12 +128,14 @@ def render_html(data: ReportData) -> str:
         for o in data.overlays:
             by_sample.setdefault(o.sample, []).append(o)
         for sample, overlays in by_sample.items():
-            parts.append(f'<h3>{_e(sample)}</h3><div class="grid">')
+            parts.append(f'<h3>{escape(sample)}</h3><div class="grid">')
             for o in overlays:
                 cap = (f"{o.artifact}: MXNet {o.reference_boxes}, converted {o.candidate_boxes}, matched {o.matched}, "
                        f"missed {o.missed}, extra {o.extra}")  # fmt: skip
-                uri = _data_uri(o.jpeg, "image/jpeg")
-                parts.append(f'<figure><img alt="{_e(sample)} {_e(cap)}" src="{uri}"><figcaption>{_e(cap)}</figcaption></figure>')
+                uri = data_uri(o.jpeg, "image/jpeg")
+                parts.append(
+                    f'<figure><img alt="{escape(sample)} {escape(cap)}" src="{uri}"><figcaption>{escape(cap)}</figcaption></figure>'
+                )
             parts.append("</div>")
 
     parts.append("<h2>Environment</h2>")
@@ -176,7 +151,7 @@ def _output_table(rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int,
     artifacts = list(dict.fromkeys(r.artifact for r in rows))
     outputs = list(dict.fromkeys(r.output for r in rows))
     cell = {(r.artifact, r.output): r for r in rows}
-    head = "".join(f"<th>{_e(a)}</th>" for a in artifacts)
+    head = "".join(f"<th>{escape(a)}</th>" for a in artifacts)
     out = [f"<table class=outputs><tr><th>output</th><th>shape</th>{head}</tr>"]
     for name in outputs:
         shape = next(r.shape for r in rows if r.output == name)
@@ -192,17 +167,19 @@ def _output_table(rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int,
                 f'<td class="num {cls}" title="atol {r.atol:g}, rtol {r.rtol:g}">{r.worst_ratio:.3g}× '
                 f"{mark}<br><small>max |err| {r.max_abs_error:.2g}</small></td>"
             )
-        out.append(f"<tr><td class=mono>{_e(name)}</td><td class=mono>{_e('x'.join(map(str, shape)))}</td>{''.join(tds)}</tr>")
+        out.append(
+            f"<tr><td class=mono>{escape(name)}</td><td class=mono>{escape('x'.join(map(str, shape)))}</td>{''.join(tds)}</tr>"
+        )
     tol = []
     for a in artifacts:
         fams = dict.fromkeys(f"{r.atol:g}/{r.rtol:g}" for r in rows if r.artifact == a)
-        tol.append(f"<td class=num><small>{_e(', '.join(fams))}</small></td>")
+        tol.append(f"<td class=num><small>{escape(', '.join(fams))}</small></td>")
     if faces:
         tds = []
         for a in artifacts:
             found, missed, extra, passed, rates = faces.get(a, (0, 0, 0, True, ""))
             cls = "ok" if passed else "bad"
-            rates = f"<br><small>{_e(rates)}</small>" if rates else ""
+            rates = f"<br><small>{escape(rates)}</small>" if rates else ""
             tds.append(f'<td class="num {cls}">{found} faces<br><small>{missed} missed, {extra} extra</small>{rates}</td>')
         out.append(f"<tr><td colspan=2>faces above the threshold (MXNet), and the artifact's missed and extra ones</td>"
                    f"{''.join(tds)}</tr>")  # fmt: skip
@@ -212,9 +189,9 @@ def _output_table(rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int,
 
 
 def _kv_table(items: Mapping[str, Any], mono_values: bool = False, key_title: str = "", value_title: str = "") -> str:
-    rows = [f"<table><tr><th>{_e(key_title)}</th><th>{_e(value_title)}</th></tr>" if key_title else "<table>"]
+    rows = [f"<table><tr><th>{escape(key_title)}</th><th>{escape(value_title)}</th></tr>" if key_title else "<table>"]
     cls = " class=mono" if mono_values else ""
-    rows += [f"<tr><td>{_e(k)}</td><td{cls}>{_e(v)}</td></tr>" for k, v in items.items()]
+    rows += [f"<tr><td>{escape(k)}</td><td{cls}>{escape(v)}</td></tr>" for k, v in items.items()]
     rows.append("</table>")
     return "".join(rows)
 

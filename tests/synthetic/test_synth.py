@@ -43,8 +43,8 @@ def test_a_second_synth_reuses_the_cached_training_and_writes_the_same_bytes(syn
 
 _TRAIN_A_LITTLE = """
 import hashlib, sys
-from sshconv.model.synth import _bilinear_kernel
-from sshconv.model.training import TrainSettings, train_heads
+from sshconv.synthetic.synth import _bilinear_kernel
+from sshconv.synthetic.training import TrainSettings, train_heads
 heads = train_heads(int(sys.argv[1]), _bilinear_kernel(128, 4), TrainSettings(photos=3, steps=4))
 h = hashlib.sha256()
 for name in sorted(heads):
@@ -64,8 +64,8 @@ def test_training_gives_the_same_bytes_in_another_process_and_other_bytes_for_an
 
 @needs_conversion_stack
 def test_a_damaged_or_foreign_cache_file_is_not_used(tmp_path):
-    from sshconv.model.synth import _read_cached
-    from sshconv.model.training import head_symbol, initial_weights, input_shapes
+    from sshconv.synthetic.synth import _read_cached
+    from sshconv.synthetic.training import head_symbol, initial_weights, input_shapes
 
     good = initial_weights(head_symbol(), input_shapes(1), 0, 4.0)
     path = tmp_path / "heads.npz"
@@ -85,8 +85,8 @@ def test_the_designed_channels_are_closed_the_slim_network_gives_the_same_output
     """Training sees only the designed channels: the full network must depend on nothing else."""
     import mxnet as mx
 
-    from sshconv.model.designed import FeatureExtractor
-    from sshconv.model.training import MODULES, head_symbol, input_shapes
+    from sshconv.synthetic.designed import FeatureExtractor
+    from sshconv.synthetic.training import MODULES, head_symbol, input_shapes
 
     ckpt = load_checkpoint(synth_dir)
     rgb = np.random.RandomState(3).randint(0, 256, (1, 3, 640, 640)).astype(np.float32) - MEAN

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sshconv.deploy.images import fit_to_network, load_bgr, resize_linear
+from sshconv.detection.images import fit_to_network, load_bgr, resize_linear
 
 
 @pytest.mark.parametrize(
