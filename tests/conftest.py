@@ -177,7 +177,7 @@ def verify_artifacts(synth_dir, converted_dir, tmp_path_factory) -> VerifyRun:
     golden, report = out / "golden.npz", out / "report.json"
     res = run_cli(
         "verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--artifacts", converted_dir,
-        "--save-golden", golden, "--json", report,
+        "--save-golden", golden, "--json-file", report,
     )  # fmt: skip
     _share(golden, "golden.npz")
     return VerifyRun(res, golden, report)

@@ -79,7 +79,7 @@ def test_convert_onto_a_full_disk(converted_dir, tmp_path):
 def test_verify_reports_onto_a_full_disk(converted_dir, golden_file, tmp_path):
     ir = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
     reports = tmp_path / "reports"
-    for flag, name in (("--json", "r.json"), ("--html", "r.html")):
+    for flag, name in (("--json-file", "r.json"), ("--html", "r.html")):
         proc = run_sshconv("verify", "--golden", golden_file, "--ir", ir, flag, reports / name, preexec_fn=_limited(4 * 1024))
         assert_one_line_error(proc, 2, f"folder {reports}: no space left to write")
         assert [p.name for p in reports.iterdir()] == [], "no report, no temporary file"

@@ -75,3 +75,37 @@ def test_renderer_json_lines_and_bars():
     for e in events:
         quiet(e)
     assert out.getvalue() == ""
+
+
+def test_plain_lines_where_stderr_is_not_a_terminal():
+    """A long command whose stderr is a log or a pipe says where it is every LINE_INTERVAL seconds; a short one says nothing."""
+    import io
+
+    from sshconv.cli.progress import LINE_INTERVAL, ProgressRenderer, default_mode
+
+    assert default_mode(io.StringIO()) == "lines"
+    now = [0.0]
+    out = io.StringIO()
+    lines = ProgressRenderer(None, out, clock=lambda: now[0])
+    assert lines.mode == "lines"
+    emit = Emitter("eval", lines, interval=0)
+    emit.start(100, "photo")
+    emit.progress(1, 100, "photo", item="a.jpg")
+    assert out.getvalue() == "", "nothing before the first interval"
+    now[0] = LINE_INTERVAL + 1
+    emit.progress(7, 100, "photo", item="b.jpg")
+    emit.progress(8, 100, "photo", item="c.jpg")  # within the next interval: not written
+    now[0] = 2 * LINE_INTERVAL + 5
+    emit.progress(9, 100, "photo", item="d.jpg")
+    emit("done")
+    assert out.getvalue().splitlines() == [
+        f"eval: 7/100 photo: b.jpg ({LINE_INTERVAL + 1:.0f} s)",
+        f"eval: 9/100 photo: d.jpg ({2 * LINE_INTERVAL + 5:.0f} s)",
+        f"eval: done ({2 * LINE_INTERVAL + 5:.0f} s)",
+    ]
+    quiet = io.StringIO()
+    short = Emitter("convert", ProgressRenderer("lines", quiet, clock=lambda: 0.0), interval=0)
+    short.start(3, "step")
+    short.progress(3, 3, "step")
+    short("done")
+    assert quiet.getvalue() == ""

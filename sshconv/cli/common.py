@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from .progress import MODES
 EPILOG_EXIT_CODES = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
 
 #: Library parameters whose flag is not simply ``--`` + the parameter name with dashes.
-PARAMETER_FLAGS = {"mirrors": "mirror", "precisions": "precision", "save_golden_to": "save_golden", "json_report": "json",
+PARAMETER_FLAGS = {"mirrors": "mirror", "precisions": "precision", "save_golden_to": "save_golden", "json_report": "json_file",
                    "output": "out", "count": "calibration_count", "seed": "calibration_seed", "ignore_types": "ignore_type",
                    "irs": "ir"}  # fmt: skip
 
@@ -30,12 +31,17 @@ def formatter(prog):
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=32, width=100)
 
 
-def command(sub, name: str, summary: str, example: str, func) -> argparse.ArgumentParser:
-    """A sub-command with its summary, an example, the exit codes and ``-v``; ``func(args)`` runs it."""
+def command(sub, name: str, summary: str, example: str, func, notes: str = "") -> argparse.ArgumentParser:
+    """A sub-command with its summary, notes, an example, the exit codes and ``-v``; ``func(args)`` runs it.
+
+    ``notes`` say what a shared flag means for this command in particular (its default, what it
+    runs): the flag's own help is the same in every command.
+    """
+    notes = f"\n\n{textwrap.fill(notes, 100)}" if notes else ""
     p = sub.add_parser(
         name,
         help=summary,
-        description=f"{summary}\n\nexample:\n{textwrap.indent(example.strip(), '  ')}",
+        description=f"{summary}{notes}\n\nexample:\n{textwrap.indent(example.strip(), '  ')}",
         epilog=EPILOG_EXIT_CODES,
         formatter_class=formatter,
     )
@@ -60,19 +66,67 @@ def add_verbose(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logs, and tracebacks on errors")
 
 
+# --------------------------------------------------------------------------- shared option groups
+# Each flag is defined here once, with one help text, for every command that takes it (as sqlite-utils'
+# output_options and Polygraphy's argument groups do). Flag combinations are checked by the library function
+# the command calls, never here: the library and the command line refuse the same things in the same words.
+
+
 def add_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", metavar="M", type=Path, help="model.yml to use (default: the packaged one)")
 
 
-def add_input_dir(p: argparse.ArgumentParser, help: str = "folder with sshb-symbol.json and sshb-0000.params") -> None:
-    p.add_argument("--input-dir", metavar="D", type=Path, help=help)
+def add_input_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-dir", metavar="D", type=Path, help="the MXNet checkpoint folder (sshb-symbol.json, sshb-0000.params)")
+
+
+def add_artifacts(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--artifacts", metavar="O", type=Path,
+        help="a `sshconv convert` output folder: the models its manifest lists, each checked by sha256",
+    )  # fmt: skip
+
+
+#: One help text per flag, whatever the command: what a command does with it is in its own description.
+IR_HELP = "an OpenVINO IR (.xml, its .bin beside it); repeat the flag where a command takes several"
+ONNX_HELP = "an ONNX file, run by --runtime; repeat the flag where a command takes several"
+JSON_HELP = "print the result as one JSON document on stdout instead of text"
+#: What a command whose --json used to name a file says of the old spelling.
+JSON_FILE_NOTE = "`--json R.json` (a file) is the old spelling of `--json-file R.json`: it still works, with a note on stderr."
+
+
+def add_ir(p: argparse.ArgumentParser, several: bool = False) -> None:
+    """``--ir X.xml``: one IR each time; where a command takes several, the flag is repeated."""
+    if several:
+        p.add_argument("--ir", metavar="X.xml", type=Path, action=_Several, default=[], help=IR_HELP)
+    else:
+        p.add_argument("--ir", metavar="X.xml", type=Path, help=IR_HELP)
+
+
+def add_onnx(p: argparse.ArgumentParser, several: bool = False) -> None:
+    if several:
+        p.add_argument("--onnx", metavar="X.onnx", type=Path, action=_Several, default=[], help=ONNX_HELP)
+    else:
+        p.add_argument("--onnx", metavar="X.onnx", type=Path, help=ONNX_HELP)
+
+
+def add_images(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", metavar="DIR", type=Path, help="a folder of your own photos (JPEG, PNG, ...; sub-folders too)")
+
+
+def add_photos(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--photos", metavar="N", type=int,
+        help=f"generated photos with faces: the first N of `sshconv photos --seed S` ({default})",
+    )  # fmt: skip
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--progress",
         choices=MODES,
-        help="progress on stderr: a bar, one JSON event per line, or none (default: bar on a terminal)",
+        help="progress on stderr: a bar, plain lines, one JSON event per line, or none "
+        "(default: a bar on a terminal, plain lines elsewhere)",
     )
 
 
@@ -83,6 +137,52 @@ def add_runtime(p: argparse.ArgumentParser) -> None:
         "--runtime", choices=RUNTIMES, default=RUNTIMES[0],
         help="what runs ONNX files: openvino (default) or onnxruntime (the onnxruntime extra); IRs always run on OpenVINO",
     )  # fmt: skip
+
+
+def add_json(p: argparse.ArgumentParser, file: bool = False, legacy_path: bool = False) -> None:
+    """``--json``: the result as one JSON document on stdout instead of text, in every command.
+
+    ``file`` adds ``--json-file R.json`` (the same document written to a file, the text still
+    printed). ``legacy_path``: this command's ``--json`` used to take a file; ``--json R`` still
+    writes R, with a one-line deprecation note on stderr.
+    """
+    if legacy_path:  # the old `--json R.json` is said in the command's notes (JSON_FILE_NOTE), not here: one help text
+        p.add_argument("--json", nargs="?", const=True, default=False, metavar="R.json", help=JSON_HELP)
+    else:
+        p.add_argument("--json", action="store_true", help=JSON_HELP)
+    if file:
+        p.add_argument("--json-file", metavar="R.json", type=Path, help="also write the result as JSON to R.json")
+
+
+def add_html(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", metavar="R.html", type=Path, help="write the result as a self-contained HTML page to R.html")
+
+
+def json_targets(args) -> tuple[bool, Path | None]:
+    """``(print JSON on stdout, file to write JSON to)`` from ``--json`` / ``--json-file``, old spellings included."""
+    printed, file = args.json, getattr(args, "json_file", None)
+    if isinstance(printed, str):  # the old spelling: --json R.json named a file
+        deprecated(f"--json {printed}", f"--json-file {printed}")
+        return False, Path(printed)
+    return bool(printed), file
+
+
+def deprecated(old: str, new: str) -> None:
+    """One line on stderr: ``old`` still works for now; ``new`` is the spelling to use."""
+    print(f"sshconv: note: `{old}` is deprecated and will go; use `{new}` (it does the same)", file=sys.stderr)
+
+
+class _Several(argparse.Action):
+    """A repeatable path flag; the old spelling ``--ir A B`` (several after one flag) still works, with a note."""
+
+    def __init__(self, option_strings, dest, **kw):
+        super().__init__(option_strings, dest, nargs="+", **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if len(values) > 1:
+            flag = option_string or self.option_strings[0]
+            deprecated(f"{flag} {' '.join(map(str, values))}", " ".join(f"{flag} {v}" for v in values))
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), *values])
 
 
 def print_json(obj: Any) -> None:

@@ -4,29 +4,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UsageError
-from .common import add_input_dir, add_model, add_progress, command, load_spec, print_json, run_with_progress
+from .common import (
+    add_artifacts,
+    add_input_dir,
+    add_ir,
+    add_json,
+    add_model,
+    add_progress,
+    command,
+    load_spec,
+    print_json,
+    run_with_progress,
+)  # fmt: skip
 
 
 def cmd_convert(args) -> int:
-    from ..conversion import convert, default_input_dir
+    from ..conversion.core import convert_from
 
-    if args.from_onnx is not None:
-        from ..conversion import convert_onnx
-
-        if args.input_dir is not None or args.input_shape is not None or args.via != "all":
-            raise UsageError(
-                "convert: --from-onnx takes the ONNX file's own input shape and route; drop --input-dir, --input-shape, --via"
-            )
-        manifest = run_with_progress(
-            args, convert_onnx, load_spec(args), args.from_onnx, args.output_dir, precisions=args.precision
-        )
-    else:
-        input_dir = args.input_dir if args.input_dir is not None else default_input_dir()
-        manifest = run_with_progress(
-            args, convert, load_spec(args), input_dir, args.output_dir, via=args.via, precisions=args.precision,
-            input_shape=args.input_shape,
-        )  # fmt: skip
+    manifest = run_with_progress(
+        args, convert_from, load_spec(args), args.output_dir, input_dir=args.input_dir, from_onnx=args.from_onnx,
+        via=args.via, precisions=args.precision, input_shape=args.input_shape,
+    )  # fmt: skip
     if args.json:
         print_json(manifest.to_dict())
         return 0
@@ -49,9 +47,11 @@ def add_convert(sub) -> None:
     p = command(
         sub, "convert", "Convert the MXNet checkpoint to OpenVINO IR (Model Optimizer and/or MXNet -> ONNX), raw-BGR input.",
         "sshconv convert --input-dir ./synthetic --output-dir ./converted --via all --precision all", cmd_convert,
+        notes="The checkpoint is --input-dir (default: `sshconv download`'s folder, if it holds one), or an ONNX "
+        "artifact with --from-onnx.",
     )  # fmt: skip
     add_model(p)
-    add_input_dir(p, "folder with sshb-symbol.json and sshb-0000.params (default: `sshconv download`'s folder, if it holds them)")
+    add_input_dir(p)
     p.add_argument("--output-dir", metavar="O", type=Path, required=True, help="folder for ir/, onnx/ and manifest.json")
     p.add_argument(
         "--from-onnx", metavar="X.onnx", type=Path,
@@ -70,36 +70,27 @@ def add_convert(sub) -> None:
         "--input-shape", metavar="1,3,H,W", help="IR input shape, H and W multiples of 32 (default: model.yml's, 1,3,640,640)"
     )
     add_progress(p)
-    p.add_argument(
-        "--json", action="store_true", help="print the manifest (artifacts, sha256s, input contract, outputs, versions, times)"
-    )
+    add_json(p)
 
 
 def cmd_quantize(args) -> int:
-    from ..conversion.quantize import QuantizeOptions, quantize_artifacts, quantize_ir
+    from ..conversion.quantize import QuantizeOptions, QuantizeResult, quantize
 
-    if (args.artifacts is None) == (args.ir is None):
-        raise UsageError("quantize: pass --artifacts O (every FP32 IR of a conversion) or --ir X.xml with --out Y.xml")
-    if args.ir is not None and args.out is None:
-        raise UsageError("quantize: --ir needs --out Y.xml, where the INT8 IR goes")
-    if args.ir is not None and args.via != "all":
-        raise UsageError("quantize: --via picks routes of --artifacts; drop it with --ir")
-    if args.artifacts is not None and args.out is not None:
-        raise UsageError("quantize: --out goes with --ir; with --artifacts the INT8 IRs go to O/ir/<route>/INT8/")
     options = QuantizeOptions(
         calibration=args.calibration, count=args.calibration_count, seed=args.calibration_seed, preset=args.preset,
         ignore=tuple(args.ignore), ignore_types=tuple(args.ignore_type),
     )  # fmt: skip
-    spec = load_spec(args)
-    if args.ir is not None:
-        res = run_with_progress(args, quantize_ir, spec, args.ir, args.out, options)
+    res = run_with_progress(
+        args, quantize, load_spec(args), artifacts=args.artifacts, ir=args.ir, output=args.out, options=options, via=args.via
+    )
+    if isinstance(res, QuantizeResult):
         if args.json:
             print_json(res.to_dict())
             return 0
         calib = res.record["calibration"]
         print(f"{res.output}: INT8 IR of {res.source} ({calib['count']} calibration photos, {res.record['seconds']:.1f} s)")
         return 0
-    manifest = run_with_progress(args, quantize_artifacts, spec, args.artifacts, options, via=args.via)
+    manifest = res
     if args.json:
         print_json(manifest.to_dict())
         return 0
@@ -123,21 +114,18 @@ def add_quantize(sub) -> None:
         "sshconv quantize --artifacts ./converted\n"
         "sshconv quantize --ir ./converted/ir/mo/FP32/ssh-mxnet.xml --out ./int8/ssh-mxnet.xml --calibration ./my-photos",
         cmd_quantize,
+        notes="With --artifacts every FP32 IR of the folder (of the routes --via names) is quantized into "
+        "O/ir/<route>/INT8/ and listed in its manifest; with --ir one IR is quantized to --out.",
     )  # fmt: skip
     add_model(p)
-    p.add_argument(
-        "--artifacts",
-        metavar="O",
-        type=Path,
-        help="quantize every FP32 IR of this `sshconv convert` folder into O/ir/<route>/INT8/",
-    )
+    add_artifacts(p)
     p.add_argument(
         "--via",
         choices=(*ROUTES, "all"),
         default="all",
         help="with --artifacts: the FP32 IRs of this route, or both (default all)",
     )
-    p.add_argument("--ir", metavar="X.xml", type=Path, help="quantize this FP32 IR (with --out)")
+    add_ir(p)
     p.add_argument("--out", metavar="Y.xml", type=Path, help="where the INT8 IR goes (with --ir); its .bin beside it")
     p.add_argument(
         "--calibration", metavar="DIR", type=Path,
@@ -162,4 +150,4 @@ def add_quantize(sub) -> None:
         help="keep every operation of this OpenVINO type in FP32; repeatable, e.g. --ignore-type Multiply",
     )  # fmt: skip
     add_progress(p)
-    p.add_argument("--json", action="store_true", help="print the manifest (--artifacts) or the INT8 IR's record (--ir)")
+    add_json(p)

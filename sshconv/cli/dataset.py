@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_progress, command, print_json, run_with_progress
+from .common import add_json, add_progress, command, print_json, run_with_progress
 
 
 def cmd_photos(args) -> int:
@@ -33,4 +33,4 @@ def add_photos(sub) -> None:
         "--seed", metavar="S", type=int, default=DEFAULT_SEED, help=f"the same seed gives the same files (default {DEFAULT_SEED})"
     )
     add_progress(p)
-    p.add_argument("--json", action="store_true", help="print a summary as JSON")
+    add_json(p)

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_input_dir, add_model, add_progress, add_runtime, command, load_spec, print_json, run_with_progress
+from .common import (
+    add_artifacts,
+    add_input_dir,
+    add_ir,
+    add_json,
+    add_model,
+    add_onnx,
+    add_progress,
+    add_runtime,
+    command,
+    json_targets,
+    load_spec,
+    print_json,
+    run_with_progress,
+)  # fmt: skip
 
 
 def cmd_detect(args) -> int:
@@ -33,12 +47,11 @@ def add_detect(sub) -> None:
         "sshconv detect photo.jpg --ir out/ir/mo/FP32/ssh-mxnet.xml --out photo-faces.png", cmd_detect,
     )  # fmt: skip
     p.add_argument("images", metavar="IMAGE", nargs="+", type=Path, help="photos (JPEG, PNG, BMP, ...; any size)")
-    p.add_argument("--ir", metavar="X.xml", type=Path, required=True, help="the IR .xml (its .bin beside it)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
+    add_ir(p)
+    p.add_argument(
         "--out", metavar="OUT.png", type=Path, help="write the photo with boxes here (one IMAGE only), boxes to OUT.json"
     )
-    where.add_argument(
+    p.add_argument(
         "--out-dir", metavar="DIR", type=Path, help="write DIR/<name>.png with boxes and DIR/<name>.json for each IMAGE"
     )
     # The default is the decoder's SCORE_THRESHOLD, applied by the library (importing the decoder here would load numpy).
@@ -49,21 +62,24 @@ def add_detect(sub) -> None:
     p.add_argument("--max-faces", metavar="N", type=int, help="keep only the N best-scoring faces per photo (default: all)")
     add_model(p)
     add_progress(p)
-    p.add_argument("--json", action="store_true", help="print the boxes of every photo as JSON")
+    add_json(p)
 
 
 def cmd_bench(args) -> int:
     from ..deploy.bench import run_bench
 
     spec = load_spec(args)
+    printed, json_file = json_targets(args)
     res = run_with_progress(
         args, run_bench, args.input_dir, ir=args.ir, artifacts=args.artifacts, seconds=args.seconds, spec=spec,
-        mxnet=not args.no_mxnet, onnx=args.onnx, runtime=args.runtime, mode=args.mode,
+        mxnet=not args.no_mxnet, onnx=args.onnx, runtime=args.runtime, mode=args.mode, json_report=json_file,
     )  # fmt: skip
-    if args.json:
+    if printed:
         print_json(res.to_dict())
         return 0
     print(format_bench_table(res))
+    if json_file is not None:
+        print(f"JSON report: {json_file}")
     return 0
 
 
@@ -97,22 +113,20 @@ def add_bench(sub) -> None:
     p = command(
         sub, "bench", "Time MXNet and the IRs (FP32 and BF16 execution, FP16 and INT8 IRs) against this machine's FP32 ceiling.",
         "sshconv bench --input-dir ./synthetic --artifacts ./converted --seconds 10\n"
-        "sshconv bench --artifacts ./converted --mode throughput", cmd_bench,
+        "sshconv bench --artifacts ./converted --mode throughput --json-file bench.json", cmd_bench,
+        notes="What is timed is one of --ir, --onnx or --artifacts (its IRs, and its ONNX file with --runtime onnxruntime). "
+        "MXNet is timed too, for speed-ups, from --input-dir or, with --artifacts, from the checkpoint its manifest names.",
     )  # fmt: skip
     add_model(p)
-    add_input_dir(
-        p,
-        "the MXNet checkpoint folder, to time MXNet too and give speed-ups (default: with --artifacts, the one its manifest names)",
-    )
+    add_input_dir(p)
     p.add_argument("--no-mxnet", action="store_true", help="time the IR(s) only")
     p.add_argument(
         "--mode", choices=MODES, default=MODES[0],
         help="latency: one frame at a time (default); throughput: OpenVINO's throughput hint, its streams and async requests",
     )  # fmt: skip
-    which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--ir", metavar="X.xml", type=Path, help="time this IR")
-    which.add_argument("--artifacts", metavar="O", type=Path, help="time every IR in this `sshconv convert` output folder")
-    which.add_argument("--onnx", metavar="X.onnx", type=Path, help="time this ONNX file (with --runtime)")
+    add_ir(p)
+    add_artifacts(p)
+    add_onnx(p)
     add_runtime(p)
     p.add_argument(
         "--seconds",
@@ -122,7 +136,7 @@ def add_bench(sub) -> None:
         help=f"timed seconds per engine after warm-up (default {BENCH_SECONDS:g})",
     )
     add_progress(p)
-    p.add_argument("--json", action="store_true", help="print every timing as JSON")
+    add_json(p, file=True)
 
 
 def cmd_demo(args) -> int:
@@ -194,4 +208,4 @@ def add_demo(sub) -> None:
     )  # fmt: skip
     p.add_argument("--self-test", action="store_true", help="also run the verifier's negative controls (slower)")
     add_progress(p)
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_json(p)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_model, add_progress, command, load_spec, print_json, run_with_progress
+from .common import add_json, add_model, add_progress, command, load_spec, print_json, run_with_progress
 
 
 def cmd_download(args) -> int:
@@ -46,4 +46,4 @@ def add_download(sub) -> None:
     p.add_argument("--offline", action="store_true", help="never touch the network: output folder, cache and --from-file only")
     p.add_argument("--lock-timeout", metavar="S", type=float, default=LOCK_TIMEOUT, help=f"wait this long for another sshconv process using the same folder or cache entry (default {LOCK_TIMEOUT:g})")  # fmt: skip
     add_progress(p)
-    p.add_argument("--json", action="store_true", help="print a JSON summary (files, paths, sha256, sources, bytes)")
+    add_json(p)

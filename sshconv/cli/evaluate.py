@@ -4,28 +4,49 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_input_dir, add_model, add_progress, command, load_spec, print_json, run_with_progress
+from .common import (
+    JSON_FILE_NOTE,
+    add_artifacts,
+    add_html,
+    add_input_dir,
+    add_ir,
+    add_json,
+    add_model,
+    add_onnx,
+    add_progress,
+    command,
+    deprecated,
+    json_targets,
+    load_spec,
+    print_json,
+    run_with_progress,
+)  # fmt: skip
 
 
 def cmd_eval(args) -> int:
     from ..evaluation import evaluate
 
     spec = load_spec(args)
+    printed, json_file = json_targets(args)
+    if args.print_json:
+        deprecated("--print-json", "--json")
+        printed = True
     result = run_with_progress(
-        args, evaluate, spec, args.dataset, input_dir=args.input_dir, artifacts=args.artifacts, irs=args.ir or (),
-        work_dir=args.work_dir, resume=args.resume, jobs=args.jobs, ray=args.ray, json_report=args.json,
+        args, evaluate, spec, args.dataset, input_dir=args.input_dir, artifacts=args.artifacts,
+        irs=[*args.ir, *args.onnx], work_dir=args.work_dir, resume=args.resume, jobs=args.jobs, ray=args.ray,
+        json_report=json_file,
     )  # fmt: skip
     html = None
     if args.html is not None:
         from ..evaluation.report import write_report
 
         html = write_report(result, args.html)
-    if args.print_json:
+    if printed:
         print_json(result.to_dict())
-    else:
-        print_eval(result)
-    if args.json is not None:
-        print(f"JSON report: {args.json}")
+        return 0
+    print_eval(result)
+    if json_file is not None:
+        print(f"JSON report: {json_file}")
     if html is not None:
         print(f"HTML report: {html}")
     return 0
@@ -55,26 +76,29 @@ def add_eval(sub) -> None:
     p = command(
         sub, "eval", "The card's WIDER FACE mAP (as OMZ's accuracy checker computes it) for MXNet and every artifact, "
         "with photo-by-photo face parity; resumable, on N processes or a Ray cluster.",
-        "sshconv eval --dataset ./photos --input-dir ./checkpoint --artifacts ./converted --json eval.json --html eval.html\n"
-        "sshconv eval --dataset ./WIDER --ir ./converted/ir/mo/FP32/ssh-mxnet.xml --work-dir ./eval-work --resume --jobs 2\n"
+        "sshconv eval --dataset ./photos --input-dir ./checkpoint --artifacts ./converted --json-file eval.json --html eval.html\n"
+        "sshconv eval --dataset ./WIDER --ir ./converted/ir/mo/FP32/ssh-mxnet.xml --resume --jobs 2\n"
         "sshconv eval --dataset ./WIDER --input-dir ./checkpoint --artifacts ./converted --ray 10.0.0.5:6379",
         cmd_eval,
+        notes="The checkpoint (--input-dir) is evaluated too and is the reference of the face parity. Each run keeps its "
+        "ledger in a folder of its own under the work folder, named after what it evaluates: the same run started again "
+        "continues where it stopped, a different run (other models, dataset or settings) starts its own beside it, and "
+        "--resume asks for the earlier run, refused (naming what changed) if its models or dataset changed. " + JSON_FILE_NOTE,
     )  # fmt: skip
     add_model(p)
     p.add_argument("--dataset", metavar="D", type=Path, required=True,
                    help="a folder in the WIDER FACE layout: images/<event>/<file> and wider_face_val_bbx_gt.txt")  # fmt: skip
-    add_input_dir(p, "the MXNet checkpoint (sshb-symbol.json, sshb-0000.params): evaluated too, and the reference of the parity")
-    p.add_argument("--artifacts", metavar="O", type=Path, help="every IR and ONNX file of this `sshconv convert` folder")
-    p.add_argument("--ir", metavar="X.xml", type=Path, nargs="+", help="these IR (or ONNX) files")
-    p.add_argument("--json", metavar="R", type=Path, help="write the results as JSON to R")
-    p.add_argument(
-        "--html", metavar="R.html", type=Path, help="write a page with the table, precision-recall curves and worst photos"
-    )
+    add_input_dir(p)
+    add_artifacts(p)
+    add_ir(p, several=True)
+    add_onnx(p, several=True)
+    add_json(p, file=True, legacy_path=True)
+    add_html(p)
     p.add_argument("--work-dir", metavar="W", type=Path,
-                   help=f"where the ledger of per-photo results goes (default ./{DEFAULT_WORK_DIR})")  # fmt: skip
-    p.add_argument("--resume", action="store_true", help="continue the ledger in the work folder (same models and dataset only)")
+                   help=f"where the runs' ledgers of per-photo results go, one folder a run (default ./{DEFAULT_WORK_DIR})")  # fmt: skip
+    p.add_argument("--resume", action="store_true", help="continue this run's ledger where it stopped")
     p.add_argument("--jobs", metavar="N", type=int,
                    help="worker processes here (default 1), or with --ray the cluster's workers (default one per node)")  # fmt: skip
     p.add_argument("--ray", metavar="ADDRESS", help="run the workers on this Ray cluster (host:port; the ray extra)")
     add_progress(p)
-    p.add_argument("--print-json", action="store_true", help="print the results as JSON instead of the table")
+    p.add_argument("--print-json", action="store_true", help="deprecated: the same as --json")

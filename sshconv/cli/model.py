@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import add_input_dir, add_model, add_progress, command, load_spec, print_json, run_with_progress
+from .common import add_input_dir, add_json, add_model, add_progress, command, load_spec, print_json, run_with_progress
 
 
 def cmd_info(args) -> int:
@@ -37,7 +37,7 @@ def add_info(sub) -> None:
     )  # fmt: skip
     add_model(p)
     add_input_dir(p)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_json(p)
 
 
 def cmd_synth(args) -> int:
@@ -79,4 +79,4 @@ def add_synth(sub) -> None:
     )
     p.add_argument("--no-cache", action="store_true", help="train even if a cached result exists, and keep nothing")
     add_progress(p)
-    p.add_argument("--json", action="store_true", help="print what was written as JSON")
+    add_json(p)

@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
-from .common import add_input_dir, add_model, add_progress, add_runtime, command, load_spec, run_with_progress
+from .common import (
+    JSON_FILE_NOTE,
+    add_artifacts,
+    add_html,
+    add_images,
+    add_input_dir,
+    add_ir,
+    add_json,
+    add_model,
+    add_onnx,
+    add_photos,
+    add_progress,
+    add_runtime,
+    command,
+    json_targets,
+    load_spec,
+    run_with_progress,
+)  # fmt: skip
 
 
 def cmd_verify(args) -> int:
@@ -18,16 +36,24 @@ def cmd_verify(args) -> int:
         samples=args.samples, photos=args.photos, seed=args.seed, images=args.images,
         overrides=parse_overrides(args.atol, args.rtol), self_test=args.self_test, bf16=args.bf16, runtime=args.runtime,
     )  # fmt: skip
+    printed, json_file = json_targets(args)
     result = run_with_progress(
         args, verify, spec, input_dir=args.input_dir, ir=args.ir, onnx=args.onnx, artifacts=args.artifacts,
-        golden=args.golden, against=args.against, options=options, save_golden_to=args.save_golden, json_report=args.json,
+        golden=args.golden, against=args.against, options=options, save_golden_to=args.save_golden, json_report=json_file,
     )  # fmt: skip
     html = None
     if args.html is not None:
         from ..verification.report import write_report
 
         html = write_report(result, args.html)
+    if printed:
+        from ..verification.results import jsonable
+
+        print(json.dumps(result.to_dict(boxes=True), indent=2, default=jsonable))
+        return result.exit_code
     _print_verify(result)
+    if json_file is not None:
+        print(f"JSON report: {json_file}")
     if html is not None:
         print(f"HTML report: {html}")
     return result.exit_code
@@ -115,16 +141,18 @@ def add_verify(sub) -> None:
 
     p = command(
         sub, "verify", "Run the MXNet checkpoint and the converted model side by side; exit 1 if they differ.",
-        "sshconv verify --input-dir ./ssh --ir out/ir/mo/FP32/ssh-mxnet.xml --self-test --json report.json", cmd_verify,
+        "sshconv verify --input-dir ./ssh --ir out/ir/mo/FP32/ssh-mxnet.xml --self-test --json-file report.json\n"
+        "sshconv verify --golden golden.npz --artifacts out --html report.html",
+        cmd_verify,
+        notes="What is checked is one of --ir, --onnx or --artifacts (every model of the folder, and same-weights IRs of "
+        "the two routes against each other); the reference is the checkpoint (--input-dir), a golden file (--golden) or "
+        "another model (--against). " + JSON_FILE_NOTE,
     )  # fmt: skip
     add_model(p)
     add_input_dir(p)
-    target = p.add_mutually_exclusive_group()
-    target.add_argument("--ir", metavar="X.xml", type=Path, help="an OpenVINO IR to check")
-    target.add_argument("--onnx", metavar="X.onnx", type=Path, help="an ONNX file to check (run by OpenVINO)")
-    target.add_argument(
-        "--artifacts", metavar="O", type=Path, help="every model in a `sshconv convert` output folder, and IR vs IR"
-    )
+    add_ir(p)
+    add_onnx(p)
+    add_artifacts(p)
     p.add_argument(
         "--samples",
         metavar="N",
@@ -132,16 +160,12 @@ def add_verify(sub) -> None:
         default=DEFAULT_SAMPLES,
         help=f"seeded random images (default {DEFAULT_SAMPLES}); flat, gradient and 0/255 patterns are always added",
     )
-    p.add_argument(
-        "--photos", metavar="N", type=int,
-        help=f"generated photos with faces, the first N of `sshconv photos --seed S` (default {DEFAULT_PHOTOS}; "
-        f"{VERIFY_PHOTOS_QUANTIZED} when an INT8 IR is checked)",
-    )  # fmt: skip
+    add_photos(p, f"default {DEFAULT_PHOTOS}; {VERIFY_PHOTOS_QUANTIZED} when an INT8 IR is checked")
     p.add_argument(
         "--seed", metavar="S", type=int, default=DEFAULT_SEED,
         help=f"seed of the random images and generated photos (default {DEFAULT_SEED})",
     )  # fmt: skip
-    p.add_argument("--images", metavar="DIR", type=Path, help="also check these photos (resized to the network input)")
+    add_images(p)
     p.add_argument(
         "--atol",
         metavar="NAME=V",
@@ -158,18 +182,12 @@ def add_verify(sub) -> None:
         action="store_true",
         help="also run negative controls (no mean, no channel reversal, 1%% scaled weights); each must fail",
     )
-    golden = p.add_mutually_exclusive_group()
-    golden.add_argument("--save-golden", metavar="F", type=Path, help="save the inputs and MXNet outputs (npz, with hashes)")
-    golden.add_argument("--golden", metavar="F", type=Path, help="verify against a golden file instead of MXNet")
-    golden.add_argument(
+    p.add_argument("--save-golden", metavar="F", type=Path, help="save the inputs and MXNet outputs (npz, with hashes)")
+    p.add_argument("--golden", metavar="F", type=Path, help="verify against a golden file instead of MXNet")
+    p.add_argument(
         "--against", metavar="MODEL", type=Path, help="verify against another IR or ONNX file instead of MXNet (no MXNet needed)"
     )
     add_runtime(p)
-    p.add_argument("--json", metavar="REPORT", type=Path, help="write every statistic, versions, hashes and seed to REPORT")
+    add_json(p, file=True, legacy_path=True)
+    add_html(p)
     add_progress(p)
-    p.add_argument(
-        "--html",
-        metavar="REPORT.html",
-        type=Path,
-        help="write a self-contained HTML report: verdict, tables, error histograms, detections",
-    )

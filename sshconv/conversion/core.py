@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from ..errors import CheckpointError, ModelFileError, first_line
+from ..errors import CheckpointError, ModelFileError, UsageError, first_line, param
 from ..events import Emitter, EventHandler
 from ..fsutil import ensure_dir, no_space_left, sha256_file
 from ..model.checkpoint import Checkpoint, load_checkpoint
@@ -217,3 +217,29 @@ def _output_shapes(spec: ModelSpec, ckpt: Checkpoint, shape: tuple[int, ...]) ->
 
 def _mxnet_names(ckpt: Checkpoint) -> set[str]:
     return {node["name"] for node in json.loads(ckpt.symbol.tojson())["nodes"]}
+
+
+def convert_from(
+    spec: ModelSpec,
+    output_dir: str | Path,
+    *,
+    input_dir: str | Path | None = None,
+    from_onnx: str | Path | None = None,
+    via: str | Iterable[str] = "all",
+    precisions: str | Iterable[str] = WEIGHTS,
+    input_shape: str | Sequence[int] | None = None,
+    on_event: EventHandler | None = None,
+) -> Manifest:
+    """What ``sshconv convert`` does: :func:`convert` the checkpoint (``input_dir``, default the download
+    folder), or :func:`convert_onnx` an ONNX artifact (``from_onnx``), with the combinations checked here."""
+    if from_onnx is not None:
+        if input_dir is not None or input_shape is not None or via not in ("all", ROUTES):
+            raise UsageError(
+                f"convert: {param('from_onnx')} takes the ONNX file's own input shape and route; "
+                f"drop {param('input_dir')}, {param('input_shape')} and {param('via')}"
+            )
+        return convert_onnx(spec, from_onnx, output_dir, precisions=precisions, on_event=on_event)
+    from .options import default_input_dir
+
+    input_dir = input_dir if input_dir is not None else default_input_dir()
+    return convert(spec, input_dir, output_dir, via=via, precisions=precisions, input_shape=input_shape, on_event=on_event)

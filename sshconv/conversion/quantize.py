@@ -320,3 +320,33 @@ def _nncf_quantize(model, calibration: CalibrationSet, options: QuantizeOptions)
         raise ModelFileError(f"NNCF cannot quantize the model ({first_line(exc)})") from None
     finally:
         log.debug("NNCF said: %s", chatter.getvalue()[-2000:])
+
+
+def quantize(
+    spec: ModelSpec,
+    *,
+    artifacts: str | Path | None = None,
+    ir: str | Path | None = None,
+    output: str | Path | None = None,
+    options: QuantizeOptions = QuantizeOptions(),
+    via: str | Sequence[str] = "all",
+    on_event: EventHandler | None = None,
+):
+    """What ``sshconv quantize`` does: :func:`quantize_artifacts` (a conversion folder) or :func:`quantize_ir`
+    (one IR to ``output``), with the combinations checked here. Returns the manifest or the :class:`QuantizeResult`."""
+    if (artifacts is None) == (ir is None):
+        raise UsageError(
+            f"quantize: pass {param('artifacts')} (every FP32 IR of a conversion) or {param('ir')} with {param('output')}"
+        )
+    if ir is not None:
+        if output is None:
+            raise UsageError(f"quantize: {param('ir')} needs {param('output')}, where the INT8 IR goes")
+        if via != "all":
+            raise UsageError(f"quantize: {param('via')} picks routes of {param('artifacts')}; drop it with {param('ir')}")
+        return quantize_ir(spec, ir, output, options, on_event=on_event)
+    if output is not None:
+        raise UsageError(
+            f"quantize: {param('output')} goes with {param('ir')}; with {param('artifacts')} the INT8 IRs go to "
+            "O/ir/<route>/INT8/"
+        )
+    return quantize_artifacts(spec, artifacts, options, via=via, on_event=on_event)

@@ -270,6 +270,7 @@ def run_bench(
     onnx: str | Path | None = None,
     runtime: str = "openvino",
     mode: str = "latency",
+    json_report: str | Path | None = None,
     on_event: EventHandler | None = None,
 ) -> BenchResult:
     """Time MXNet (when ``input_dir`` is given) and the IR(s) on one full-size frame.
@@ -279,8 +280,9 @@ def run_bench(
 
     Give exactly one of ``ir`` (one .xml) or ``artifacts`` (a ``sshconv convert``
     output folder: every IR in it). ``mxnet=False`` skips MXNet; ``routes`` limits
-    ``artifacts`` to those routes. Progress goes to ``on_event`` (stage ``bench``, in steps:
-    the ceiling measurement, then one step per engine).
+    ``artifacts`` to those routes. ``json_report`` also writes the result there as JSON.
+    Progress goes to ``on_event`` (stage ``bench``, in steps: the ceiling measurement, then one
+    step per engine).
     """
     from ..model.parse import load_model_spec
 
@@ -288,6 +290,10 @@ def run_bench(
         raise UsageError(f"bench: {param('seconds')} must be > 0, got {seconds}")
     if mode not in MODES:
         raise UsageError(f"bench: {param('mode')} {mode!r}: expected one of {', '.join(MODES)}")
+    if json_report is not None:
+        from ..fsutil import ensure_dir
+
+        ensure_dir(Path(json_report).parent, "JSON report folder")
     spec = spec or load_model_spec()
     engines = plan_bench(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes, onnx=onnx, runtime=runtime)
     total = len(engines) + 1
@@ -306,4 +312,11 @@ def run_bench(
     if mx_case:
         for c in result.cases:
             c.speedup_vs_mxnet = c.fps / mx_case.fps
+    if json_report is not None:
+        import json
+
+        from ..fsutil import atomic_write_text, no_space_left
+
+        with no_space_left(Path(json_report).parent, "report folder"):
+            atomic_write_text(Path(json_report), json.dumps(result.to_dict(), indent=2) + "\n")
     return result

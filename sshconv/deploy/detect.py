@@ -165,6 +165,8 @@ def detect(
     paths = [Path(p) for p in images]
     out = Path(out) if out is not None else None
     out_dir = Path(out_dir) if out_dir is not None else None
+    if ir is None:
+        raise UsageError(f"detect: pass the IR to run as {param('ir')}")
     _check_options(paths, out, out_dir, threshold, fit)
     if max_faces is not None and max_faces < 1:
         raise UsageError(f"detect: {param('max_faces')} must be >= 1, got {max_faces}")

@@ -21,7 +21,7 @@ from ..errors import InputError, IntegrityError, UsageError, param
 from ..events import Emitter, EventHandler
 from . import DEFAULT_WORK_DIR, omz
 from .engines import find_engines
-from .ledger import Ledger
+from .ledger import LEDGER_NAME, Ledger, run_folder
 from .omz_map import APResult
 from .worker import FACE_THRESHOLD, PARITY_SLACK, PhotoTask
 
@@ -105,7 +105,7 @@ class EvalResult:
             "engines": {e.label: e.to_dict() for e in self.engines},
             "timing": self.timing,
             "workers": self.workers,
-            "ledger": str(self.work_dir / "ledger.sqlite"),
+            "ledger": str(self.work_dir / LEDGER_NAME),
             "resumed_photos": self.resumed,
         }  # fmt: skip
 
@@ -125,7 +125,11 @@ def evaluate(
     irs: Sequence[str | Path] = (), work_dir: str | Path | None = None, resume: bool = False, jobs: int | None = None,
     ray: str | None = None, json_report: str | Path | None = None, on_event: EventHandler | None = None,
 ) -> EvalResult:  # fmt: skip
-    """Evaluate every engine on ``dataset``; see the module's docstring. ``jobs``: worker processes (or Ray actors)."""
+    """Evaluate every engine on ``dataset``; see the module's docstring. ``jobs``: worker processes (or Ray actors).
+
+    ``work_dir`` holds one folder a run (:func:`~.ledger.run_folder`): the same run continues, another starts its own;
+    ``resume`` asks for an earlier run, and a changed model or dataset is refused, naming what changed.
+    """
     from ..fsutil import sha256_file
 
     if jobs is not None and jobs < 1:
@@ -143,9 +147,9 @@ def evaluate(
         "settings": settings(),
     }
     total = _count_photos(ds)  # a ground truth that cannot be used stops here, before the ledger exists
-    ledger = Ledger(Path(work_dir) if work_dir is not None else Path(DEFAULT_WORK_DIR))
+    ledger = Ledger(run_folder(Path(work_dir) if work_dir is not None else Path(DEFAULT_WORK_DIR), identity, resume))
     try:
-        held = ledger.open(identity, resume)
+        held = ledger.open(identity)
         emit.start(total=total, done=held, unit="image", item=str(ds.folder))
         hashes: dict[int, str] = {}
         started, done = time.perf_counter(), held

@@ -1,11 +1,16 @@
 """The ledger: every photo's results, on disk the moment they are known (SQLite, one transaction a photo).
 
 A run killed at any point (``kill -9`` included) leaves every finished photo in it and
-nothing half-written: SQLite's journal undoes a transaction that did not finish. A run
-with ``resume`` skips the photos it holds; the ledger's identity (the dataset's and every
-model's sha256, the engines' labels and the metric's settings) must match, so a changed
-model or dataset is refused instead of mixed in. Each photo's own sha256 is kept too and
-checked again when a resumed run passes it.
+nothing half-written: SQLite's journal undoes a transaction that did not finish.
+
+Each run has a folder of its own under the work folder, named after its identity (the
+dataset's and every model's sha256, the engines' labels and the metric's settings):
+:func:`run_folder`. The same run started again continues its ledger, skipping the photos it
+holds; a different run (other models, another dataset, other settings) gets a folder of its
+own, and nothing is mixed. With ``resume`` the user means an earlier run: where none of
+this identity exists, the newest ledger of the work folder is opened and its identity
+compared, so that a changed model or dataset is named and refused. Each photo's own sha256
+is kept too and checked again when a continued run passes it.
 
 The mAP is computed from the ledger's rows (each counted detection: score, true or false
 positive), read in score order through an index, so memory stays flat however many photos.
@@ -14,13 +19,14 @@ positive), read in score order through an index, so memory stays flat however ma
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError, OutputError, UsageError, param
+from ..errors import IntegrityError, OutputError, param
 from .omz_map import APResult, average_precision
 from .worker import unpack_rows
 
@@ -48,18 +54,14 @@ class Ledger:
         self.conn: sqlite3.Connection | None = None
         self.engine_ids: dict[str, int] = {}
 
-    def open(self, identity: dict[str, Any], resume: bool) -> int:
-        """Open for writing; returns how many photos it already holds."""
+    def open(self, identity: dict[str, Any]) -> int:
+        """Open for writing, continuing the ledger that is there (of this identity only); returns the photos it holds."""
         from ..fsutil import ensure_dir, no_space_left
 
         ensure_dir(self.folder, "work folder")
         if self.path.exists() and _holds_nothing(self.path):
             self.path.unlink()  # a run that stopped before its first photo (or inside creating it): nothing to keep
         exists = self.path.exists()
-        if exists and not resume:
-            raise UsageError(
-                f"{self.path}: a ledger of an earlier run is there; pass {param('resume')} to continue it, or another {param('work_dir')}"
-            )
         with no_space_left(self.folder, "work folder"):
             try:
                 self.conn = sqlite3.connect(self.path, isolation_level=None)
@@ -90,7 +92,7 @@ class Ledger:
             if held.get(key) != identity.get(key):
                 raise IntegrityError(
                     f"{self.path}: {what} changed since this ledger was started ({_difference(held.get(key), identity.get(key))}); "
-                    f"results of different inputs are not mixed: pass another {param('work_dir')} to start over"
+                    f"results of different inputs are not mixed: run without {param('resume')} to start a run of its own"
                 )
 
     @contextlib.contextmanager
@@ -173,6 +175,24 @@ class Ledger:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+
+
+def run_folder(work_dir: str | Path, identity: dict[str, Any], resume: bool = False) -> Path:
+    """Where this run's ledger lives under ``work_dir``: ``run-<12 hex of its identity's sha256>``.
+
+    With ``resume`` and no ledger of this identity, the newest ledger of ``work_dir`` (a run
+    folder, or a ledger of the older one-ledger layout in ``work_dir`` itself) is the run meant:
+    opening it then says what changed. Without ``resume`` a run of another identity starts.
+    """
+    work_dir = Path(work_dir)
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    own = work_dir / f"run-{key}"
+    if not resume or (own / LEDGER_NAME).exists():
+        return own
+    held = [f for f in [work_dir / LEDGER_NAME, *work_dir.glob(f"run-*/{LEDGER_NAME}")] if f.is_file() and not _holds_nothing(f)]
+    if not held:
+        return own
+    return max(held, key=lambda f: f.stat().st_mtime).parent
 
 
 def _holds_nothing(path: Path) -> bool:

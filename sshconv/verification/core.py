@@ -180,6 +180,8 @@ def _check_arguments(
     input_dir, golden, against, ir, onnx, artifacts, options: VerifyOptions, save_golden_to, json_report
 ) -> None:
     targets = [t for t in (ir, onnx, artifacts) if t is not None]
+    if len(targets) > 1:
+        raise UsageError(f"verify: pass only one of {param('ir')}, {param('onnx')}, {param('artifacts')}")
     if not targets and save_golden_to is None:
         raise UsageError(
             f"verify: pass one of {param('ir')}, {param('onnx')} or {param('artifacts')} (or {param('save_golden_to')})"
@@ -192,6 +194,8 @@ def _check_arguments(
         raise UsageError(f"verify: {param('images')} does not go with {param('golden')}; the golden file holds its own inputs")
     if golden is not None and against is not None:
         raise UsageError(f"verify: {param('golden')} and {param('against')} are two references; pass one")
+    if against is not None and save_golden_to is not None:
+        raise UsageError(f"verify: {param('save_golden_to')} records MXNet's outputs; it does not go with {param('against')}")
     if golden is None and against is None and input_dir is None:
         raise UsageError(
             f"verify: pass the MXNet checkpoint as {param('input_dir')}, or a golden file as {param('golden')} "

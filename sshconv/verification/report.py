@@ -75,6 +75,7 @@ class ReportData:
     #: artifact -> (reference faces, missed, extra, passed, a quantized model's recall and precision or ""):
     #: detection parity, part of each check's verdict
     faces: dict[str, tuple[int, int, int, bool, str]] = field(default_factory=dict)
+    judged: dict[str, str] = field(default_factory=dict)  # label -> how it was judged (tolerance set, execution)
     environment: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -103,7 +104,7 @@ def render_html(data: ReportData) -> str:
         "An INT8 IR is judged by its faces (recall and precision against MXNet's, in the faces row); its cells are "
         "informational, measured against the BF16 tolerances for scale.</p>"
     )
-    parts.append(_output_table(data.rows, data.faces))
+    parts.append(_output_table(data.rows, data.faces, data.judged))
     if data.errors:
         parts.append("<h2>Error histograms</h2>")
         parts.append(
@@ -146,7 +147,10 @@ def render_html(data: ReportData) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _output_table(rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int, int, bool, str]] | None = None) -> str:
+def _output_table(
+    rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int, int, bool, str]] | None = None,
+    judged: Mapping[str, str] | None = None,
+) -> str:  # fmt: skip
     """Outputs down, artifacts across; each cell the worst ratio to tolerance and the max |error|."""
     artifacts = list(dict.fromkeys(r.artifact for r in rows))
     outputs = list(dict.fromkeys(r.output for r in rows))
@@ -184,6 +188,9 @@ def _output_table(rows: Sequence[OutputRow], faces: Mapping[str, tuple[int, int,
         out.append(f"<tr><td colspan=2>faces above the threshold (MXNet), and the artifact's missed and extra ones</td>"
                    f"{''.join(tds)}</tr>")  # fmt: skip
     out.append(f"<tr><td colspan=2><small>atol/rtol (cls_prob, bbox_pred)</small></td>{''.join(tol)}</tr>")
+    if judged:
+        how = "".join(f"<td class=num><small>{escape(judged.get(a, ''))}</small></td>" for a in artifacts)
+        out.append(f"<tr><td colspan=2><small>judged by, and the execution the CPU ran</small></td>{how}</tr>")
     out.append("</table>")
     return "".join(out)
 
@@ -221,6 +228,7 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
     checks = list(result.checks) + list(result.pairs)
     data = ReportData(title=title, passed=bool(result.passed), verdict=verdict_text(result))
     for c in checks:
+        data.judged[_check_label(c)] = _judged(c)
         if c.detections:
             rates = "" if c.detection_thresholds is None else f"recall {c.recall:.2f}, precision {c.precision:.2f}"
             data.faces[_check_label(c)] = (sum(d.parity.reference for d in c.detections), c.missed, c.extra,
@@ -297,9 +305,13 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
 
 
 def _check_label(check) -> str:
-    hint = f", {check.execution_used} exec" if check.execution_used else ""
-    how = "by faces" if check.detection_thresholds is not None else "tol"
-    return f"{check.label} ({check.tolerance_set} {how}{hint})"
+    """The engine's label, as every command names it (sshconv.engines)."""
+    return check.label
+
+
+def _judged(check) -> str:
+    how = "faces (INT8)" if check.detection_thresholds is not None else f"{check.tolerance_set} tolerances"
+    return how + (f", ran {check.execution_used}" if check.execution_used else "")
 
 
 def _deciding(check) -> str:

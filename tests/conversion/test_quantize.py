@@ -69,7 +69,7 @@ def test_quantize_adds_the_int8_ir_to_the_manifest(quantized_dir, converted_dir)
 def test_verify_judges_the_int8_ir_by_its_faces_and_self_test_catches_its_controls(quantized_dir, tmp_path):
     report = tmp_path / "report.json"
     res = run_cli("verify", "--against", _fp32(quantized_dir), "--ir", quantized_dir / "ir/mo/INT8/ssh-mxnet.xml",
-                  "--self-test", "--json", report)  # fmt: skip
+                  "--self-test", "--json-file", report)  # fmt: skip
     assert res.code == 0, res.out + res.err
     doc = json.loads(report.read_text())
     assert len([s for s in doc["samples"] if s["kind"] == "photo"]) == 8  # more photos by default for INT8
@@ -102,7 +102,7 @@ def test_a_wrong_conversion_then_quantized_fails_verify(quantized_dir, tmp_path)
     res = run_cli("quantize", "--ir", wrong_xml, "--out", int8, "--calibration-count", CALIBRATION)
     assert res.code == 0, res.err
     report = tmp_path / "report.json"
-    res = run_cli("verify", "--against", _fp32(quantized_dir), "--ir", int8, "--json", report)
+    res = run_cli("verify", "--against", _fp32(quantized_dir), "--ir", int8, "--json-file", report)
     assert res.code == 1, res.out
     parity = json.loads(report.read_text())["checks"][0]["detection_parity"]
     assert parity["recall"] < 0.95 and parity["missed"] >= 2
@@ -195,7 +195,7 @@ def test_a_changed_artifact_is_refused_before_quantizing(quantized_dir, tmp_path
 def test_an_int8_check_on_few_faces_says_so(quantized_dir, golden_file, tmp_path):
     """A golden file saved with the default inputs holds ~10 faces: the INT8 check runs, and notes that it says little."""
     report = tmp_path / "report.json"
-    res = run_cli("verify", "--golden", golden_file, "--ir", quantized_dir / "ir/mo/INT8/ssh-mxnet.xml", "--json", report)
+    res = run_cli("verify", "--golden", golden_file, "--ir", quantized_dir / "ir/mo/INT8/ssh-mxnet.xml", "--json-file", report)
     check = json.loads(report.read_text())["checks"][0]
     assert check["weights"] == "INT8" and "reference faces on these inputs" in check["note"], res.out
     assert "note: only" in res.out and "8 generated ones" in res.out

@@ -49,7 +49,7 @@ def reference(photos, engines, tmp_path_factory) -> dict:
     """One uninterrupted run in this process: what every other way must reproduce."""
     out = tmp_path_factory.mktemp("eval-reference")
     res = run_cli(
-        "eval", "--dataset", photos, *engines, "--work-dir", out / "w", "--json", out / "r.json", "--html", out / "r.html"
+        "eval", "--dataset", photos, *engines, "--work-dir", out / "w", "--json-file", out / "r.json", "--html", out / "r.html"
     )
     assert res.code == 0, res.err
     return {"report": json.loads((out / "r.json").read_text()), "html": (out / "r.html").read_text(), "out": res.out}
@@ -104,7 +104,9 @@ def test_a_wrong_conversion_scores_lower(photos, converted_dir, reference, tmp_p
     of several IRs gets its own label."""
     good = converted_dir / "ir/mo/FP32/ssh-mxnet.xml"
     broken = break_ir_weights(good, tmp_path / "broken", "conv4_2_weight", 1.6)
-    res = run_cli("eval", "--dataset", photos, "--ir", good, broken, "--work-dir", tmp_path / "w", "--json", tmp_path / "r.json")
+    res = run_cli(
+        "eval", "--dataset", photos, "--ir", good, broken, "--work-dir", tmp_path / "w", "--json-file", tmp_path / "r.json"
+    )
     assert res.code == 0, res.err
     results = json.loads((tmp_path / "r.json").read_text())["results"]
     assert results[f"ir:{good}"]["map"] == reference["report"]["results"]["ir"]["map"]
@@ -125,18 +127,37 @@ def test_resume_after_kill_9_gives_the_same_numbers(photos, engines, reference, 
             break
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    again = run_cli("eval", "--dataset", photos, *engines, "--work-dir", work)
-    assert_one_line_error(again, 2, "--resume", "--work-dir")
-    res = run_cli("eval", "--dataset", photos, *engines, "--work-dir", work, "--resume", "--json", tmp_path / "r.json")
+    # The same run started again continues where it stopped (no flag needed), and gives the same numbers.
+    res = run_cli("eval", "--dataset", photos, *engines, "--work-dir", work, "--json-file", tmp_path / "r.json")
     assert res.code == 0, res.err
     report = json.loads((tmp_path / "r.json").read_text())
     assert 2 <= report["resumed_photos"] < PHOTOS
     assert _numbers(report) == _numbers(reference["report"])
+    again = run_cli("eval", "--dataset", photos, *engines, "--work-dir", work, "--resume", "--json")
+    assert again.code == 0 and json.loads(again.out)["resumed_photos"] == PHOTOS, again.err
+
+
+def test_a_different_run_in_the_same_work_folder_simply_runs(photos, converted_dir, reference, tmp_path):
+    """Other models in a work folder that holds a run: a run of their own beside it, nothing mixed, nothing refused."""
+    work = tmp_path / "w"
+    fp32, fp16 = (converted_dir / f"ir/mo/{w}/ssh-mxnet.xml" for w in ("FP32", "FP16"))
+    first = run_cli("eval", "--dataset", photos, "--ir", fp32, "--work-dir", work, "--json")
+    second = run_cli("eval", "--dataset", photos, "--ir", fp16, "--work-dir", work, "--json")
+    assert first.code == 0 and second.code == 0, first.err + second.err
+    one, two = json.loads(first.out), json.loads(second.out)
+    assert one["resumed_photos"] == two["resumed_photos"] == 0
+    assert Path(one["ledger"]).parent != Path(two["ledger"]).parent and Path(one["ledger"]).parent.parent == work
+    assert one["results"]["ir"]["map"] == reference["report"]["results"]["ir"]["map"]
+    # The old spellings still work, each with a one-line note on stderr: --json FILE and --ir A B.
+    old = run_cli("eval", "--dataset", photos, "--ir", fp32, fp16, "--work-dir", work, "--json", tmp_path / "old.json")
+    assert old.code == 0, old.err
+    assert "--json-file" in old.err and "--ir " in old.err and "deprecated" in old.err
+    assert set(json.loads((tmp_path / "old.json").read_text())["results"]) == {f"ir:{fp32}", f"ir:{fp16}"}
 
 
 def test_worker_processes_give_the_same_numbers(photos, engines, reference, tmp_path):
     res = run_cli(
-        "eval", "--dataset", photos, *engines, "--work-dir", tmp_path / "w", "--jobs", "2", "--json", tmp_path / "r.json"
+        "eval", "--dataset", photos, *engines, "--work-dir", tmp_path / "w", "--jobs", "2", "--json-file", tmp_path / "r.json"
     )
     assert res.code == 0, res.err
     report = json.loads((tmp_path / "r.json").read_text())
@@ -191,7 +212,7 @@ def ray_head():
 def test_a_ray_cluster_gives_the_same_numbers(photos, engines, reference, ray_head, tmp_path):
     started = time.time()
     res = run_cli("eval", "--dataset", photos, *engines, "--work-dir", tmp_path / "w", "--ray", ray_head, "--jobs", "2",
-                  "--json", tmp_path / "r.json")  # fmt: skip
+                  "--json-file", tmp_path / "r.json")  # fmt: skip
     assert res.code == 0, res.err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["workers"]["kind"] == "ray" and report["workers"]["count"] == 2
@@ -226,7 +247,7 @@ def test_a_changed_model_photo_or_ground_truth_is_refused_not_mixed(photos, conv
     blob = bytearray((model / "ssh-mxnet.bin").read_bytes())
     blob[-1] ^= 1
     (model / "ssh-mxnet.bin").write_bytes(bytes(blob))
-    assert_one_line_error(run_cli(*args, "--resume"), 4, "the models changed", "--work-dir")
+    assert_one_line_error(run_cli(*args, "--resume"), 4, "the models changed", "--resume")
     shutil.copyfile(converted_dir / "ir/mo/FP32/ssh-mxnet.bin", model / "ssh-mxnet.bin")
     photo = data / "images" / lines[0]
     photo.write_bytes(photo.read_bytes() + b"\0")

@@ -31,7 +31,7 @@ def test_onnx_runtime_matches_openvino_on_the_onnx_file(converted_dir):
 def test_verify_under_onnx_runtime(converted_dir, golden_file, tmp_path):
     onnx = converted_dir / "onnx" / "ssh-mxnet.onnx"
     report = tmp_path / "r.json"
-    ok = run_cli("verify", "--golden", golden_file, "--onnx", onnx, "--runtime", "onnxruntime", "--json", report)
+    ok = run_cli("verify", "--golden", golden_file, "--onnx", onnx, "--runtime", "onnxruntime", "--json-file", report)
     assert ok.code == 0 and "(FP32 tolerances, onnxruntime, ran f32)" in ok.out, ok.out + ok.err
     check = json.loads(report.read_text())["checks"][0]
     assert check["runtime"] == "onnxruntime" and check["passed"]

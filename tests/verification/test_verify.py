@@ -141,7 +141,7 @@ def test_every_artifact_matches_mxnet_and_the_routes_match_each_other(verify_art
 def test_self_test_negative_controls_each_fail_by_a_wide_margin(golden_file, converted_dir, tmp_path):
     report_path = tmp_path / "self.json"
     res = run_cli(
-        "verify", "--golden", golden_file, "--ir", _ir(converted_dir), "--self-test", "--json", report_path
+        "verify", "--golden", golden_file, "--ir", _ir(converted_dir), "--self-test", "--json-file", report_path
     )  # fmt: skip
     assert res.code == 0, res.out + res.err
     report = json.loads(report_path.read_text())
@@ -164,7 +164,7 @@ def test_hand_broken_conversion_fails_and_the_first_divergence_is_the_broken_lay
     report_path = tmp_path / "broken.json"
     res = run_cli(
         "verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--golden", verify_artifacts.golden,
-        "--ir", broken, "--json", report_path,
+        "--ir", broken, "--json-file", report_path,
     )  # fmt: skip
     assert res.code == 1, res.out + res.err
     assert "first diverging tensor: conv4_2 " in res.out and res.out.rstrip().endswith("verdict: FAIL")
@@ -276,7 +276,7 @@ def test_a_wrong_ir_fails_against_the_golden_file_without_mxnet(golden_file, con
 def test_one_artifact_against_another(converted_dir, tmp_path):
     """--against: the FP32 IR is the reference for the ONNX-route FP16 IR (FP16 tolerances); a broken IR fails."""
     report = tmp_path / "against.json"
-    ok = run_cli("verify", "--against", _ir(converted_dir), "--ir", _ir(converted_dir, "onnx", "FP16"), "--json", report)
+    ok = run_cli("verify", "--against", _ir(converted_dir), "--ir", _ir(converted_dir, "onnx", "FP16"), "--json-file", report)
     assert ok.code == 0, ok.out + ok.err
     doc = json.loads(report.read_text())
     assert doc["reference"] == f"model:{_ir(converted_dir)}" and doc["checks"][0]["tolerance_set"] == "FP16"
@@ -335,7 +335,7 @@ def test_negative_controls_at_fp16_and_a_control_that_passes_fails_the_command(g
     are so loose that a control passes, the verifier reports itself blind and the command exits 1."""
     fp16 = _ir(converted_dir, "mo", "FP16")
     report = tmp_path / "fp16.json"
-    res = run_cli("verify", "--golden", golden_file, "--ir", fp16, "--self-test", "--json", report)
+    res = run_cli("verify", "--golden", golden_file, "--ir", fp16, "--self-test", "--json-file", report)
     assert res.code == 0, res.out + res.err
     controls = {c["name"]: c["check"]["margin"] for c in json.loads(report.read_text())["controls"]}
     assert controls["no_mean"] > 50 and controls["no_reverse"] > 50, controls
