@@ -22,6 +22,7 @@ EXIT_MISMATCH = 1
 EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 EXIT_INTEGRITY = 4
+EXIT_WORKER = 5
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
@@ -32,6 +33,7 @@ EXIT_CODES = {
     EXIT_USAGE: "bad usage or bad input (flags, model.yml, checkpoint, model or image files)",
     EXIT_UNREACHABLE: "no source reachable: every URL and mirror failed, or offline with a cold cache",
     EXIT_INTEGRITY: "integrity failure: checksum or size mismatch, unsafe archive",
+    EXIT_WORKER: "a worker process or Ray actor died (out of memory, or killed); finished work is kept: run again to go on",
     EXIT_INTERNAL: "internal error: a bug in sshconv (report it with the -v output)",
     EXIT_INTERRUPTED: "interrupted by SIGINT; nothing half-written is left, run the command again",
     EXIT_TERMINATED: "terminated by SIGTERM; nothing half-written is left, run the command again",
@@ -121,6 +123,12 @@ class VerificationMismatch(SshconvError):
     """The converted model's outputs differ from the original beyond tolerance."""
 
     exit_code = EXIT_MISMATCH
+
+
+class WorkerDied(SshconvError):
+    """A worker process or Ray actor ended without a result (the kernel's OOM killer, a kill, a crash)."""
+
+    exit_code = EXIT_WORKER
 
 
 class Interrupted(SshconvError):

@@ -32,6 +32,7 @@ class Emitter:
     """Emits the events of one stage to ``handler`` (``None``: nowhere), throttling ``progress``."""
 
     def __init__(self, stage: str, handler: EventHandler | None = None, interval: float = PROGRESS_INTERVAL):
+        refuse_while_a_worker_imports_the_script(stage)
         self.stage = stage
         self.handler = handler
         self.interval = interval
@@ -58,3 +59,23 @@ class Emitter:
     def for_stage(self, stage: str) -> Emitter:
         """An emitter for another stage that reaches the same handler."""
         return Emitter(stage, self.handler, self.interval)
+
+
+def refuse_while_a_worker_imports_the_script(stage: str) -> None:
+    """Every long step starts its events here, so this is where the spawn pitfall is caught.
+
+    A worker process started with ``spawn`` (``evaluate(jobs=2)``) first imports the user's main
+    script again; a script that calls sshconv at its top level, not under
+    ``if __name__ == "__main__":``, would then run its whole pipeline once more in every worker
+    (minutes, then a worker that "died"). While a process is importing its parent's script,
+    no step may start: one line says why, at once.
+    """
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        from .errors import UsageError
+
+        raise UsageError(
+            f"{stage} was called while a worker process was importing your script again (that is how worker processes "
+            'start): put the script\'s calls under `if __name__ == "__main__":`'
+        )

@@ -133,11 +133,20 @@ def synth_dir(tmp_path_factory) -> Path:
     """The full-size synthetic checkpoint with the default seed (read-only: copy before changing)."""
     if not conversion_stack():
         pytest.skip(NEEDS_CONVERSION_STACK)
+    if _SYNTH_FAILED:  # pytest sets a failed session fixture up again for every test that asks: once is enough
+        pytest.fail(f"the synthetic checkpoint could not be made earlier in this session: {_SYNTH_FAILED[0]}")
     from sshconv.synthetic.synth import synthesize
 
     folder = tmp_path_factory.mktemp("synth")
-    synthesize(folder)
+    try:
+        synthesize(folder)  # its training takes minutes, far more on a loaded machine: fixtures have no time limit
+    except BaseException as exc:
+        _SYNTH_FAILED.append(f"{exc.__class__.__name__}: {exc}")
+        raise
     return folder
+
+
+_SYNTH_FAILED: list[str] = []
 
 
 @pytest.fixture(scope="session")

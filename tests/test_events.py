@@ -109,3 +109,18 @@ def test_plain_lines_where_stderr_is_not_a_terminal():
     short.progress(3, 3, "step")
     short("done")
     assert quiet.getvalue() == ""
+
+
+def test_no_step_starts_while_a_worker_process_imports_the_script(monkeypatch):
+    """The spawn pitfall: a worker process importing the user's script again must not run the script's pipeline."""
+    import multiprocessing
+
+    import pytest
+
+    from sshconv.errors import UsageError
+
+    monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
+    with pytest.raises(UsageError, match="__name__"):
+        Emitter("convert")
+    monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", False)
+    Emitter("convert")

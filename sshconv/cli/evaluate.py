@@ -55,11 +55,17 @@ def cmd_eval(args) -> int:
 def print_eval(result) -> None:
     t = result.timing
     print(f"dataset: {result.dataset.folder} ({t['photos']} photos; {result.resumed} from the ledger {result.work_dir})")
-    print(f"{'engine':<34} {'mAP %':>8} {'faces':>6} {'s/photo':>8}  faces vs MXNet (matched / missed / extra, photos differing)")
+    has_parity = any(r.parity is not None for r in result.results.values())
+    vs_head = "  faces vs MXNet (matched / missed / extra, photos differing)" if has_parity else ""
+    print(f"{'engine':<34} {'mAP %':>8} {'faces':>6} {'s/photo':>8}{vs_head}")
     for label, r in result.results.items():
         p = r.parity
-        vs = "" if p is None else f"{p['matched']} / {p['missed']} / {p['extra']}, {p['differing']}"
-        print(f"{label:<34} {r.ap.map_percent:8.2f} {r.ap.faces:6d} {r.seconds / max(r.photos, 1):8.3f}  {vs}")
+        vs = "" if p is None else f"  {p['matched']} / {p['missed']} / {p['extra']}, {p['differing']}"
+        print(f"{label:<34} {r.ap.map_percent:8.2f} {r.ap.faces:6d} {r.seconds / max(r.photos, 1):8.3f}{vs}")
+    if result.checkpoint.get("synthetic"):
+        print(
+            "note: MXNet runs a synthetic checkpoint (sshconv synth): these figures judge the conversions, not the real detector"
+        )
     if result.worst:
         print("photos where faces differ most from MXNet's:")
         for w in result.worst:

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..dataset.wider import GT_NAME, IMAGES
 from ..engines import REFERENCE, Engine
 from ..engines.plan import EXECUTION
 from ..errors import InputError, IntegrityError, UsageError, param
 from ..events import Emitter, EventHandler
+from ..synthetic.synth import is_synthetic
 from . import DEFAULT_WORK_DIR, omz
 from .engines import find_engines
 from .ledger import LEDGER_NAME, Ledger, run_folder
@@ -28,7 +30,7 @@ from .worker import FACE_THRESHOLD, PARITY_SLACK, PhotoTask
 #: How many of the photos where an engine's faces differ most from MXNet's are listed.
 WORST_PHOTOS = 8
 
-GT_NAMES = ("wider_face_val_bbx_gt.txt", "wider_face_split/wider_face_val_bbx_gt.txt")
+GT_NAMES = (GT_NAME, f"wider_face_split/{GT_NAME}")
 #: A photo file larger than this is refused before it is read (WIDER's are well under 1 MB).
 MAX_PHOTO_BYTES = 256 * 1024 * 1024
 
@@ -52,7 +54,7 @@ def find_dataset(folder: str | Path) -> Dataset:
         raise InputError(
             f"dataset {folder}: no such folder; pass a folder in the WIDER FACE layout (`sshconv photos` writes one)"
         )
-    images = next((p for p in (folder / "images", folder / "WIDER_val" / "images") if p.is_dir()), None)
+    images = next((p for p in (folder / IMAGES, folder / "WIDER_val" / IMAGES) if p.is_dir()), None)
     gt = next((folder / n for n in GT_NAMES if (folder / n).is_file()), None) or next(
         iter(sorted(folder.glob("*_bbx_gt.txt"))), None
     )
@@ -93,6 +95,7 @@ class EvalResult:
     work_dir: Path
     workers: dict[str, Any]
     resumed: int = 0  # photos the ledger held before this run
+    checkpoint: dict[str, Any] = field(default_factory=dict)  # {"synthetic": made by sshconv synth}
     curves: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,6 +110,7 @@ class EvalResult:
             "workers": self.workers,
             "ledger": str(self.work_dir / LEDGER_NAME),
             "resumed_photos": self.resumed,
+            "checkpoint": self.checkpoint,
         }  # fmt: skip
 
 
@@ -163,6 +167,7 @@ def evaluate(
         wall = time.perf_counter() - started
         emit("done", item=str(ds.folder), done=done, total=total)
         result = _summarise(ledger, ds, engines, held, wall, workers)
+        result.checkpoint = {"synthetic": is_synthetic(spec)}
     finally:
         ledger.close()
     if json_report is not None:

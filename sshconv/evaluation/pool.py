@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from ..engines import Engine
-from ..errors import SourceUnreachableError, SshconvError
+from ..errors import SourceUnreachableError, SshconvError, WorkerDied
 from .worker import PhotoTask, Worker
 
 #: Photos in flight per worker: one running, one waiting, so no worker idles between photos.
@@ -88,6 +88,7 @@ def _in_processes(tasks, engines, spec, jobs: int) -> Iterator[dict[str, Any]]:
     ctx = multiprocessing.get_context("spawn")  # no forked copies of loaded frameworks
     pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_start_process, initargs=(list(engines), spec, threads))
     pending: set = set()
+    started = False  # a result came back: the workers did start
     try:
         it = iter(tasks)
         exhausted = False
@@ -102,13 +103,31 @@ def _in_processes(tasks, engines, spec, jobs: int) -> Iterator[dict[str, Any]]:
                 break
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for f in finished:
-                yield f.result()
+                result = f.result()
+                started = True
+                yield result
     except BrokenProcessPool:
-        raise SshconvError("eval: a worker process died (out of memory, or killed); run again with resume to continue") from None
+        raise WorkerDied(_died_message(started)) from None
     finally:
         for f in pending:
             f.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _died_message(started: bool) -> str:
+    """What to say when a worker process died; a death before any result, from a script, is most likely the spawn pitfall."""
+    import sys
+
+    if not started and _run_as_script(sys.modules.get("__main__")):
+        return ("eval: a worker process ended while starting: worker processes import your script again, so evaluate() "
+                "with more than one job must be called under `if __name__ == \"__main__\":` in it")  # fmt: skip
+    return "eval: a worker process died (out of memory, or killed); the photos done so far are kept: run the same command again to go on"
+
+
+def _run_as_script(main) -> bool:
+    """``python script.py`` (not ``python -m``, not an interactive session, not the sshconv command)."""
+    path = getattr(main, "__file__", None)
+    return bool(path) and getattr(main, "__spec__", None) is None and not str(path).endswith(("sshconv", "sshconv.exe"))
 
 
 # -- a Ray cluster --------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from ..engines import REFERENCE
 from ..html import CSS, data_uri, escape
+from . import omz
+from .worker import FACE_THRESHOLD
 
 PLOT_SIZE = (320, 240)
 MARGIN = 36
@@ -46,24 +48,31 @@ def render_html(result) -> str:
     from ..detection.pictures import overlay_jpeg
 
     t = result.timing
+    has_parity = any(r.parity is not None for r in result.results.values())
+    parity_head = "<th>matched</th><th>missed</th><th>extra</th><th>photos differing</th>" if has_parity else ""
+    lo, hi = omz.HEIGHT_RANGE
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>sshconv eval: ssh-mxnet on {escape(result.dataset.folder.name)}</title><style>{CSS}</style></head><body>",
         f"<h1>sshconv eval: ssh-mxnet on {escape(result.dataset.folder)}</h1>",
-        f"<p>{t['photos']} photos. mAP as the Open Model Zoo's accuracy checker computes the card's number (resize to 640, "
-        "retinaface adapter, keep_top_k 1000 per stride, NMS 0.3; faces outside heights 64–1024 ignored; VOC AP). "
-        "Face parity: each engine's faces (score ≥ 0.5) against MXNet's on the same photo.</p>",
+        f"<p>{t['photos']} photos. mAP as the Open Model Zoo's accuracy checker computes the card's number (resize to "
+        f"{omz.INPUT_SIZE}, retinaface adapter, keep_top_k {omz.KEEP_TOP_K} per stride, NMS {omz.NMS_THRESHOLD:g}; faces "
+        f"outside heights {lo}–{hi} ignored; VOC AP). "
+        + (f"Face parity: each engine's faces (score ≥ {FACE_THRESHOLD:g}) against MXNet's on the same photo.</p>"
+           if has_parity else "No MXNet checkpoint was evaluated, so there is no face parity to show.</p>"),
+        f"<p>{escape(checkpoint_text(result))}</p>",
         "<h2>Results</h2>",
         "<table><tr><th>engine</th><th>mAP %</th><th>Δ vs MXNet (pt)</th><th>faces counted</th><th>detections</th>"
-        "<th>s / photo</th><th>matched</th><th>missed</th><th>extra</th><th>photos differing</th></tr>",
+        f"<th>s / photo</th>{parity_head}</tr>",
     ]  # fmt: skip
     ref = result.results.get(REFERENCE)
     for label, r in result.results.items():
         p = r.parity or {}
         delta = "" if ref is None or label == REFERENCE else f"{r.ap.map_percent - ref.ap.map_percent:+.2f}"
-        cells = [f"{r.ap.map_percent:.2f}", delta, r.ap.faces, r.ap.detections, f"{r.seconds / max(r.photos, 1):.3f}",
-                 *(p.get(k, "") for k in ("matched", "missed", "extra", "differing"))]  # fmt: skip
+        cells = [f"{r.ap.map_percent:.2f}", delta, r.ap.faces, r.ap.detections, f"{r.seconds / max(r.photos, 1):.3f}"]
+        if has_parity:
+            cells += [p.get(k, "") for k in ("matched", "missed", "extra", "differing")]
         parts.append(f"<tr><td>{escape(label)}</td>" + "".join(f'<td class="num">{escape(c)}</td>' for c in cells) + "</tr>")
     parts.append("</table>")
     parts.append('<h2>Precision and recall</h2><div class="grid">')
@@ -72,7 +81,9 @@ def render_html(result) -> str:
     if result.worst:
         parts.append("<h2>Photos where the faces differ most from MXNet's</h2>")
         parts.append('<p class="legend"><span style="background:#ff4040"></span>MXNet (thick)'
-                     '<span style="background:#00dc00"></span>the engine (thin, on top)</p><div class="grid">')  # fmt: skip
+                     '<span style="background:#00dc00"></span>the engine (thin, on top)'
+                     '<span style="background:#286eff"></span>the labelled faces</p><div class="grid">')  # fmt: skip
+        truth = _labelled_faces(result, {w["index"] for w in result.worst})
         for w in result.worst:
             try:
                 bgr = load_bgr(result.dataset.images / w["photo"])
@@ -82,7 +93,7 @@ def render_html(result) -> str:
             if bgr is None:
                 parts.append(f"<figure><figcaption>{escape(cap)} (photo not readable now)</figcaption></figure>")
                 continue
-            jpeg = overlay_jpeg(bgr, w["boxes"][REFERENCE], w["boxes"][w["engine"]])
+            jpeg = overlay_jpeg(bgr, w["boxes"][REFERENCE], w["boxes"][w["engine"]], truth=truth.get(w["index"]))
             parts.append(
                 f'<figure><img alt="{escape(cap)}" src="{data_uri(jpeg, "image/jpeg")}"><figcaption>{escape(cap)}</figcaption></figure>'
             )
@@ -93,6 +104,31 @@ def render_html(result) -> str:
                      "</small></p>")  # fmt: skip
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def checkpoint_text(result) -> str:
+    """What checkpoint the evaluation ran, in one sentence (the reference of the parity, when there is one)."""
+    mx = next((e for e in result.engines if e.is_reference), None)
+    if mx is None:
+        return "Models evaluated on their own: " + ", ".join(e.label for e in result.engines) + "."
+    files = ", ".join(f"{n} sha256 {d[:12]}…" for n, d in sorted(mx.files.items()))
+    if result.checkpoint.get("synthetic"):
+        return (f"MXNet runs a synthetic checkpoint made by `sshconv synth` ({files}): the exact sshb architecture, "
+                "weights that find generated photos' faces. These figures say whether the conversions keep its faces, "
+                "not how the real detector scores.")  # fmt: skip
+    return f"MXNet runs the checkpoint {files}."
+
+
+def _labelled_faces(result, indices: set[int]) -> dict[int, list[tuple[int, int, int, int]]]:
+    """The ground truth of the photos ``indices`` (x1 y1 x2 y2, upstream's +1 convention), read from the dataset again."""
+    found = {}
+    try:
+        for i, photo in enumerate(result.dataset.photos()):
+            if i in indices:
+                found[i] = [(f.x, f.y, f.x + f.w - 1, f.y + f.h - 1) for f in photo.faces]
+    except Exception:  # noqa: BLE001 - a ground truth gone since the run: the pictures go without it
+        return {}
+    return found
 
 
 def write_report(result, path: str | Path) -> Path:

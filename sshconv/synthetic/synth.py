@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SEED = 20171211
 ARCHIVE_NAME = "ssh-model-final.zip"
+#: The first line of every model.yml sshconv synth writes: how reports know the checkpoint is synthetic.
+SYNTHETIC_MARK = "# Synthetic checkpoint made by `sshconv synth`"
 MODEL_YML = "model.yml"
 CALIBRATION_SIZE = 160
 #: Target standard deviation of each random trunk convolution's output (before its ReLU).
@@ -240,10 +242,19 @@ def synth_model_yml(archive_size: int, archive_sha256: str, template: Path = PAC
     text, n2 = re.subn(r"(?m)^(\s*sha256:\s*)[0-9a-fA-F]{64}", lambda m: f"{m.group(1)}{archive_sha256}", text, count=1)
     assert n1 == n2 == 1, "packaged model.yml lost its size/sha256 lines"
     header = (
-        "# Synthetic checkpoint made by `sshconv synth`: the SSH architecture with seeded weights.\n"
+        f"{SYNTHETIC_MARK}: the SSH architecture with seeded weights.\n"
         "# Same schema as the real model.yml; size and sha256 are those of the synthetic archive.\n"
     )
     return header + text
+
+
+def is_synthetic(spec) -> bool:
+    """``spec`` was read from the model.yml :func:`synthesize` wrote: its checkpoint is a synthetic one."""
+    try:
+        with open(spec.path, encoding="utf-8") as f:
+            return f.readline().startswith(SYNTHETIC_MARK)
+    except (OSError, UnicodeDecodeError, TypeError):
+        return False
 
 
 def synthesize(

@@ -33,6 +33,7 @@ from ..events import Emitter, EventHandler
 from ..extras import RUNTIMES
 from ..fsutil import atomic_write_text, ensure_dir, sha256_file
 from ..model.spec import MIN_QUANTIZED_FACES, PRECISIONS, QUANTIZED, ModelSpec
+from ..synthetic.synth import is_synthetic
 from ..versions import environment
 from .compare import compare_run, faces_of, parity_slack
 from .controls import control_models
@@ -151,6 +152,7 @@ def verify(
     hashes = {**plan.hashes, **ref_hashes}
 
     result = VerifyResult([], samples, seed, reference, hashes=hashes, self_test=options.self_test)
+    result.checkpoint = {"synthetic": is_synthetic(spec), "model_yml": str(spec.path)}
     result.raw_outputs["reference"] = list(refs)
     if save_golden_to is not None:
         meta = {"seed": seed, "checkpoint_sha256": {k.split(":", 1)[1]: v for k, v in hashes.items() if k.startswith("checkpoint:")},

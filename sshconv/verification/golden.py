@@ -73,7 +73,8 @@ def load_golden(path: str | Path) -> tuple[list[Sample], list[dict[str, np.ndarr
     samples, refs = [], []
     for sd in meta["samples"]:
         i = sd["index"]
-        samples.append(Sample(i, sd["kind"], sd["label"], data[f"input_{i}"], tuple(sd["scale"]), sd.get("source", "")))
+        faces = tuple(tuple(float(v) for v in f) for f in sd.get("faces", ()))
+        samples.append(Sample(i, sd["kind"], sd["label"], data[f"input_{i}"], tuple(sd["scale"]), sd.get("source", ""), faces))
         refs.append({name: data[f"output_{i}_{name}"] for name in meta["outputs"]})
     return samples, refs, meta
 

@@ -122,7 +122,8 @@ def render_html(data: ReportData) -> str:
         parts.append(
             '<p class="legend">Boxes decoded from each engine\'s outputs, per sample (rows) and artifact (columns):'
             '<span style="background:#ff4040"></span>MXNet (thick)<span style="background:#00dc00"></span>converted model '
-            f"(thin, on top). At most {MAX_DRAWN_BOXES} best boxes of each are drawn; the counts are of all boxes at the "
+            '(thin, on top)<span style="background:#286eff"></span>the labelled faces, on generated photos. '
+            f"Photos come first. At most {MAX_DRAWN_BOXES} best boxes of each are drawn; the counts are of all boxes at the "
             "threshold. A face clearly above it on one side and not found by the other is missed or extra and fails the check.</p>"
         )
         by_sample: dict[str, list[Overlay]] = {}
@@ -264,11 +265,12 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
         data.notes.append("Histograms need the raw outputs, which this result does not hold; the tables above are complete.")
     samples = {s.index: s for s in result.samples}
     for c in result.checks:
-        for d in c.detections:
+        # Photos first: a reader looks for faces before noise and patterns.
+        for d in sorted(c.detections, key=lambda d: (getattr(samples.get(d.sample), "kind", "") != "photo", d.sample)):
             s = samples.get(d.sample)
             if s is None:
                 continue
-            jpeg = overlay_jpeg(s.tensor, d.reference, d.candidate, tuple(s.scale))
+            jpeg = overlay_jpeg(s.tensor, d.reference, d.candidate, tuple(s.scale), truth=s.faces or None)
             data.overlays.append(
                 Overlay(
                     f"sample {s.index}: {s.label}",
@@ -281,6 +283,7 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
                     d.parity.extra,
                 )
             )
+    data.notes.insert(0, checkpoint_text(result))
     if result.controls:
         caught = sum(1 for ctl in result.controls if ctl.caught)
         data.notes.append(
@@ -302,6 +305,18 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
     for s in result.samples:
         data.hashes[f"sample {s.index} ({s.label}) tensor"] = s.sha256
     return data
+
+
+def checkpoint_text(result) -> str:
+    """What checkpoint the page judges the artifacts against, in one sentence."""
+    ck = result.checkpoint or {}
+    params = {k.split(":", 1)[1]: v for k, v in result.hashes.items() if k.startswith("checkpoint:")}
+    files = ", ".join(f"{n} sha256 {d[:12]}…" for n, d in sorted(params.items())) or "files not recorded"
+    if ck.get("synthetic"):
+        return (f"Judged against a synthetic checkpoint made by `sshconv synth` ({files}): the exact sshb architecture "
+                "with designed and trained weights that find the faces of generated photos, not upstream's trained "
+                "weights; its faces say whether the conversion is right, not how good the real detector is.")  # fmt: skip
+    return f"Judged against the checkpoint {files} (reference: {result.reference})."
 
 
 def _check_label(check) -> str:

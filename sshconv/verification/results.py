@@ -31,6 +31,7 @@ class Sample:
     tensor: np.ndarray  # (1, 3, H, W) float32, BGR 0..255
     scale: tuple[float, float] = (1.0, 1.0)  # (sy, sx): network pixels per original pixel (photos)
     source: str = ""  # the seed or the photo's path
+    faces: tuple[tuple[float, float, float, float], ...] = ()  # the labelled faces, x1 y1 x2 y2 in photo pixels, where known
 
     @property
     def sha256(self) -> str:
@@ -38,7 +39,8 @@ class Sample:
 
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "kind": self.kind, "label": self.label, "source": self.source,
-                "shape": list(self.tensor.shape), "scale": list(self.scale), "sha256": self.sha256}  # fmt: skip
+                "shape": list(self.tensor.shape), "scale": list(self.scale), "sha256": self.sha256,
+                "faces": [list(f) for f in self.faces]}  # fmt: skip
 
 
 @dataclass
@@ -240,6 +242,8 @@ class VerifyResult:
     hashes: dict[str, str] = field(default_factory=dict)  # checkpoint / golden / manifest files
     self_test: bool = False
     golden_written: str | None = None
+    #: What checkpoint the reference's outputs come from: its files' sha256 and whether sshconv synth made it.
+    checkpoint: dict[str, Any] = field(default_factory=dict)
     #: ``{"reference": [outputs per sample], check label: [outputs per sample]}``, for plots (not in JSON).
     raw_outputs: dict[str, list[dict[str, np.ndarray]]] = field(default_factory=dict, repr=False)
 
@@ -263,7 +267,7 @@ class VerifyResult:
             "samples": [s.to_dict() for s in self.samples],
             "checks": [c.to_dict(boxes) for c in self.checks], "pairs": [p.to_dict(boxes) for p in self.pairs],
             "self_test": self.self_test, "controls": [c.to_dict() for c in self.controls],
-            "golden_written": self.golden_written,
+            "golden_written": self.golden_written, "checkpoint": self.checkpoint,
         }  # fmt: skip
 
 

@@ -82,5 +82,7 @@ def _generated_photos(count: int, seed: int, height: int, width: int, first_inde
         bgr, faces = photo_bgr(rng)
         fitted = fit_to_network(bgr, height, width, mode="resize")
         label = f"photo #{i} (seed {seed}, {len(faces)} faces)"
-        out.append(Sample(first_index + i, "photo", label, fitted.tensor, tuple(fitted.scale), f"generated photo, seed {seed}"))
+        truth = tuple((f.x, f.y, f.x + f.w - 1, f.y + f.h - 1) for f in faces)  # upstream's +1 convention, as boxes are
+        out.append(Sample(first_index + i, "photo", label, fitted.tensor, tuple(fitted.scale), f"generated photo, seed {seed}",
+                          truth))  # fmt: skip
     return out

@@ -81,8 +81,20 @@ def test_info_bad_checkpoint_dir(tmp_path):
 
 
 #: Flags every command that takes them defines through one shared option group (sshconv/cli/common.py).
-SHARED_FLAGS = ("--model", "--input-dir", "--artifacts", "--ir", "--onnx", "--images", "--photos", "--json", "--json-file",
-                "--html", "--progress", "--runtime")
+SHARED_FLAGS = (
+    "--model",
+    "--input-dir",
+    "--artifacts",
+    "--ir",
+    "--onnx",
+    "--images",
+    "--photos",
+    "--json",
+    "--json-file",
+    "--html",
+    "--progress",
+    "--runtime",
+)
 
 
 @pytest.mark.parametrize("flag", SHARED_FLAGS)

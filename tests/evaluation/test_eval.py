@@ -165,6 +165,60 @@ def test_worker_processes_give_the_same_numbers(photos, engines, reference, tmp_
     assert _numbers(report) == _numbers(reference["report"])
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_worker_process_that_dies_is_its_own_exit_code_and_loses_nothing(photos, converted_dir, reference, tmp_path):
+    """A worker killed as the kernel's OOM killer kills (SIGKILL): exit 5 in one line, the finished photos kept, and the
+    same command run again goes on from them to the uninterrupted run's numbers."""
+    ir = ["--ir", str(converted_dir / "ir/mo/FP32/ssh-mxnet.xml")]
+    work = tmp_path / "w"
+    proc = _eval_process("--dataset", photos, *ir, "--work-dir", work, "--jobs", "2")
+    for line in proc.stderr:
+        event = json.loads(line) if line.startswith("{") else {}
+        if event.get("event") == "progress" and event.get("done", 0) >= 1:
+            break
+    workers = [p for p in _children(proc.pid) if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+    assert workers, "no worker process found"
+    os.kill(workers[0], signal.SIGKILL)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 5, err
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("{")]
+    assert len(lines) == 1 and "worker process died" in lines[0] and "run the same command again" in lines[0], err
+    res = run_cli("eval", "--dataset", photos, *ir, "--work-dir", work, "--json")
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    assert report["resumed_photos"] >= 1
+    keys = ("map", "faces", "detections", "true_positives", "photos")
+    assert {k: report["results"]["ir"][k] for k in keys} == {k: reference["report"]["results"]["ir"][k] for k in keys}
+
+
+def test_the_spawn_pitfall_is_named_in_one_line_at_once(photos, converted_dir, tmp_path):
+    """A script that calls evaluate(jobs=2) at its top level, with no __main__ guard: the workers import it again. Each
+    stops at once, and the script's error names the guard (it used to run for 20 minutes, then blame memory)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from sshconv import evaluate, load_model_spec\n"
+        f"evaluate(load_model_spec(), {str(photos)!r}, irs=[{str(converted_dir / 'ir/mo/FP32/ssh-mxnet.xml')!r}], "
+        f"work_dir={str(tmp_path / 'w')!r}, jobs=2)\n"
+    )
+    started = time.time()
+    res = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("sshconv.errors.WorkerDied") and 'if __name__ == "__main__":' in last, res.stderr[-3000:]
+    assert time.time() - started < 180
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
