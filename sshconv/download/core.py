@@ -40,7 +40,7 @@ from ..model.spec import FileSpec, ModelSpec
 from ..places import default_cache_dir, default_output_dir
 from .cache import Cache, file_matches, link_or_copy
 from .locking import file_lock
-from .postprocess import PostprocResult, manifest_ok, read_manifest, run_postprocessing, write_manifest
+from .postprocess import PostprocResult, download_record_ok, read_download_record, run_postprocessing, write_download_record
 from .settings import (
     BACKOFF_BASE,
     BACKOFF_MAX,
@@ -131,8 +131,8 @@ def download_model(
     policy = RetryPolicy(retries, backoff_base, backoff_max, retry_after_max)
 
     with file_lock(output_dir / LOCK_NAME, lock_timeout, what=f"output folder {output_dir}"):
-        manifest = read_manifest(output_dir)
-        if not local and manifest_ok(output_dir, spec, manifest):
+        manifest = read_download_record(output_dir)
+        if not local and download_record_ok(output_dir, spec, manifest):
             files = tuple(_existing(output_dir, f, emit) for f in spec.files)
             return DownloadResult(output_dir, cache.root, files, up_to_date=True)
         with contextlib.suppress(FileNotFoundError):
@@ -147,7 +147,7 @@ def download_model(
                 tx.session.close()
         post = run_postprocessing(spec, output_dir, emit)
         outputs = [f.name for f in spec.files] + [o for p in post for o in p.outputs]
-        write_manifest(output_dir, spec, outputs)
+        write_download_record(output_dir, spec, outputs)
     return DownloadResult(output_dir, cache.root, files, tuple(post))
 
 

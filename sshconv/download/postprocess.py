@@ -38,14 +38,18 @@ def _spec_key(spec: ModelSpec) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def read_manifest(output_dir: Path) -> dict:
+def read_download_record(output_dir: Path) -> dict:
+    """What the last download into ``output_dir`` finished (the spec it ran and each output's size and sha256), or ``{}``.
+
+    Not the conversion's manifest (:func:`sshconv.conversion.manifest.read_manifest`): this one records a download.
+    """
     try:
         return json.loads((output_dir / MANIFEST).read_text())
     except (OSError, ValueError):
         return {}
 
 
-def manifest_ok(output_dir: Path, spec: ModelSpec, manifest: dict) -> bool:
+def download_record_ok(output_dir: Path, spec: ModelSpec, manifest: dict) -> bool:
     """True if a previous run finished this exact spec and every file it produced is unchanged."""
     if manifest.get("spec_key") != _spec_key(spec) or not isinstance(manifest.get("outputs"), dict):
         return False
@@ -57,7 +61,7 @@ def manifest_ok(output_dir: Path, spec: ModelSpec, manifest: dict) -> bool:
     return True
 
 
-def write_manifest(output_dir: Path, spec: ModelSpec, outputs: Sequence[str]) -> None:
+def write_download_record(output_dir: Path, spec: ModelSpec, outputs: Sequence[str]) -> None:
     entries = {}
     for rel in sorted(set(outputs)):
         path = output_dir / rel

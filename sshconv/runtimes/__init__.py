@@ -5,6 +5,7 @@
 * :mod:`.onnxruntime`: :class:`OnnxRuntimeRunner`, the ONNX file on ONNX Runtime (the ``onnxruntime`` extra).
 
 Importing this package imports NumPy, not the frameworks: each is imported when a runner activates.
+Which runner an engine gets is decided in one place, :func:`sshconv.engines.open_runner`.
 """
 
 from ..extras import RUNTIMES
@@ -26,10 +27,3 @@ __all__ = [
     "read_openvino_model",
     "reference_preprocess",
 ]
-
-
-def model_runner(path, spec=None, runtime: str = "openvino", execution: str | None = "f32", input_shape=None):
-    """The runner for a model file: an IR or ONNX file on OpenVINO, or an ONNX file on ONNX Runtime."""
-    if runtime == "onnxruntime":
-        return OnnxRuntimeRunner(path, spec, input_shape)
-    return OpenVINORunner(path, spec, execution, input_shape)
