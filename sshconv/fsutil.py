@@ -135,3 +135,24 @@ def resolve_inside(path: str, folder: Path) -> Path | None:
     """``path`` resolved (symbolic links followed) if it stays inside ``folder``, else ``None``."""
     resolved, root = Path(path).resolve(), Path(folder).resolve()
     return resolved if resolved == root or root in resolved.parents else None
+
+
+def file_kind(path: str | Path) -> str:
+    """What is at ``path``: ``"file"`` (a regular file, links followed), ``"missing"``, or what else it is.
+
+    Inputs are read only when they are regular files: a FIFO or a device named like a photo would
+    block a read forever, or never end.
+    """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return "unreadable entry"
+    if stat.S_ISREG(mode):
+        return "file"
+    kinds = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISSOCK, "socket"),
+             (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))  # fmt: skip
+    return next((name for test, name in kinds if test(mode)), "special file")

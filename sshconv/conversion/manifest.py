@@ -206,8 +206,9 @@ def remove_manifest(folder: str | Path) -> None:
 def read_manifest(folder: str | Path) -> Manifest:
     """The manifest of a conversion folder, checked for shape (not yet for hashes: :meth:`Manifest.check`).
 
-    Raises :class:`ModelFileError` (exit 2) for a folder that is not a conversion or a
-    manifest that is not one of ours, including artifact paths that leave the folder.
+    Raises :class:`ModelFileError` (exit 2) for a folder that is not a conversion (no manifest),
+    and :class:`IntegrityError` (exit 4) for a manifest that is there but damaged or not one of
+    ours, artifact paths that leave the folder included: damage is an integrity failure.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -221,13 +222,13 @@ def read_manifest(folder: str | Path) -> Manifest:
             raise ValueError("not an object")
         artifacts = [_artifact(e) for e in doc["artifacts"]]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(
-            f"{path}: not a `sshconv convert` manifest ({exc.__class__.__name__}: {exc}); convert again"
+        raise IntegrityError(
+            f"{path}: damaged, or not a `sshconv convert` manifest ({exc.__class__.__name__}: {exc}); convert again"
         ) from None
     for a in artifacts:
         rel = Path(a.path)
         if rel.is_absolute() or ".." in rel.parts:
-            raise ModelFileError(f"{path}: artifact path {a.path!r} leaves the folder; convert again")
+            raise IntegrityError(f"{path}: artifact path {a.path!r} leaves the folder; convert again")
 
     def part(key: str, kind: type, default):
         value = doc.get(key, default)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..fsutil import file_kind
 
 #: Refuse images larger than this many pixels (decompression bombs, memory).
 MAX_PIXELS = 100_000_000
@@ -47,8 +48,11 @@ def load_bgr(path: str | Path, data: bytes | None = None) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
-    if data is None and not path.is_file():
+    kind = "file" if data is not None else file_kind(path)
+    if kind == "missing":
         raise InputError(f"image {path}: no such file; pass an existing image file")
+    if kind != "file":
+        raise InputError(f"image {path}: is a {kind}, not a regular file; pass an image file")
     if (len(data) if data is not None else path.stat().st_size) == 0:
         raise InputError(f"image {path}: is empty (0 bytes); pass a real image file")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS

@@ -20,6 +20,7 @@ from ..engines import REFERENCE, Engine
 from ..engines.plan import EXECUTION
 from ..errors import InputError, IntegrityError, UsageError, param
 from ..events import Emitter, EventHandler
+from ..fsutil import file_kind
 from ..synthetic.synth import is_synthetic
 from . import DEFAULT_WORK_DIR, omz
 from .engines import find_engines
@@ -200,6 +201,10 @@ def _tasks(ds: Dataset, done: dict[int, str], hashes: dict[int, str]) -> Iterato
 
     for idx, photo in enumerate(ds.photos()):
         path = ds.images / photo.path  # inside images/: checked by _count_photos
+        kind = file_kind(path)
+        if kind not in ("file", "missing"):  # a FIFO or a device would be waited on, or read forever
+            raise InputError(f"dataset {ds.folder}: {photo.path}, listed in {ds.ground_truth.name}, is a {kind}, not a "
+                             "regular file; replace it with the photo, or remove it from the ground truth")  # fmt: skip
         try:
             if path.stat().st_size > MAX_PHOTO_BYTES:
                 raise InputError(f"dataset {ds.folder}: {photo.path} is larger than {MAX_PHOTO_BYTES:,} bytes; "

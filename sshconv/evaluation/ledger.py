@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError, OutputError, param
+from ..errors import IntegrityError, param
 from .omz_map import APResult, average_precision
 from .worker import unpack_rows
 
@@ -77,8 +77,8 @@ class Ledger:
                         for label in identity["engines"]:
                             self.conn.execute("INSERT INTO engines (label) VALUES (?)", (label,))
             except sqlite3.DatabaseError as exc:
-                raise OutputError(
-                    f"{self.path}: not a readable ledger ({exc}); remove it or pass another {param('work_dir')}"
+                raise IntegrityError(
+                    f"{self.path}: a damaged ledger ({exc}); remove its folder {self.folder} to run again from scratch"
                 ) from None
         self.engine_ids = dict(self.conn.execute("SELECT label, id FROM engines").fetchall())
         return self.photo_count()
@@ -86,7 +86,7 @@ class Ledger:
     def _check_identity(self, identity: dict[str, Any]) -> None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = 'identity'").fetchone()
         if row is None:
-            raise OutputError(f"{self.path}: not a ledger of sshconv eval; remove it or pass another {param('work_dir')}")
+            raise IntegrityError(f"{self.path}: damaged, or not a ledger of sshconv eval; remove its folder {self.folder}")
         held = json.loads(row[0])
         for key, what in (("dataset", "the dataset"), ("engines", "the models"), ("settings", "the metric's settings")):
             if held.get(key) != identity.get(key):

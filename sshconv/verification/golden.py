@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -55,7 +56,12 @@ def load_golden(path: str | Path) -> tuple[list[Sample], list[dict[str, np.ndarr
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
         meta = json.loads(bytes(data.pop("meta")).decode())
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        if _names_golden_arrays(path):  # a golden file that no longer reads: damage, not the wrong kind of file
+            raise IntegrityError(
+                f"golden file {path}: damaged ({exc.__class__.__name__}); the file is damaged, write it again with "
+                f"{param('save_golden_to')}"
+            ) from None
         raise InputError(
             f"golden file {path}: not a golden npz ({exc.__class__.__name__}); write it again with {param('save_golden_to')}"
         ) from None
@@ -77,6 +83,19 @@ def load_golden(path: str | Path) -> tuple[list[Sample], list[dict[str, np.ndarr
         samples.append(Sample(i, sd["kind"], sd["label"], data[f"input_{i}"], tuple(sd["scale"]), sd.get("source", ""), faces))
         refs.append({name: data[f"output_{i}_{name}"] for name in meta["outputs"]})
     return samples, refs, meta
+
+
+def _names_golden_arrays(path: Path) -> bool:
+    """``path`` is a zip whose members are a golden file's (``input_*``, ``output_*``), whatever else broke in it
+    (a flipped byte, a cut-off end): the zip's own local headers name them from the first bytes on."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":
+                return False
+        data = path.read_bytes()
+    except OSError:
+        return False
+    return b"input_0.npy" in data and b"output_" in data
 
 
 def _array_sha256(a: np.ndarray) -> str:

@@ -77,9 +77,9 @@ def test_format_1_precision_is_read_as_weights(tmp_path):
         ("[]", "not a `sshconv convert` manifest"),
     ],
 )
-def test_bad_manifests_are_one_line_model_file_errors(tmp_path, doc, fragment):
+def test_damaged_or_foreign_manifests_are_integrity_failures(tmp_path, doc, fragment):
     (tmp_path / MANIFEST_NAME).write_text(doc)
-    with pytest.raises(ModelFileError, match=fragment):
+    with pytest.raises(IntegrityError, match=fragment):
         read_manifest(tmp_path)
     with pytest.raises(ModelFileError, match="no manifest.json"):
         read_manifest(tmp_path / "nothing").check() if (tmp_path / "nothing").mkdir() is None else None

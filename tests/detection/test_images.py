@@ -57,3 +57,19 @@ def test_exif_orientation_is_honoured(tmp_path):
     except ImportError:  # the runtime stack has no OpenCV; the conversion stack's run compares
         return
     assert cv2.imread(str(path)).shape == bgr.shape, "as OpenCV reads it"
+
+
+def test_an_image_that_is_a_named_pipe_or_a_folder_is_refused(tmp_path):
+    import os
+
+    import pytest
+
+    from sshconv.detection.images import load_bgr
+    from sshconv.errors import InputError
+
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="named pipe"):
+        load_bgr(fifo)
+    with pytest.raises(InputError, match="is a folder"):
+        load_bgr(tmp_path)

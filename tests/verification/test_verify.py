@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 
 from sshconv.cli.verify import parse_overrides
-from sshconv.errors import UsageError
+from sshconv.errors import IntegrityError, UsageError
 from sshconv.fsutil import sha256_file
 from sshconv.model import Tolerance, load_model_spec
 from sshconv.model.network import output_names
 from sshconv.verification.compare import compare_outputs
+from sshconv.verification.golden import load_golden
 from sshconv.verification.tolerances import resolve_tolerances
 
 from ..conftest import assert_one_line_error, break_ir_weights, run_cli, run_sshconv, tiny_ir
@@ -284,18 +285,31 @@ def test_one_artifact_against_another(converted_dir, tmp_path):
     broken = break_ir_weights(_ir(converted_dir), tmp_path / "broken", "conv4_2_weight", 1.02)
     assert run_cli("verify", "--against", _ir(converted_dir), "--ir", broken).code == 1
     both = run_cli("verify", "--against", _ir(converted_dir), "--golden", tmp_path / "g.npz", "--ir", broken)
-    assert_one_line_error(both, 2, "not allowed with argument")
+    assert_one_line_error(both, 2, "--golden and --against are two references")
 
 
 @pytest.mark.slow
 def test_golden_files_not_golden_files_exit_2_and_damaged_ones_exit_4(golden_file, converted_dir, tmp_path):
     ir = _ir(converted_dir)
-    truncated = tmp_path / "truncated.npz"
-    truncated.write_bytes(golden_file.read_bytes()[: golden_file.stat().st_size // 2])
     text = tmp_path / "text.npz"
     text.write_text("not a golden file\n")
-    for bad in (truncated, text):
+    other = tmp_path / "other.npz"
+    np.savez_compressed(other, weights=np.zeros(3))
+    for bad in (text, other):
         assert_one_line_error(run_cli("verify", "--golden", bad, "--ir", ir), 2, f"golden file {bad}: not a golden npz")
+    # Damage is an integrity failure wherever it is: cut off, or one flipped bit anywhere (20 places tried).
+    blob = golden_file.read_bytes()
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(blob[: len(blob) // 2])
+    assert_one_line_error(run_cli("verify", "--golden", truncated, "--ir", ir), 4, f"golden file {truncated}", "damaged")
+    rng = np.random.default_rng(27)
+    flipped = tmp_path / "flipped.npz"
+    for pos in rng.integers(0, len(blob), 20):
+        b = bytearray(blob)
+        b[pos] ^= 1 << int(rng.integers(8))
+        flipped.write_bytes(bytes(b))
+        with pytest.raises(IntegrityError, match="damaged"):
+            load_golden(flipped)
     data = dict(np.load(golden_file))
     del data[next(k for k in data if k.startswith("output_1_"))]
     lost = tmp_path / "lost.npz"
