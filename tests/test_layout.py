@@ -43,7 +43,7 @@ def _strings(path):
 #: helpers are the ground floor; model facts, then detection (anchors, decoding, NMS, matching, photos) that
 #: every stage uses to find faces; then the stages in pipeline order; the commands' layer on top.
 FLOORS = (
-    ("errors", "events", "fsutil", "versions", "extras", "places", "html"),
+    ("errors", "events", "fsutil", "versions", "extras", "places", "html", "locking"),
     ("model",),
     ("detection",),
     ("dataset",),

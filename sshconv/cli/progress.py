@@ -6,7 +6,8 @@ that runs others (the demo) keeps its bar while theirs come and go below it.
 
 Where stderr is not a terminal (a CI log, ``2> file``, a pipe) a bar would be noise, and
 silence for an 18-minute command says nothing: there each stage writes one plain line at
-most every :data:`LINE_INTERVAL` seconds, and one when it ends if it wrote any.
+most every :data:`LINE_INTERVAL` seconds, and one when it ends if it wrote any; a failure is
+the command's own last line, not repeated here.
 """
 
 from __future__ import annotations
@@ -56,10 +57,7 @@ class ProgressRenderer:
             unit = event.get("unit") or "steps"
             print(f"{stage}: {event.get('done', 0)}{total} {unit}{item} ({now - state[0]:.0f} s)", file=self.stream, flush=True)
             state[1], state[2] = now, state[2] + 1
-        elif kind in ("retry", "error"):
-            where = " ".join(str(event[k]) for k in ("item", "url") if event.get(k))
-            print(f"{stage}: {where}: {event.get('reason', kind)}", file=self.stream, flush=True)
-        elif kind == "done":
+        elif kind == "done":  # retries and errors are not repeated here: the command's last line says what failed
             if state[2]:
                 print(f"{stage}: done ({now - state[0]:.0f} s)", file=self.stream, flush=True)
             self.lines.pop(stage, None)

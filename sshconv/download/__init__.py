@@ -2,7 +2,7 @@
 
 :func:`download_model` is the entry point (:mod:`.core`); :mod:`.transfer` makes one
 resumable attempt, :mod:`.sources` retries and orders the sources, :mod:`.cache` and
-:mod:`.locking` keep verified files and keep processes apart, :mod:`.postprocess` and
+the ground floor's :mod:`sshconv.locking` keep verified files and keep processes apart, :mod:`.postprocess` and
 :mod:`.archive` unpack and edit what arrived. Numbers a user sees are in :mod:`.settings`.
 """
 

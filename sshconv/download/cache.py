@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 from ..fsutil import ensure_dir, hash_file, no_space_left, temp_path_for
+from ..locking import file_lock
 from ..model.spec import FileSpec
-from .locking import file_lock
 from .settings import LOCK_TIMEOUT
 
 log = logging.getLogger(__name__)

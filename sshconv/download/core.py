@@ -10,7 +10,7 @@ first of these that works:
    + ``/NAME``, in that order (``offline`` stops before this step).
 
 The pieces: :mod:`.transfer` (one attempt, resumable), :mod:`.sources` (retries, mirrors,
-local copies), :mod:`.cache` and :mod:`.locking`, :mod:`.postprocess` (unpacking with
+local copies), :mod:`.cache` and :mod:`sshconv.locking`, :mod:`.postprocess` (unpacking with
 :mod:`.archive`, ``regex_replace``, the record of a finished run).
 
 Failures are typed: if every source failed and at least one of them served wrong bytes
@@ -36,10 +36,10 @@ from typing import Any
 from ..errors import SourceUnreachableError, UsageError, param
 from ..events import Emitter, EventHandler
 from ..fsutil import ensure_dir, no_space_left
+from ..locking import file_lock
 from ..model.spec import FileSpec, ModelSpec
 from ..places import default_cache_dir, default_output_dir
 from .cache import Cache, file_matches, link_or_copy
-from .locking import file_lock
 from .postprocess import PostprocResult, download_record_ok, read_download_record, run_postprocessing, write_download_record
 from .settings import (
     BACKOFF_BASE,

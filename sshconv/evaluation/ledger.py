@@ -27,10 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, param
+from ..locking import file_lock
 from .omz_map import APResult, average_precision
 from .worker import unpack_rows
 
 LEDGER_NAME = "ledger.sqlite"
+#: Held by the process that runs a run, beside its ledger.
+LOCK_NAME = ".lock"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS engines (id INTEGER PRIMARY KEY, label TEXT UNIQUE NOT NULL);
@@ -53,12 +56,18 @@ class Ledger:
         self.path = self.folder / LEDGER_NAME
         self.conn: sqlite3.Connection | None = None
         self.engine_ids: dict[str, int] = {}
+        self._lock = contextlib.ExitStack()
 
     def open(self, identity: dict[str, Any]) -> int:
         """Open for writing, continuing the ledger that is there (of this identity only); returns the photos it holds."""
         from ..fsutil import ensure_dir, no_space_left
 
         ensure_dir(self.folder, "work folder")
+        # One process a run: a second run of the same evaluation (another terminal, a CI retry) is refused at
+        # once instead of writing into, or deleting, the ledger the first one is filling.
+        self._lock.enter_context(file_lock(self.folder / LOCK_NAME, 0, what=f"evaluation run {self.folder}",
+                                           advice="it is running this same evaluation: let it finish, then run the "
+                                           "command again to read its results"))  # fmt: skip
         if self.path.exists() and _holds_nothing(self.path):
             self.path.unlink()  # a run that stopped before its first photo (or inside creating it): nothing to keep
         exists = self.path.exists()
@@ -175,6 +184,7 @@ class Ledger:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
+        self._lock.close()
 
 
 def run_folder(work_dir: str | Path, identity: dict[str, Any], resume: bool = False) -> Path:

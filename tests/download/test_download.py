@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from sshconv.download import download_model
-from sshconv.download.locking import file_lock
 from sshconv.download.settings import LOCK_NAME
 from sshconv.errors import IntegrityError, LockTimeout, SourceUnreachableError
+from sshconv.locking import file_lock
 from sshconv.model import load_model_spec
 
 from ..conftest import assert_one_line_error, run_cli
@@ -328,7 +328,7 @@ def test_lock_timeout_says_who_holds_it(dirs, tmp_path):
     ready, release = threading.Event(), threading.Event()
 
     def hold():
-        with file_lock(out / LOCK_NAME):
+        with file_lock(out / LOCK_NAME, 60):
             ready.set()
             release.wait(10)
 

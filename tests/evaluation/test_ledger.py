@@ -93,3 +93,23 @@ def test_a_photo_is_one_transaction(tmp_path):
     ledger.close()
     with sqlite3.connect(ledger.path) as conn:
         assert conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 0
+
+
+def test_a_second_process_on_the_same_run_is_refused_at_once_and_the_first_loses_nothing(tmp_path):
+    """Two terminals (or a CI retry) start the same evaluation: the second is one line, the first's ledger untouched."""
+    from sshconv.errors import LockTimeout
+
+    folder = run_folder(tmp_path, IDENTITY)
+    first = Ledger(folder)
+    first.open(IDENTITY)  # no photo yet: the moment a second run used to delete the ledger as "empty"
+    second = Ledger(folder)
+    with pytest.raises(LockTimeout, match="another sshconv process .*pid .* is using it.*let it finish") as info:
+        second.open(IDENTITY)
+    assert info.value.exit_code == 2
+    second.close()
+    first.add(_photo(np.random.default_rng(7), 0)[0], "0" * 64)
+    assert first.photo_count() == 1
+    first.close()
+    again = Ledger(folder)
+    assert again.open(IDENTITY) == 1, "once the first has finished, the same run goes on from its ledger"
+    again.close()

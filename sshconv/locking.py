@@ -1,4 +1,8 @@
-"""Inter-process locks: an exclusive ``flock`` that the kernel drops when its holder dies."""
+"""Inter-process locks: an exclusive ``flock`` that the kernel drops when its holder dies.
+
+One lock for every folder two sshconv processes might share: a download's output folder, a
+cache entry, an evaluation run's folder. A killed holder never leaves a stale lock behind.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import LockTimeout
-from .settings import LOCK_TIMEOUT
+from .errors import LockTimeout
 
 
 @contextlib.contextmanager
-def file_lock(path: Path, timeout: float = LOCK_TIMEOUT, what: str = "") -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if needed), waiting up to ``timeout`` s.
+def file_lock(
+    path: Path, timeout: float, what: str = "", advice: str = "wait for it to finish, or pass another folder"
+) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if needed), waiting up to ``timeout`` s (0: not at all).
 
     The kernel drops the lock when its holder dies, so a killed run never leaves a stale lock.
     """
@@ -30,8 +35,9 @@ def file_lock(path: Path, timeout: float = LOCK_TIMEOUT, what: str = "") -> Iter
                 if time.monotonic() >= deadline:
                     holder = _lock_holder(path)
                     raise LockTimeout(
-                        f"{what or path}: another sshconv process{holder} has been using it for over {timeout:g} s "
-                        f"(lock {path}); wait for it to finish, or pass another folder"
+                        f"{what or path}: another sshconv process{holder} is using it"
+                        + (f" (for over {timeout:g} s)" if timeout > 0 else "")
+                        + f" (lock {path}); {advice}"
                     ) from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)
