@@ -27,16 +27,45 @@ def no_space_left(folder: str | Path, what: str = "output folder") -> Iterator[N
     """Turn a full disk while writing into ``folder`` into one :class:`OutputError` (exit 2) that names it.
 
     Whatever was being written under a temporary name is removed by its own cleanup; this
-    only says where the space ran out. Other ``OSError``s pass through unchanged.
+    only says where the space ran out. The one place that knows what a full disk looks like
+    (:func:`space_problem`): an ``OSError`` of :data:`NO_SPACE_ERRNOS`, or SQLite's own errors
+    for it. Other errors pass through unchanged.
     """
     try:
         yield
-    except OSError as exc:
-        if exc.errno not in NO_SPACE_ERRNOS:
+    except Exception as exc:
+        reason = space_problem(exc)
+        if reason is None:
             raise
         raise OutputError(
-            f"{what} {folder}: no space left to write ({exc.strerror}); free some space there or pass another folder"
+            f"{what} {folder}: no space left to write ({reason}); free some space there or pass another folder"
         ) from None
+
+
+#: What libraries that are not Python's own file API say when the disk is full or a file-size limit is hit
+#: (SQLite's OperationalError; converters that wrap the OSError in their own error).
+NO_SPACE_TEXTS = (
+    "database or disk is full",
+    "disk I/O error",
+    "No space left on device",
+    "File too large",
+    "Disk quota exceeded",
+)
+
+
+def space_problem(exc: BaseException) -> str | None:
+    """What in ``exc`` (or the errors it was raised from) says the disk is full, else ``None``."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:
+            return exc.strerror or os.strerror(exc.errno)
+        text = str(exc)
+        hit = next((t for t in NO_SPACE_TEXTS if t in text), None)
+        if hit is not None and (not isinstance(exc, OSError) or exc.errno is None):
+            return hit
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def hash_file(path: str | Path, limit: int | None = None) -> tuple[hashlib._Hash, int]:

@@ -119,8 +119,15 @@ def _check_weights_written(xml: Path, folder: Path) -> None:
     """
     import xml.etree.ElementTree as ET
 
+    try:
+        root = ET.parse(xml).getroot()
+    except ET.ParseError as exc:  # the writer stopped inside the .xml: as short a write as a cut-off .bin
+        raise OutputError(
+            f"folder {folder}: the IR's .xml was cut short ({exc}); is the disk full? free some space there or pass "
+            "another folder"
+        ) from None
     needed = 0
-    for data in ET.parse(xml).getroot().iter("data"):
+    for data in root.iter("data"):
         if data.get("offset") is not None and data.get("size") is not None:
             needed = max(needed, int(data.get("offset")) + int(data.get("size")))
     got = xml.with_suffix(".bin").stat().st_size if xml.with_suffix(".bin").exists() else 0

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError
-from ..fsutil import resolve_inside
+from ..errors import OutputError, SpecError
+from ..fsutil import resolve_inside, space_problem
 from ..model.checkpoint import PARAMS_FILE
 from ..model.mo_args import FILE_ARGUMENTS
 from ..model.parse import substitute_dl_dir
@@ -58,6 +59,11 @@ def mo_model(spec: ModelSpec, input_dir: Path, shape: Sequence[int]):
         with quiet_stdout():
             return convert_model(**kwargs)
     except MOError as exc:
+        if space_problem(exc) is not None:  # its working files hit a full disk: not the arguments' fault
+            raise OutputError(
+                f"Model Optimizer could not write its working files ({space_problem(exc)}); is the disk full? free some "
+                f"space in {tempfile.gettempdir()} and the output folder, or pass another folder"
+            ) from None
         first = " ".join(str(exc).split())[:300]
         raise SpecError(
             f"{spec.path}: Model Optimizer rejected model_optimizer_args {list(spec.model_optimizer_args)} "

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, param
+from ..fsutil import space_problem
 from ..locking import file_lock
 from .omz_map import APResult, average_precision
 from .worker import unpack_rows
@@ -86,6 +87,8 @@ class Ledger:
                         for label in identity["engines"]:
                             self.conn.execute("INSERT INTO engines (label) VALUES (?)", (label,))
             except sqlite3.DatabaseError as exc:
+                if space_problem(exc) is not None:
+                    raise  # a full disk, not a damaged ledger: no_space_left names the folder
                 raise IntegrityError(
                     f"{self.path}: a damaged ledger ({exc}); remove its folder {self.folder} to run again from scratch"
                 ) from None
@@ -111,7 +114,10 @@ class Ledger:
         try:
             yield
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            with contextlib.suppress(
+                sqlite3.Error
+            ):  # SQLite undoes it anyway when it cannot: the error that matters is the first
+                self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
