@@ -120,24 +120,92 @@ def _read_umask() -> int:
 _UMASK = _read_umask()  # read once: os.umask is process-wide and not thread-safe
 
 
+TEMP_SUFFIX = ".tmp"
+
+
 def temp_path_for(target: Path) -> Path:
-    """A fresh, unique temporary name beside ``target`` (same file system, so rename is atomic)."""
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    """A fresh, unique temporary name beside ``target`` (same file system, so rename is atomic).
+
+    The name carries the writer's process id (``.NAME.PID-RANDOM.tmp``), so that a later writer of the
+    same file can tell the leftovers of a process that died (``kill -9``) from another's work in progress.
+    """
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=target.parent)
     os.close(fd)
     return Path(name)
+
+
+def remove_stale_temps(target: Path) -> list[Path]:
+    """Remove the temporary files of ``target`` left by writers that are no longer running; return them."""
+    removed = []
+    for path in target.parent.glob(f".{glob_escape(target.name)}.*{TEMP_SUFFIX}"):
+        pid = path.name[len(target.name) + 2 :].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back for the few steps that must not be cut between them (creating a file and
+    remembering its name), then handled as they would have been, right after.
+
+    Python runs signal handlers in the main thread between two steps of its code: while these
+    steps run, the handlers only note the signal; the original handler (the CLI's raises) runs
+    when they are done. Other threads never receive Python's signals: nothing to hold there.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    noted: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in noted:
+            handler = previous[s]
+            if callable(handler):
+                handler(s, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(s)
 
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it to ``target``.
 
-    On any exception (including KeyboardInterrupt) the temporary file is removed and
-    ``target`` is left as it was.
+    On any exception (including KeyboardInterrupt, and SIGTERM as the CLI delivers it) the
+    temporary file is removed and ``target`` is left as it was; temporary files of ``target``
+    that a killed writer (``kill -9``) left behind are removed first.
     """
     target = Path(target)
     ensure_dir(target.parent)
-    tmp = temp_path_for(target)
+    remove_stale_temps(target)
+    tmp: Path | None = None
     try:
+        with signals_deferred():  # a signal between creating the file and knowing its name would leave it behind
+            tmp = temp_path_for(target)
         with no_space_left(target.parent, "folder"):
             yield tmp
             with open(tmp, "rb+") as f:
@@ -145,8 +213,9 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp made it 0600; results are ordinary files
         os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise
 
 

@@ -4,13 +4,16 @@ nothing half-written. The disk is "full" by a file-size limit (RLIMIT_FSIZE) on 
 from __future__ import annotations
 
 import io
+import json
 import resource
 import signal
 import zipfile
 
 import pytest
 
-from .conftest import assert_one_line_error, run_sshconv
+from sshconv.dataset.photos import make_photos
+
+from .conftest import assert_one_line_error, needs_conversion_stack, run_cli, run_sshconv
 from .download.test_download import MiB, blob, file_entry, leftovers, write_model
 
 pytestmark = pytest.mark.timeout(300)
@@ -64,11 +67,12 @@ def test_unpacking_onto_a_full_disk(tmp_path):
 
 
 @pytest.mark.slow
-def test_convert_onto_a_full_disk(converted_dir, tmp_path):
+@pytest.mark.parametrize("limit", [64 * 1024, 8 * MiB], ids=["xml-cut-short", "bin-cut-short"])
+def test_convert_onto_a_full_disk(converted_dir, tmp_path, limit):
     out = tmp_path / "out"
     proc = run_sshconv(
         "convert", "--from-onnx", converted_dir / "onnx" / "ssh-mxnet.onnx", "--output-dir", out, "--precision", "FP16",
-        preexec_fn=_limited(8 * MiB),
+        preexec_fn=_limited(limit),
     )  # fmt: skip
     assert_one_line_error(proc, 2, f"folder {out / 'ir' / 'onnx' / 'FP16'}", "is the disk full?")
     assert _finals(out) == [], "no IR file and no manifest: the folder reads as an unfinished conversion"
@@ -93,3 +97,31 @@ def test_golden_file_onto_a_full_disk(synth_dir, converted_dir, tmp_path):
     proc = run_sshconv("verify", "--input-dir", synth_dir, "--ir", ir, "--save-golden", golden, preexec_fn=_limited(256 * 1024))
     assert_one_line_error(proc, 2, f"folder {golden.parent}: no space left to write")
     assert list(golden.parent.iterdir()) == []
+
+
+@pytest.mark.slow
+@needs_conversion_stack
+def test_model_optimizer_onto_a_full_disk_blames_the_disk_not_model_yml(synth_dir, tmp_path):
+    out = tmp_path / "out"
+    proc = run_sshconv(
+        "convert", "--input-dir", synth_dir, "--model", synth_dir / "model.yml", "--output-dir", out, "--via", "mo",
+        "--precision", "FP32", preexec_fn=_limited(8 * MiB),
+    )  # fmt: skip
+    assert_one_line_error(proc, 2, "is the disk full?")
+    assert "model_optimizer_args" not in proc.stderr
+    assert _finals(out) == []
+
+
+@pytest.mark.slow
+def test_eval_onto_a_full_disk_loses_nothing(converted_dir, tmp_path):
+    """SQLite reports a full disk with errors of its own (not OSError): still one line naming the folder, and the photos
+    written before it stay in the ledger for the same command run again with room to write."""
+    photos = tmp_path / "photos"
+    make_photos(photos, count=4, seed=9)
+    work = tmp_path / "w"
+    args = ["eval", "--dataset", photos, "--ir", converted_dir / "ir/mo/FP32/ssh-mxnet.xml", "--work-dir", work]
+    proc = run_sshconv(*args, preexec_fn=_limited(64 * 1024))
+    assert_one_line_error(proc, 2, f"work folder {work}", "no space left to write", "free some space")
+    res = run_cli(*args, "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["timing"]["photos"] == 4

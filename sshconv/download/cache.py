@@ -8,7 +8,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..fsutil import ensure_dir, hash_file, no_space_left, temp_path_for
+from ..fsutil import ensure_dir, hash_file, no_space_left, remove_stale_temps, signals_deferred, temp_path_for
 from ..locking import file_lock
 from ..model.spec import FileSpec
 from .settings import LOCK_TIMEOUT
@@ -29,8 +29,11 @@ def file_matches(path: Path, fspec: FileSpec) -> bool:
 
 def link_or_copy(src: Path, target: Path) -> None:
     """Place ``src`` at ``target`` atomically: a hard link when possible, else a copy."""
-    tmp = temp_path_for(target)
+    remove_stale_temps(target)
+    tmp = None
     try:
+        with signals_deferred():
+            tmp = temp_path_for(target)
         tmp.unlink()
         try:
             os.link(src, tmp)
@@ -38,8 +41,9 @@ def link_or_copy(src: Path, target: Path) -> None:
             shutil.copyfile(src, tmp)
         os.replace(tmp, target)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
         raise
 
 
