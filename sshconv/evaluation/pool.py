@@ -182,25 +182,60 @@ def connect_ray(address: str):
 PROBE_TIMEOUT = 5.0
 
 
+#: What a gRPC server (a Ray head's GCS is one) answers to the HTTP/2 client preface and an empty SETTINGS frame:
+#: a SETTINGS frame of its own (frame type 4 in the fourth byte of the nine-byte frame header).
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+HTTP2_SETTINGS = 4
+
+
 def _probe(address: str) -> None:
-    """Something listens at ``host:port`` (Ray's own ``ray://`` and ``auto`` forms are left to Ray), else exit 3."""
+    """A gRPC server answers at ``host:port`` (Ray's own ``ray://`` and ``auto`` forms are left to Ray), else exit 3.
+
+    ray.init retries for minutes where nothing answers, or where something else does (a web
+    server, a database): both are told here within :data:`PROBE_TIMEOUT` seconds.
+    """
     import socket
 
     host, sep, port = address.rpartition(":")
     if "://" in address or not sep or not port.isdigit():
         return
+    advice = "start one with `ray start --head` or pass its address"
     try:
-        socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT).close()
+        conn = socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT)
     except OSError as exc:
         raise SourceUnreachableError(
-            f"Ray cluster {address}: nothing answers there ({exc.__class__.__name__}); start one with `ray start --head` or pass its address"
+            f"Ray cluster {address}: nothing answers there ({exc.__class__.__name__}); {advice}"
         ) from None
+    answer = b""
+    with conn:
+        try:
+            conn.sendall(HTTP2_PREFACE)
+            while len(answer) < 9 and (chunk := conn.recv(9 - len(answer))):
+                answer += chunk
+        except OSError:  # reset, or silence until the timeout: no gRPC server
+            pass
+    if len(answer) < 9 or answer[3] != HTTP2_SETTINGS:
+        raise SourceUnreachableError(
+            f"Ray cluster {address}: something answers there, but not a Ray cluster (no gRPC server); {advice}"
+        )
+
+
+#: Ray's errors for an actor, a worker process or a node that is gone (killed, out of memory, crashed).
+RAY_DEATHS = ("RayActorError", "ActorDiedError", "ActorUnavailableError", "WorkerCrashedError", "OutOfMemoryError",
+              "NodeDiedError", "ObjectLostError", "OwnerDiedError")  # fmt: skip
 
 
 def _ray_error(exc: BaseException) -> BaseException:
-    """The sshconv error a Ray task or actor raised, else ``exc``."""
+    """The sshconv error a Ray task or actor raised; a dead actor as :class:`WorkerDied`, as a dead process is; else ``exc``."""
     cause = getattr(exc, "cause", None) or getattr(exc, "__cause__", None)
-    return cause if isinstance(cause, SshconvError) else exc
+    if isinstance(cause, SshconvError):
+        return cause
+    if any(c.__name__ in RAY_DEATHS for c in type(exc).__mro__):
+        return WorkerDied(
+            f"eval: a Ray worker died ({type(exc).__name__}: out of memory, killed, or its node gone); the photos done so "
+            "far are kept: run the same command again to go on"
+        )
+    return exc
 
 
 def _on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict) -> Iterator[dict[str, Any]]:

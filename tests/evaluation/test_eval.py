@@ -274,6 +274,48 @@ def test_a_ray_cluster_gives_the_same_numbers(photos, engines, reference, ray_he
     assert time.time() - started < 600
 
 
+def test_a_ray_worker_that_dies_is_exit_5_as_a_process_is_and_loses_nothing(photos, converted_dir, ray_head, tmp_path):
+    """An actor killed as the OOM killer kills: the same one line and exit code as a local worker, not a bug report."""
+    ir = ["--ir", str(converted_dir / "ir/mo/FP32/ssh-mxnet.xml")]
+    work = tmp_path / "w"
+    proc = _eval_process("--dataset", photos, *ir, "--work-dir", work, "--ray", ray_head, "--jobs", "1")
+    for line in proc.stderr:
+        event = json.loads(line) if line.startswith("{") else {}
+        if event.get("event") == "progress" and event.get("done", 0) >= 1:
+            break
+    actors = subprocess.run(["pgrep", "-f", "ray::_RayWorker"], capture_output=True, text=True).stdout.split()
+    assert actors, "no Ray actor process found"
+    for pid in actors:
+        os.kill(int(pid), signal.SIGKILL)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=180) == 5, err
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("{")]
+    assert len(lines) == 1 and "a Ray worker died" in lines[-1] and "run the same command again" in lines[-1], err
+    res = run_cli("eval", "--dataset", photos, *ir, "--work-dir", work, "--json")
+    assert res.code == 0 and json.loads(res.out)["resumed_photos"] >= 1, res.err
+
+
+def test_a_ray_address_where_something_else_answers_is_exit_3_at_once(photos, converted_dir, tmp_path):
+    """A web server where the cluster should be: ray.init would retry for minutes; this says so within seconds."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):  # the server thread would write into the command's captured stderr
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        started = time.time()
+        res = run_cli("eval", "--dataset", photos, "--ir", converted_dir / "ir/mo/FP32/ssh-mxnet.xml", "--work-dir",
+                      tmp_path / "w", "--ray", f"127.0.0.1:{server.server_port}")  # fmt: skip
+        assert_one_line_error(res, 3, "something answers there, but not a Ray cluster")
+        assert time.time() - started < 60
+    finally:
+        server.shutdown()
+
+
 def test_a_ray_address_where_nothing_answers_is_exit_3_at_once(photos, converted_dir, tmp_path):
     started = time.time()
     res = run_cli("eval", "--dataset", photos, "--ir", converted_dir / "ir/mo/FP32/ssh-mxnet.xml", "--work-dir", tmp_path / "w",
