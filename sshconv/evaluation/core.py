@@ -32,6 +32,9 @@ from .worker import FACE_THRESHOLD, PARITY_SLACK, PhotoTask
 WORST_PHOTOS = 8
 
 GT_NAMES = (GT_NAME, f"wider_face_split/{GT_NAME}")
+#: The end of every piece of advice about a photo: following it loses none of a long run's results. (Editing the
+#: ground truth instead would start a run of its own: the ledger's identity holds the ground truth's sha256.)
+GOES_ON = "then run the same command again: the photos done so far are kept"
 #: A photo file larger than this is refused before it is read (WIDER's are well under 1 MB).
 MAX_PHOTO_BYTES = 256 * 1024 * 1024
 
@@ -204,20 +207,21 @@ def _tasks(ds: Dataset, done: dict[int, str], hashes: dict[int, str]) -> Iterato
         kind = file_kind(path)
         if kind not in ("file", "missing"):  # a FIFO or a device would be waited on, or read forever
             raise InputError(f"dataset {ds.folder}: {photo.path}, listed in {ds.ground_truth.name}, is a {kind}, not a "
-                             "regular file; replace it with the photo, or remove it from the ground truth")  # fmt: skip
+                             f"regular file; put the photo there, {GOES_ON}")  # fmt: skip
         try:
             if path.stat().st_size > MAX_PHOTO_BYTES:
                 raise InputError(f"dataset {ds.folder}: {photo.path} is larger than {MAX_PHOTO_BYTES:,} bytes; "
-                                 "pass photos, or remove it from the ground truth")  # fmt: skip
+                                 f"put the photo itself there, {GOES_ON}")  # fmt: skip
             data = path.read_bytes()
         except OSError as exc:
             raise InputError(f"dataset {ds.folder}: {photo.path}, listed in {ds.ground_truth.name}, cannot be read ({exc.__class__.__name__}); "
-                             "restore it or remove it from the ground truth") from None  # fmt: skip
+                             f"restore it, {GOES_ON}") from None  # fmt: skip
         digest = hashlib.sha256(data).hexdigest()
         if idx in done:
             if done[idx] != digest:
                 raise IntegrityError(f"dataset {ds.folder}: {photo.path} changed since the ledger was started (sha256 {digest}); "
-                                     f"results of different inputs are not mixed: pass another {param('work_dir')}")  # fmt: skip
+                                     f"results of different inputs are not mixed: restore it, {GOES_ON}; or evaluate "
+                                     f"the new photos as a run of their own in a new {param('work_dir')}")  # fmt: skip
             continue
         hashes[idx] = digest
         yield PhotoTask(idx, photo.path, data, tuple((f.x, f.y, f.w, f.h) for f in photo.faces))

@@ -375,3 +375,24 @@ def test_bad_usage_is_one_line(photos, converted_dir, tmp_path):
         f.truncate(300 * 1024 * 1024)
     res = run_cli("eval", "--dataset", escape, "--ir", ir, "--work-dir", tmp_path / "w2")
     assert_one_line_error(res, 2, "huge.jpg", "larger than")
+
+
+def test_following_the_advice_of_an_error_loses_no_result(converted_dir, tmp_path):
+    """A photo that cannot be read stops the run with advice; done to the letter, the same command goes on from the
+    photos already in the ledger instead of starting over."""
+    data = tmp_path / "photos"
+    make_photos(data, count=4, seed=12)
+    from sshconv.dataset.wider import read_gt
+
+    third = data / "images" / list(read_gt(data / "wider_face_val_bbx_gt.txt"))[2].path
+    kept = third.read_bytes()
+    third.unlink()
+    third.mkdir()
+    args = ["eval", "--dataset", data, "--ir", converted_dir / "ir/mo/FP32/ssh-mxnet.xml", "--work-dir", tmp_path / "w"]
+    assert_one_line_error(run_cli(*args), 2, "is a folder, not a regular file", "run the same command again")
+    third.rmdir()
+    third.write_bytes(kept)
+    res = run_cli(*args, "--json")
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    assert report["resumed_photos"] == 2 and report["timing"]["photos"] == 4
