@@ -1,12 +1,17 @@
 """Reading photos into the network's raw-BGR contract, and drawing boxes on them.
 
-Images are read with Pillow (any format it knows), turned as their EXIF orientation says
-(as ``cv2.imread`` does), converted to 3-channel BGR ``uint8`` (grayscale is replicated,
-alpha is composited on black), and fitted to the network input either by plain resizing
-(what the Open Model Zoo accuracy check does for this model: 640x640) or by letterboxing
-(keeps the aspect ratio, pads the rest), with OpenCV's bilinear arithmetic
-(:func:`resize_linear`), so that the network sees the pixels upstream's code feeds it.
-JPEG decoders may still differ by a level here and there (Pillow's libjpeg vs OpenCV's).
+One reader contract: a photo's pixels are exactly those ``cv2.imread(path, IMREAD_COLOR)`` gives
+(what upstream's code and the accuracy checker read), or the photo is refused in one line,
+never guessed. Where OpenCV is installed it decodes them itself; elsewhere Pillow decodes the
+kinds of image whose pixels are shown equal to OpenCV's (tests/detection/test_images.py: JPEG
+in colour or grey, 4:4:4/4:2:2/4:2:0, progressive, with EXIF orientation; PNG in RGB, RGBA,
+grey, grey+alpha, palette, 1-bit and 16-bit RGB; BMP, TIFF, WebP, PPM): grey is replicated,
+alpha dropped as OpenCV drops it. Kinds Pillow decodes otherwise (16-bit grey, CMYK JPEG, float
+or 32-bit images) need OpenCV. A GIF, which OpenCV cannot read, is read by Pillow.
+
+Photos are fitted to the network input either by plain resizing (what the Open Model Zoo
+accuracy check does for this model: 640x640) or by letterboxing (keeps the aspect ratio, pads
+the rest), with OpenCV's bilinear arithmetic (:func:`resize_linear`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import numpy as np
 from ..errors import InputError
 from ..fsutil import file_kind
 
+#: Pillow's image modes whose pixels, converted to RGB, are OpenCV's IMREAD_COLOR ones (tested format by format).
+PIL_MODES_AS_OPENCV = frozenset({"RGB", "RGBA", "RGBX", "L", "LA", "P", "PA", "1"})
 #: Refuse images larger than this many pixels (decompression bombs, memory).
 MAX_PIXELS = 100_000_000
 #: OpenCV's fixed-point scale of bilinear weights (INTER_RESIZE_COEF_SCALE, 11 bits).
@@ -56,21 +63,29 @@ def load_bgr(path: str | Path, data: bytes | None = None) -> np.ndarray:
     if (len(data) if data is not None else path.stat().st_size) == 0:
         raise InputError(f"image {path}: is empty (0 bytes); pass a real image file")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    raw = data
     try:
         with warnings.catch_warnings():  # a too-large image is our own one-line error below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path if data is None else io.BytesIO(data))
+            img = Image.open(path if data is None else io.BytesIO(data))  # the header only: size and kind
         with img:
             if img.width * img.height > MAX_PIXELS:
                 raise InputError(f"image {path}: {img.width}x{img.height} is larger than {MAX_PIXELS:,} pixels; resize it first")
+            cv2 = _opencv()
+            if cv2 is not None:
+                raw = raw if raw is not None else path.read_bytes()
+                bgr = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+                if bgr is not None:
+                    return np.ascontiguousarray(bgr)
+            if img.mode not in PIL_MODES_AS_OPENCV:
+                raise InputError(
+                    f"image {path}: {img.format or 'its'} {img.mode} pixels are decoded differently without OpenCV; "
+                    "install it (pip install opencv-python-headless) or convert the photo to 8-bit RGB"
+                )
             img.load()
             # A camera's orientation tag turns the picture as cv2.imread (upstream's reader) does.
             img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
-                img = Image.alpha_composite(background, rgba)
-            rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
+            rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)  # alpha dropped, as OpenCV's IMREAD_COLOR drops it
     except InputError:
         raise
     except Image.DecompressionBombError:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sshconv.detection.images import fit_to_network, load_bgr, resize_linear
+from sshconv.errors import InputError
 
 
 @pytest.mark.parametrize(
@@ -73,3 +74,95 @@ def test_an_image_that_is_a_named_pipe_or_a_folder_is_refused(tmp_path):
         load_bgr(fifo)
     with pytest.raises(InputError, match="is a folder"):
         load_bgr(tmp_path)
+
+
+def _image_kinds(rng):
+    """One photo in each format, bit depth, alpha and colour mode that real photo sets hold, as file bytes."""
+    import io
+
+    from PIL import Image
+
+    base = rng.integers(0, 256, (61, 83, 3), dtype=np.uint8)
+    base = ((base.astype(np.uint16) + np.roll(base, 1, 0) + np.roll(base, 1, 1)) // 3).astype(np.uint8)  # JPEG-like
+    rgb = Image.fromarray(base)
+
+    def save(img, fmt, **kw):
+        b = io.BytesIO()
+        img.save(b, format=fmt, **kw)
+        return b.getvalue()
+
+    rgba = rgb.copy()
+    rgba.putalpha(Image.fromarray(rng.integers(0, 256, (61, 83), dtype=np.uint8)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees
+    grey16 = Image.fromarray((base[:, :, 0].astype(np.uint16) * 257 + 99).astype(np.uint16))
+    kinds = {
+        "jpeg 4:4:4": save(rgb, "JPEG", quality=90, subsampling=0),
+        "jpeg 4:2:0": save(rgb, "JPEG", quality=90, subsampling=2),
+        "jpeg 4:2:2": save(rgb, "JPEG", quality=75, subsampling=1),
+        "jpeg progressive": save(rgb, "JPEG", quality=85, progressive=True),
+        "jpeg grey": save(rgb.convert("L"), "JPEG"),
+        "jpeg cmyk": save(rgb.convert("CMYK"), "JPEG"),
+        "jpeg exif-rotated": save(rgb, "JPEG", exif=exif.tobytes()),
+        "png rgb": save(rgb, "PNG"),
+        "png rgba": save(rgba, "PNG"),
+        "png grey": save(rgb.convert("L"), "PNG"),
+        "png grey+alpha": save(rgb.convert("LA"), "PNG"),
+        "png palette": save(rgb.convert("P"), "PNG"),
+        "png palette+transparency": save(rgb.convert("P"), "PNG", transparency=3),
+        "png 1-bit": save(rgb.convert("1"), "PNG"),
+        "png 16-bit grey": save(grey16, "PNG"),
+        "bmp": save(rgb, "BMP"),
+        "bmp palette": save(rgb.convert("P"), "BMP"),
+        "tiff": save(rgb, "TIFF"),
+        "webp": save(rgb, "WEBP", quality=80),
+        "webp lossless": save(rgb, "WEBP", lossless=True),
+        "ppm": save(rgb, "PPM"),
+    }
+    try:
+        import cv2
+
+        kinds["png 16-bit rgb"] = cv2.imencode(".png", base.astype(np.uint16) * 257 + 100)[1].tobytes()
+        kinds["tiff 16-bit"] = cv2.imencode(".tiff", base.astype(np.uint16) * 257)[1].tobytes()
+    except ImportError:
+        pass
+    return kinds
+
+
+@pytest.mark.parametrize("with_opencv", [True, False], ids=["opencv installed", "pillow alone"])
+def test_every_kind_of_photo_is_read_as_opencv_reads_it_or_refused(tmp_path, monkeypatch, with_opencv):
+    """The reader against OpenCV's own decoder (cv2.imread, upstream's reader), kind by kind: the same pixels, or a
+    one-line refusal; never other pixels without a word."""
+    cv2 = pytest.importorskip("cv2", reason="the reference decoder, OpenCV, comes with the conversion stack")
+    from sshconv.detection import images
+
+    if not with_opencv:
+        monkeypatch.setattr(images, "_opencv", lambda: None)
+    refused = []
+    for kind, data in _image_kinds(np.random.default_rng(5)).items():
+        path = tmp_path / f"{kind.replace(' ', '_').replace(':', '')}.img"
+        path.write_bytes(data)
+        theirs = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        assert theirs is not None, kind
+        try:
+            ours = images.load_bgr(path)
+        except InputError as exc:
+            assert not with_opencv, f"{kind}: refused though OpenCV is here: {exc}"
+            assert "OpenCV" in str(exc) and str(path) in str(exc)
+            refused.append(kind)
+            continue
+        assert ours.shape == theirs.shape and np.array_equal(ours, theirs), f"{kind}: other pixels than OpenCV's"
+    # Without OpenCV, exactly the kinds Pillow decodes otherwise are refused (it is not refusing everything).
+    assert refused == ([] if with_opencv else ["jpeg cmyk", "png 16-bit grey"])
+
+
+def test_a_gif_which_opencv_cannot_read_is_read_by_pillow(tmp_path):
+    from PIL import Image
+
+    from sshconv.detection.images import load_bgr
+
+    pixels = np.random.default_rng(3).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    Image.fromarray(pixels).convert("P").save(tmp_path / "a.gif")
+    got = load_bgr(tmp_path / "a.gif")
+    assert got.shape == (20, 30, 3)
+    assert np.array_equal(got[:, :, ::-1], np.asarray(Image.open(tmp_path / "a.gif").convert("RGB")))
