@@ -119,7 +119,7 @@ def verify(
     tolerances = {p: resolve_tolerances(spec, p, options.overrides) for p in PRECISIONS}
     tolerances.update({q: tolerances[INFORMATIONAL_TOLERANCES] for q in QUANTIZED})
     plan = plan_engines(artifacts=artifacts, irs=[ir] if ir is not None else [], onnx=[onnx] if onnx is not None else [],
-                        runtime=options.runtime) if (ir, onnx, artifacts) != (None, None, None) else Plan([])  # fmt: skip
+                        runtime=options.runtime)  # fmt: skip
     # Read every model first: a broken file is a usage error before minutes of MXNet.
     models = {e.label: read_model(e.path, spec) for e in plan.models}
     runs = _plan_runs(plan.models, models, spec, options)
