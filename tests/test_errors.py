@@ -6,13 +6,14 @@ import re
 
 import pytest
 
-from sshconv.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, UsageError, param
+from sshconv.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_WORKER, UsageError, param
 
 from .conftest import ROOT, assert_one_line_error, run_cli
 
 
 def test_every_exit_code_is_in_the_table_and_in_readme():
-    assert {0, 1, 2, 3, 4, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED} == set(EXIT_CODES)
+    assert {0, 1, 2, 3, 4, EXIT_WORKER, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED} == set(EXIT_CODES)
+    assert EXIT_WORKER == 5
     assert (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED) == (70, 130, 143)
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("## Exit codes") :]

@@ -394,7 +394,7 @@ def test_unwritable_outputs_of_convert_verify_detect(synth_dir, converted_dir, t
     Image.new("RGB", (64, 48), (120, 90, 60)).save(photo)
     for argv in (
         ["convert", "--input-dir", synth_dir, "--output-dir", where, "--via", "mo", "--precision", "FP32"],
-        ["verify", "--input-dir", synth_dir, "--ir", ir, "--json", where / "report.json"],
+        ["verify", "--input-dir", synth_dir, "--ir", ir, "--json-file", where / "report.json"],
         ["verify", "--input-dir", synth_dir, "--ir", ir, "--save-golden", where / "g.npz"],
         ["detect", photo, "--ir", ir, "--out-dir", where],
         ["detect", photo, "--ir", ir, "--out", where / "x.png"],
@@ -427,7 +427,7 @@ def test_interrupted_verify_writes_no_report_and_next_run_passes(synth_dir, conv
         str(synth_dir),
         "--ir",
         str(ir),
-        "--json",
+        "--json-file",
         str(out / "report.json"),
         "--html",
         str(out / "r.html"),

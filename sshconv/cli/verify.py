@@ -52,8 +52,6 @@ def cmd_verify(args) -> int:
         print(json.dumps(result.to_dict(boxes=True), indent=2, default=jsonable))
         return result.exit_code
     _print_verify(result)
-    if json_file is not None:
-        print(f"JSON report: {json_file}")
     if html is not None:
         print(f"HTML report: {html}")
     return result.exit_code
