@@ -3,42 +3,45 @@ temporary file of a writer killed with SIGKILL outlives the next successful writ
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import tempfile
-
-import pytest
 
 from sshconv import fsutil
 
+#: Run in a fresh interpreter: a real SIGTERM sent inside the test process would meet whatever native libraries
+#: earlier tests loaded there (Ray's core worker crashes on it), which is not what is tested.
+SIGTERM_AT_CREATION = """
+import os, signal, sys, tempfile
+from pathlib import Path
+from sshconv import fsutil
 
-class _Term(KeyboardInterrupt):
+class Term(KeyboardInterrupt):
     pass
 
+def on_term(signum, frame):  # as the CLI turns SIGTERM into an exception, so that every cleanup runs
+    raise Term()
 
-def test_sigterm_just_as_the_temporary_file_is_created_leaves_nothing(tmp_path, monkeypatch):
+signal.signal(signal.SIGTERM, on_term)
+real = tempfile.mkstemp
+
+def mkstemp_then_term(*a, **kw):
+    made = real(*a, **kw)
+    os.kill(os.getpid(), signal.SIGTERM)  # lands here, before mkstemp even returns the name
+    return made
+
+tempfile.mkstemp = mkstemp_then_term
+try:
+    fsutil.atomic_write_text(Path(sys.argv[1]) / "report.json", "{}")
+except Term:
+    print("terminated")
+"""
+
+
+def test_sigterm_just_as_the_temporary_file_is_created_leaves_nothing(tmp_path):
     """The signal arrives right after mkstemp made the file, before its name is known: it is held until the cleanup
     can see the file, then raised as the CLI raises it, and the file is gone."""
-
-    def on_term(signum, frame):
-        raise _Term()
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    real = tempfile.mkstemp
-
-    def mkstemp_then_term(*a, **kw):
-        made = real(*a, **kw)
-        os.kill(os.getpid(), signal.SIGTERM)  # lands here, before mkstemp even returns its name
-        return made
-
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_term)
-    try:
-        with pytest.raises(_Term):
-            fsutil.atomic_write_text(tmp_path / "report.json", "{}")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    res = subprocess.run([sys.executable, "-c", SIGTERM_AT_CREATION, str(tmp_path)], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.strip() == "terminated", res.stderr
     assert list(tmp_path.iterdir()) == [], "no temporary file, no report"
 
 

@@ -164,10 +164,16 @@ class _RayWorker:
 
 def connect_ray(address: str):
     """``ray`` connected to the cluster at ``address`` (the caller disconnects); exit 3 if none answers there."""
+    import signal
+    import threading
+
     from ..extras import require
 
     ray = require("ray", "eval on a Ray cluster")
     _probe(address)
+    # ray.init puts in a SIGTERM handler of its own (sys.exit(15): no message, no cleanup of ours); the caller's
+    # (the CLI's: a clean line, nothing half-written) is put back.
+    on_term = signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
     try:
         ray.init(address=address, logging_level="ERROR", log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -175,6 +181,9 @@ def connect_ray(address: str):
         raise SourceUnreachableError(
             f"Ray cluster {address}: cannot connect ({text}); start one with `ray start --head` or pass its address"
         ) from None
+    finally:
+        if on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
     return ray
 
 
