@@ -247,4 +247,4 @@ def _summarise(ledger: Ledger, ds: Dataset, engines: list[Engine], held: int, wa
     worst = list(ledger.worst(WORST_PHOTOS))
     for w in worst:
         w["boxes"] = {REFERENCE: ledger.boxes(REFERENCE, w["index"]), w["engine"]: ledger.boxes(w["engine"], w["index"])}
-    return EvalResult(ds, engines, results, worst, timing, ledger.folder, workers, held, curves)
+    return EvalResult(ds, engines, results, worst, timing, ledger.folder, workers, held, curves=curves)

@@ -63,14 +63,15 @@ def render_html(result) -> str:
            if has_parity else "No MXNet checkpoint was evaluated, so there is no face parity to show.</p>"),
         f"<p>{escape(checkpoint_text(result))}</p>",
         "<h2>Results</h2>",
-        "<table><tr><th>engine</th><th>mAP %</th><th>Δ vs MXNet (pt)</th><th>faces counted</th><th>detections</th>"
-        f"<th>s / photo</th>{parity_head}</tr>",
+        "<table><tr><th>engine</th><th>mAP %</th>" + ("<th>Δ vs MXNet (pt)</th>" if has_parity else "")
+        + f"<th>faces counted</th><th>detections</th><th>s / photo</th>{parity_head}</tr>",
     ]  # fmt: skip
     ref = result.results.get(REFERENCE)
     for label, r in result.results.items():
         p = r.parity or {}
         delta = "" if ref is None or label == REFERENCE else f"{r.ap.map_percent - ref.ap.map_percent:+.2f}"
-        cells = [f"{r.ap.map_percent:.2f}", delta, r.ap.faces, r.ap.detections, f"{r.seconds / max(r.photos, 1):.3f}"]
+        cells = [f"{r.ap.map_percent:.2f}", *([delta] if has_parity else []), r.ap.faces, r.ap.detections,
+                 f"{r.seconds / max(r.photos, 1):.3f}"]  # fmt: skip
         if has_parity:
             cells += [p.get(k, "") for k in ("matched", "missed", "extra", "differing")]
         parts.append(f"<tr><td>{escape(label)}</td>" + "".join(f'<td class="num">{escape(c)}</td>' for c in cells) + "</tr>")

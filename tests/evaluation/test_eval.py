@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -72,6 +73,8 @@ def test_eval_reports_map_parity_and_a_page(reference):
     assert report["metric"]["keep_top_k"] == 1000 and report["metric"]["height_range"] == [64, 1024]
     html = reference["html"]
     assert html.count("<polyline") == len(results) and "precision" in html and "mAP" in html
+    curves = re.findall(r'<polyline[^>]* points="([^"]*)"', html)
+    assert all(len(c.split()) >= 3 for c in curves), "every engine's precision-recall curve is drawn, not an empty frame"
     assert "mAP %" in reference["out"]
 
 
@@ -148,6 +151,9 @@ def test_a_different_run_in_the_same_work_folder_simply_runs(photos, converted_d
     assert one["resumed_photos"] == two["resumed_photos"] == 0
     assert Path(one["ledger"]).parent != Path(two["ledger"]).parent and Path(one["ledger"]).parent.parent == work
     assert one["results"]["ir"]["map"] == reference["report"]["results"]["ir"]["map"]
+    page = tmp_path / "two.html"
+    assert run_cli("eval", "--dataset", photos, "--ir", fp16, "--work-dir", work, "--html", page).code == 0
+    assert "No MXNet checkpoint was evaluated" in page.read_text() and "Δ vs MXNet" not in page.read_text()
     # The old spellings still work, each with a one-line note on stderr: --json FILE and --ir A B.
     old = run_cli("eval", "--dataset", photos, "--ir", fp32, fp16, "--work-dir", work, "--json", tmp_path / "old.json")
     assert old.code == 0, old.err
