@@ -10,6 +10,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,6 +52,8 @@ NO_SPACE_TEXTS = (
     "File too large",
     "Disk quota exceeded",
 )
+#: OpenVINO's IR writer, when a write falls short (Model Optimizer serializes a temporary IR): "N requested and M written".
+SHORT_WRITE = re.compile(r"\b(\d+) requested and (\d+) written\b")
 
 
 def space_problem(exc: BaseException) -> str | None:
@@ -62,6 +65,9 @@ def space_problem(exc: BaseException) -> str | None:
             return exc.strerror or os.strerror(exc.errno)
         text = str(exc)
         hit = next((t for t in NO_SPACE_TEXTS if t in text), None)
+        short = SHORT_WRITE.search(text)
+        if hit is None and short is not None and int(short.group(2)) < int(short.group(1)):
+            hit = f"a write fell short: {short.group(0)}"
         if hit is not None and (not isinstance(exc, OSError) or exc.errno is None):
             return hit
         exc = exc.__cause__ or exc.__context__
