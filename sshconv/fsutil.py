@@ -182,7 +182,8 @@ def signals_deferred() -> Iterator[None]:
         yield
         return
     noted: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
+    # A handler a native library installed is not Python's to put back (getsignal says None): such a signal is left be.
+    held = [s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not None]
     previous = {s: signal.signal(s, lambda signum, frame: noted.append(signum)) for s in held}
     try:
         yield
