@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import resource
 import signal
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -83,8 +86,14 @@ def test_convert_onto_a_full_disk(converted_dir, tmp_path, limit):
 def test_verify_reports_onto_a_full_disk(converted_dir, golden_file, tmp_path):
     ir = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
     reports = tmp_path / "reports"
+    # matplotlib builds its font cache on first use: built here beforehand, or its own warning about the full disk
+    # would stand beside sshconv's line (a fresh environment has none yet).
+    env = {"MPLCONFIGDIR": str(tmp_path / "mpl")}
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env={**os.environ, **env}, check=True)
     for flag, name in (("--json-file", "r.json"), ("--html", "r.html")):
-        proc = run_sshconv("verify", "--golden", golden_file, "--ir", ir, flag, reports / name, preexec_fn=_limited(4 * 1024))
+        proc = run_sshconv(
+            "verify", "--golden", golden_file, "--ir", ir, flag, reports / name, preexec_fn=_limited(4 * 1024), env=env
+        )
         assert_one_line_error(proc, 2, f"folder {reports}: no space left to write")
         assert [p.name for p in reports.iterdir()] == [], "no report, no temporary file"
 

