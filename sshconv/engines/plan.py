@@ -99,8 +99,9 @@ def checkpoint_engine(folder: str | Path) -> Engine:
 
 
 def model_engine(path: str | Path, artifact: str, runtime: str = DEFAULT_RUNTIME, route: str | None = None,
-                 weights: str | None = None) -> Engine:  # fmt: skip
-    """A model file (checked to be one) run by ``runtime``: IRs always by OpenVINO."""
+                 weights: str | None = None, files: dict[str, str] | None = None) -> Engine:  # fmt: skip
+    """A model file (checked to be one) run by ``runtime``: IRs always by OpenVINO. ``files``: its hashes, where a
+    manifest has just checked them (else they are computed here)."""
     from ..runtimes.openvino import check_model_file, ir_weights
 
     checked = check_model_file(path)
@@ -108,7 +109,7 @@ def model_engine(path: str | Path, artifact: str, runtime: str = DEFAULT_RUNTIME
         runtime = DEFAULT_RUNTIME
     weights = weights or (ir_weights(checked) if checked.suffix.lower() == ".xml" else "FP32")
     label = engine_label(artifact, EXECUTION, runtime)
-    return Engine(label, runtime, checked, weights, EXECUTION, route, artifact, model_hashes(checked))
+    return Engine(label, runtime, checked, weights, EXECUTION, route, artifact, files or model_hashes(checked))
 
 
 def with_execution(engine: Engine, execution: str) -> Engine:
@@ -182,13 +183,16 @@ def _manifest_engines(plan: Plan, artifacts, runtime: str, routes, kinds) -> lis
 
     manifest = read_manifest(artifacts)
     manifest.check()
+    checked = {manifest.file(a): a.sha256 for a in manifest.artifacts}  # manifest.check() has just hashed each file
     found = []
     # One order for every command: the IRs by route and weights, then the ONNX file.
     for a in sorted(manifest.models(), key=lambda a: (a.kind != "ir-xml", a.route or "", a.weights or "")):
         kind = "ir" if a.kind == "ir-xml" else "onnx"
         if kind not in kinds or (kind == "ir" and routes is not None and a.route not in routes):
             continue
-        found.append(model_engine(manifest.file(a), a.label, runtime, a.route if kind == "ir" else None, a.weights))
+        path = manifest.file(a)
+        files = {f.name: checked[f] for f in (path, path.with_suffix(".bin")) if f in checked}
+        found.append(model_engine(path, a.label, runtime, a.route if kind == "ir" else None, a.weights, files))
     if not found:
         what = " or ".join({"ir": "IR", "onnx": "ONNX model"}[k] for k in kinds)
         raise ModelFileError(f"{manifest.path}: lists no {what}; run `sshconv convert` into {manifest.folder}")
