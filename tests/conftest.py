@@ -192,6 +192,33 @@ def verify_artifacts(synth_dir, converted_dir, tmp_path_factory) -> VerifyRun:
     return VerifyRun(res, golden, report)
 
 
+#: The shapes the sweep fixture verifies at: a size no multiple of 8, and a batch (the card's shape is everywhere else).
+SWEEP_TEST_SHAPES = "1x481x777,2x640x640"
+
+
+@pytest.fixture(scope="session")
+def verify_shapes(synth_dir, converted_dir, tmp_path_factory) -> VerifyRun:
+    """``sshconv verify --shapes`` of the ONNX file against MXNet at :data:`SWEEP_TEST_SHAPES`, with the negative
+    controls, on one generated photo and the patterns; writes a golden file of those shapes (shared)."""
+    out = tmp_path_factory.mktemp("verify-shapes")
+    golden, report = out / "golden-shapes.npz", out / "report.json"
+    res = run_cli(
+        "verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--onnx", converted_dir / "onnx" / "ssh-mxnet.onnx",
+        "--shapes", SWEEP_TEST_SHAPES, "--samples", "0", "--photos", "1", "--self-test",
+        "--save-golden", golden, "--json-file", report,
+    )  # fmt: skip
+    _share(golden, "golden-shapes.npz")
+    return VerifyRun(res, golden, report)
+
+
+@pytest.fixture(scope="session")
+def golden_shapes_file(request) -> Path:
+    """MXNet's outputs at :data:`SWEEP_TEST_SHAPES`; on the runtime stack, the conversion stack's."""
+    if not conversion_stack():
+        return _from_shared("golden-shapes.npz")
+    return request.getfixturevalue("verify_shapes").golden
+
+
 @pytest.fixture(scope="session")
 def golden_file(request) -> Path:
     """MXNet's outputs on the default inputs (``verify --save-golden``); on the runtime stack, the conversion stack's."""

@@ -121,6 +121,16 @@ def add_photos(p: argparse.ArgumentParser, default: str) -> None:
     )  # fmt: skip
 
 
+def add_shapes(p: argparse.ArgumentParser) -> None:
+    from ..model.shapes import SWEEP, SWEEP_NAME, shape_text
+
+    p.add_argument(
+        "--shapes", "--shape", metavar="NxHxW", action="append",
+        help=f"input shape(s) to run at, comma-separated or repeated (1x720x1280, 2x640x640; HxW for batch 1); "
+        f"{SWEEP_NAME} = {', '.join(shape_text((n, h, w)) for n, _, h, w in SWEEP)} (default: model.yml's shape)",
+    )  # fmt: skip
+
+
 def add_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--progress",

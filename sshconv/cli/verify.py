@@ -21,6 +21,7 @@ from .common import (
     add_photos,
     add_progress,
     add_runtime,
+    add_shapes,
     command,
     json_targets,
     load_spec,
@@ -31,10 +32,13 @@ from .common import (
 def cmd_verify(args) -> int:
     from ..verification import VerifyOptions, verify
 
+    from ..model.shapes import parse_shapes
+
     spec = load_spec(args)
     options = VerifyOptions(
         samples=args.samples, photos=args.photos, seed=args.seed, images=args.images,
         overrides=parse_overrides(args.atol, args.rtol), self_test=args.self_test, bf16=args.bf16, runtime=args.runtime,
+        shapes=None if args.shapes is None else parse_shapes(args.shapes),
     )  # fmt: skip
     printed, json_file = json_targets(args)
     result = run_with_progress(
@@ -83,6 +87,8 @@ def _print_verify(result) -> None:
         print("\nself-test (negative controls: each must FAIL):")
         for c in result.controls:
             word = "caught (FAIL as expected)" if c.caught else "NOT CAUGHT (passed: the verifier is blind to it)"
+            if not c.caught and c.check.input_shapes[1:]:
+                word += f" at {', '.join(c.missed_at)}"
             print(f"  {c.of:<14} {c.name:<14} {_score(c.check):<26} {word}  ({c.description})")
     verdict = "PASS" if result.passed else "FAIL"
     print(f"\nverdict: {verdict}")
@@ -97,11 +103,14 @@ def _print_check(check) -> None:
     print(f"\n{check.label}: {check.model} vs {check.reference} ({how}{used})")
     if check.note:
         print(f"  note: {check.note}")
-    print(f"  {'output':<30} {'max abs':>10} {'max rel':>10} {'atol':>9} {'rtol':>9} {'margin':>9}  result")
+    several = len(check.input_shapes) > 1
+    print(f"  {'output' + (' @ input shape' if several else ''):<{52 if several else 30}} {'max abs':>10} {'max rel':>10} "
+          f"{'atol':>9} {'rtol':>9} {'margin':>9}  result")  # fmt: skip
     for o in check.outputs:
         res = "PASS" if o.passed else "FAIL" + (f" ({o.problem})" if o.problem else f" ({o.violations} of {o.elements})")
         res = "info" if o.informational and not o.problem else res
-        print(f"  {o.name:<30} {o.max_abs:10.3g} {o.max_rel:10.3g} {o.tolerance.atol:9.2g} {o.tolerance.rtol:9.2g} "
+        name = f"{o.name} @ {'x'.join(map(str, o.input_shape))}" if several else o.name
+        print(f"  {name:<{52 if several else 30}} {o.max_abs:10.3g} {o.max_rel:10.3g} {o.tolerance.atol:9.2g} {o.tolerance.rtol:9.2g} "
               f"{o.margin:9.3g}  {res}")  # fmt: skip
     dets = check.detections
     if dets:
@@ -121,7 +130,12 @@ def _print_check(check) -> None:
             else "no intermediate tensor diverges"
         )
         print(f"  {where}; {d.note}")
-    print(f"  {check.label}: {'PASS' if check.passed else 'FAIL'} ({_score(check)})")
+    if several:
+        for shape, v in check.shape_verdicts().items():
+            print(f"  at {shape:<16} {'PASS' if v['passed'] else 'FAIL'} (margin {float(v['margin']):.3g}, "
+                  f"{v['missed']} missed, {v['extra']} extra)")  # fmt: skip
+    failed = f"; failed at {', '.join(check.failed_shapes)}" if several and not check.passed else ""
+    print(f"  {check.label}: {'PASS' if check.passed else 'FAIL'} ({_score(check)}{failed})")
 
 
 def _score(check) -> str:
@@ -140,11 +154,13 @@ def add_verify(sub) -> None:
     p = command(
         sub, "verify", "Run the MXNet checkpoint and the converted model side by side; exit 1 if they differ.",
         "sshconv verify --input-dir ./ssh --ir out/ir/mo/FP32/ssh-mxnet.xml --self-test --json-file report.json\n"
-        "sshconv verify --golden golden.npz --artifacts out --html report.html",
+        "sshconv verify --golden golden.npz --artifacts out --html report.html\n"
+        "sshconv verify --input-dir ./ssh --artifacts out --shapes sweep --self-test --save-golden golden.npz",
         cmd_verify,
         notes="What is checked is one of --ir, --onnx or --artifacts (every model of the folder, and same-weights IRs of "
         "the two routes against each other); the reference is the checkpoint (--input-dir), a golden file (--golden) or "
-        "another model (--against). " + JSON_FILE_NOTE,
+        "another model (--against). --shapes runs MXNet and every model at each shape (--shapes sweep: the card's shape, "
+        "a 16:9 frame, a size no multiple of 8, a batch of 2); a golden file holds its own shapes. " + JSON_FILE_NOTE,
     )  # fmt: skip
     add_model(p)
     add_input_dir(p)
@@ -185,6 +201,7 @@ def add_verify(sub) -> None:
     p.add_argument(
         "--against", metavar="MODEL", type=Path, help="verify against another IR or ONNX file instead of MXNet (no MXNet needed)"
     )
+    add_shapes(p)
     add_runtime(p)
     add_json(p, file=True, legacy_path=True)
     add_html(p)

@@ -30,7 +30,7 @@ from ..model.checkpoint import Checkpoint, load_checkpoint
 from ..model.spec import ModelSpec, plain_name
 from ..versions import tool_versions
 from .ir import finish_ir_model, save_ir
-from .manifest import Artifact, Manifest, input_contract, ir_path, onnx_path, remove_manifest
+from .manifest import ONNX_INPUT_DIMS, Artifact, Manifest, input_contract, ir_path, onnx_path, remove_manifest
 from .options import ROUTES, WEIGHTS, choices, parse_input_shape
 
 
@@ -90,10 +90,10 @@ def convert(
         onnx_file = onnx_path(writer.out)
         with no_space_left(writer.out):
             onnx_names = export_onnx(ckpt, spec, shape, outputs, onnx_file)
-        writer.record(onnx_file, "onnx", "FP32", "onnx")
+        writer.record(onnx_file, "onnx", "FP32", "onnx", ONNX_INPUT_DIMS)
         timings["onnx_export"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        model = onnx_to_ov(onnx_file)
+        model = onnx_to_ov(onnx_file, shape)
         finish_ir_model(model, spec, outputs, onnx_names)
         writer.save_irs(model, "onnx")
         timings["onnx_to_ir"] = time.perf_counter() - t1
@@ -136,7 +136,8 @@ def convert_onnx(
         raise ModelFileError(
             f"{path}: OpenVINO cannot convert it ({first_line(exc)}); pass the ONNX file convert wrote"
         ) from None
-    model = check_model_contract(model, str(path), spec)
+    # A file with dynamic axes (as convert writes them) gets model.yml's shape; its IRs reshape like any other.
+    model = check_model_contract(model, str(path), spec, spec.input.shape if model.inputs[0].get_partial_shape().is_dynamic else None)
     shape = tuple(int(d) for d in model.inputs[0].get_partial_shape().to_shape())
     outputs = [(o.name, tuple(o.shape)) for o in spec.outputs_for(shape[2], shape[3])]
     # The ONNX graph's tensor names are the source names; anything else OpenVINO generated loses its counter.
@@ -169,14 +170,14 @@ class _Writer:
         # remove it first, so that a folder without manifest.json reads as "incomplete".
         remove_manifest(self.out)
 
-    def record(self, path: Path, route: str, weights: str, kind: str) -> None:
-        self.artifacts.append(Artifact.of_file(self.out, path, kind, route, weights))
+    def record(self, path: Path, route: str, weights: str, kind: str, input_shape=()) -> None:
+        self.artifacts.append(Artifact.of_file(self.out, path, kind, route, weights, input_shape))
         self.emit("artifact", item=self.artifacts[-1].path, **self.artifacts[-1].to_dict())
 
     def save_irs(self, model, route: str) -> None:
         for w in self.weights:
             xml = save_ir(model, ir_path(self.out, route, w), w)
-            self.record(xml, route, w, "ir-xml")
+            self.record(xml, route, w, "ir-xml", model.inputs[0].get_partial_shape().to_shape())
             self.record(xml.with_suffix(".bin"), route, w, "ir-bin")
 
     def finish(self, spec: ModelSpec, routes, shape, outputs, source: dict, timings: dict[str, float]) -> Manifest:

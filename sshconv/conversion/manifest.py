@@ -28,6 +28,7 @@ from typing import Any
 
 from ..errors import IntegrityError, ModelFileError
 from ..fsutil import atomic_write_text, sha256_file
+from ..model.shapes import MIN_SIDE
 from ..model.spec import ModelSpec
 
 ARTIFACT_NAME = "ssh-mxnet"
@@ -38,6 +39,13 @@ INPUT_LAYOUT = "NCHW"
 INPUT_CHANNEL_ORDER = "BGR"
 INPUT_VALUE_RANGE = (0, 255)
 KINDS = ("ir-xml", "ir-bin", "onnx")
+#: The ONNX file's input dimensions: batch, height and width are named dynamic axes (any frame, any batch).
+ONNX_INPUT_DIMS = ("batch", 3, "height", "width")
+#: What every artifact takes besides the default shape, in words (the manifest's ``input.shapes``).
+SHAPES_TEXT = (
+    "any batch N and any H x W of at least {min_side} pixels (N x 3 x H x W): the IRs are stored at the default shape "
+    "and reshape in OpenVINO (model.reshape), the ONNX file declares batch, height and width as dynamic axes"
+)
 
 #: Fields of the manifest that differ between two conversions of the same checkpoint, and why.
 VARYING_FIELDS = {
@@ -79,6 +87,7 @@ def input_contract(spec: ModelSpec, shape) -> dict[str, Any]:
         "mean_values_order": "RGB" if spec.input.reverse_input_channels else INPUT_CHANNEL_ORDER,
         "reverse_input_channels": spec.input.reverse_input_channels,
         "preprocessing": preprocessing_text(spec),
+        "shapes": SHAPES_TEXT.format(min_side=MIN_SIDE),
     }
 
 
@@ -92,6 +101,7 @@ class Artifact:
     weights: str  # FP32, FP16, INT8
     size: int
     sha256: str
+    input_shape: tuple = ()  # a model's declared input: its default shape (IRs), or named dynamic axes (ONNX)
 
     @property
     def is_model(self) -> bool:
@@ -104,12 +114,16 @@ class Artifact:
         return f"ir/{self.route}/{self.weights}" if self.kind == "ir-xml" else self.kind
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "kind": self.kind, "route": self.route, "weights": self.weights,
-                "size": self.size, "sha256": self.sha256}  # fmt: skip
+        d = {"path": self.path, "kind": self.kind, "route": self.route, "weights": self.weights,
+             "size": self.size, "sha256": self.sha256}  # fmt: skip
+        if self.input_shape:
+            d["input_shape"] = list(self.input_shape)
+        return d
 
     @classmethod
-    def of_file(cls, folder: Path, path: Path, kind: str, route: str, weights: str) -> Artifact:
-        return cls(path.relative_to(folder).as_posix(), kind, route, weights, path.stat().st_size, sha256_file(path))
+    def of_file(cls, folder: Path, path: Path, kind: str, route: str, weights: str, input_shape=()) -> Artifact:
+        rel = path.relative_to(folder).as_posix()
+        return cls(rel, kind, route, weights, path.stat().st_size, sha256_file(path), tuple(input_shape))
 
 
 @dataclass
@@ -258,4 +272,6 @@ def _artifact(entry: Any) -> Artifact:
     kind = str(entry.get("kind") or ("onnx" if path.endswith(".onnx") else "ir-xml" if path.endswith(".xml") else "ir-bin"))
     weights = str(entry.get("weights") or entry.get("precision") or "FP32").upper()
     size = entry.get("size", -1)
-    return Artifact(path, kind, str(entry.get("route") or ""), weights, size if isinstance(size, int) else -1, sha)
+    shape = entry.get("input_shape", [])
+    shape = tuple(d for d in shape if isinstance(d, (int, str))) if isinstance(shape, list) else ()
+    return Artifact(path, kind, str(entry.get("route") or ""), weights, size if isinstance(size, int) else -1, sha, shape)

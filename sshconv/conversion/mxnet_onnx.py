@@ -19,7 +19,7 @@ from ..errors import CheckpointError, param
 from ..fsutil import atomic_path, ensure_dir
 from ..model.checkpoint import Checkpoint
 from ..model.spec import ModelSpec
-from .manifest import ARTIFACT_NAME, INPUT_CHANNEL_ORDER, INPUT_LAYOUT, preprocessing_text
+from .manifest import ARTIFACT_NAME, INPUT_CHANNEL_ORDER, INPUT_LAYOUT, ONNX_INPUT_DIMS, preprocessing_text
 from .mo import quiet_stdout
 
 #: ONNX opset of mxnet 1.9's newest converters; the exported file declares it.
@@ -105,6 +105,7 @@ def export_onnx(ckpt: Checkpoint, spec: ModelSpec, shape: tuple[int, ...], outpu
         model = onnx.load(str(raw))
     bake_preprocessing(model, spec)
     _order_graph_outputs(model.graph, [name for name, _ in outputs])
+    make_axes_dynamic(model.graph)
     # Weights are constants, not inputs a user may override: keep only the image input.
     weights = {t.name for t in model.graph.initializer}
     kept = [i for i in model.graph.input if i.name not in weights]
@@ -113,7 +114,8 @@ def export_onnx(ckpt: Checkpoint, spec: ModelSpec, shape: tuple[int, ...], outpu
     del model.opset_import[:]
     model.opset_import.extend([onnx.helper.make_opsetid("", ONNX_OPSET)])
     model.producer_name, model.producer_version = "sshconv (mxnet.onnx.export_model)", mx.__version__
-    model.doc_string = f"{ARTIFACT_NAME}: input {spec.input.name} {list(shape)} raw BGR 0..255 NCHW; {preprocessing_text(spec)}"
+    model.doc_string = (f"{ARTIFACT_NAME}: input {spec.input.name} [{', '.join(map(str, ONNX_INPUT_DIMS))}] (exported at "
+                        f"{list(shape)}) raw BGR 0..255 NCHW; {preprocessing_text(spec)}")  # fmt: skip
     onnx.helper.set_model_props(
         model,
         {
@@ -128,6 +130,28 @@ def export_onnx(ckpt: Checkpoint, spec: ModelSpec, shape: tuple[int, ...], outpu
         tmp.write_bytes(model.SerializeToString())
     names = {n.name for n in model.graph.node} | weights | {o for n in model.graph.node for o in n.output}
     return names | {i.name for i in model.graph.input}
+
+
+def make_axes_dynamic(graph) -> None:
+    """Batch, height and width as named dynamic axes, so that ONNX Runtime runs any frame and batch.
+
+    The exported graph computes every shape it needs at run time (the stride-8 crop reads the
+    upsampled map's ``Shape``; the class-probability reshapes use 0 and -1), so only the declared
+    dimensions pin it to the export's shape. Each output's height and width get their own names
+    (they are the input's divided by the stride, not equal to it); the export's own intermediate
+    shapes (``value_info``) are dropped, the runtime infers them.
+    """
+    image = graph.input[0].type.tensor_type.shape.dim
+    for dim, value in zip(image, ONNX_INPUT_DIMS):
+        if isinstance(value, str):
+            dim.ClearField("dim_value")
+            dim.dim_param = value
+    for out in graph.output:
+        dims = out.type.tensor_type.shape.dim
+        for k, suffix in ((0, None), (2, "height"), (3, "width")):
+            dims[k].ClearField("dim_value")
+            dims[k].dim_param = ONNX_INPUT_DIMS[0] if suffix is None else f"{out.name}_{suffix}"
+    del graph.value_info[:]
 
 
 def bake_preprocessing(model, spec: ModelSpec) -> None:
@@ -183,7 +207,11 @@ def _order_graph_outputs(graph, order: list[str]) -> None:
     graph.output.extend(copies)
 
 
-def onnx_to_ov(path: Path):
+def onnx_to_ov(path: Path, shape=None):
+    """The ONNX file as an ``ov.Model``; its dynamic axes fixed to ``shape`` (the IRs' default, they reshape)."""
     import openvino as ov
 
-    return ov.convert_model(str(path))
+    model = ov.convert_model(str(path))
+    if shape is not None and model.inputs[0].get_partial_shape().is_dynamic:
+        model.reshape({model.inputs[0]: list(shape)})
+    return model

@@ -254,7 +254,8 @@ def quantize_artifacts(
         res = quantize_ir(spec, manifest.file(a), out, options, calibration=calib, on_event=on_event)
         res.record["from"]["path"] = a.path  # relative to the folder, as the artifacts are
         for path, kind in ((out, "ir-xml"), (out.with_suffix(".bin"), "ir-bin")):
-            manifest.artifacts.append(Artifact.of_file(manifest.folder, path, kind, a.route, QUANTIZED_WEIGHTS))
+            shape = a.input_shape if kind == "ir-xml" else ()
+            manifest.artifacts.append(Artifact.of_file(manifest.folder, path, kind, a.route, QUANTIZED_WEIGHTS, shape))
             emit("artifact", item=manifest.artifacts[-1].path, **manifest.artifacts[-1].to_dict())
         records[_label(a.route)] = res.record
     if QUANTIZED_WEIGHTS not in manifest.weights:

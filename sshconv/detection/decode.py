@@ -87,12 +87,15 @@ def decode(
     input_hw: tuple[int, int],
     config: DecodeConfig = DecodeConfig(),
     scale: float | tuple[float, float] = 1.0,
+    image: int = 0,
 ) -> np.ndarray:
-    """Face boxes ``(N, 5)`` = ``[x1, y1, x2, y2, score]`` from one image's six outputs.
+    """Face boxes ``(N, 5)`` = ``[x1, y1, x2, y2, score]`` of image ``image`` of a batch's six outputs.
 
-    ``input_hw`` is the network input size (boxes are clipped to it); boxes are then
-    divided by ``scale`` (``(sy, sx)`` or one number), the factor the image was resized
-    by to fit the network, so they land in the original image's pixels.
+    Any input size: the anchors are laid over each stride's actual feature map (the
+    box deltas' height and width), and the class map is cut to it first, as upstream's
+    ``_clip_pad`` does. ``input_hw`` is the frame the network saw (boxes are clipped to
+    it); boxes are then divided by ``scale`` (``(sy, sx)`` or one number), the factor the
+    image was resized by to fit the network, so they land in the original image's pixels.
     """
     height, width = input_hw
     proposals, scores = [], []
@@ -100,9 +103,9 @@ def decode(
         prob = np.asarray(outputs[cls_name], dtype=np.float32)
         deltas = np.asarray(outputs[bbox_name], dtype=np.float32)
         fh, fw = deltas.shape[2], deltas.shape[3]
-        face = prob[0, NUM_ANCHORS:, :fh, :fw]  # A, H, W
+        face = prob[image, NUM_ANCHORS:, :fh, :fw]  # A, H, W
         face = face.transpose(1, 2, 0).reshape(-1)
-        d = deltas[0].transpose(1, 2, 0).reshape(-1, 4)  # (H, W, A*4) -> (H*W*A, 4)
+        d = deltas[image].transpose(1, 2, 0).reshape(-1, 4)  # (H, W, A*4) -> (H*W*A, 4)
         # Upstream keeps the best anchors of each stride, NMS's the rest, then thresholds: thresholding
         # first gives the same boxes, since greedy NMS never lets a lower score remove a higher one.
         best = np.argsort(-face, kind="stable")[: config.pre_nms_top_n]
@@ -122,3 +125,13 @@ def decode(
     dets[:, [0, 2]] /= sx
     dets[:, [1, 3]] /= sy
     return dets
+
+
+def decode_batch(
+    outputs: Mapping[str, np.ndarray], input_hw: tuple[int, int], config: DecodeConfig = DecodeConfig(),
+    scales: Sequence[float | tuple[float, float]] | None = None,
+) -> list[np.ndarray]:  # fmt: skip
+    """:func:`decode` for every image of a batch (``scales``: one per image, default 1)."""
+    batch = len(next(iter(outputs.values())))
+    scales = list(scales) if scales is not None else [1.0] * batch
+    return [decode(outputs, input_hw, config, scales[i], image=i) for i in range(batch)]

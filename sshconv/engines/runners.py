@@ -22,15 +22,15 @@ def open_runner(
     """A runner (not yet active: use it in a ``with``) for ``engine``.
 
     ``model`` replaces the engine's file with an ``ov.Model`` already read (OpenVINO only);
-    ``input_shape`` defaults to model.yml's; ``mode`` picks OpenVINO's performance hint;
+    ``input_shape`` defaults to model.yml's (an input of another shape reshapes the runner); ``mode`` picks OpenVINO's performance hint;
     ``threads`` caps OpenVINO's inference threads (MXNet's are set by ``OMP_NUM_THREADS``
     before it loads).
     """
     from ..runtimes import MXNetRunner, OnnxRuntimeRunner, OpenVINORunner
 
-    if engine.runtime == "mxnet":
-        return MXNetRunner(engine.path, spec)
     shape = input_shape if input_shape is not None else (spec.input.shape if spec is not None else None)
+    if engine.runtime == "mxnet":
+        return MXNetRunner(engine.path, spec, shape)
     if engine.runtime == "onnxruntime":
         return OnnxRuntimeRunner(engine.path, spec, shape)
     return OpenVINORunner(model if model is not None else engine.path, spec, engine.execution, shape,

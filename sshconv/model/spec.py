@@ -150,9 +150,10 @@ class OutputSpec:
         """The output's stride in input pixels, from its name (``…_stride8``)."""
         return output_stride(self.name)
 
-    def for_input(self, height: int, width: int) -> OutputSpec:
-        """This output's shape for an input of ``height`` x ``width``."""
+    def for_input(self, height: int, width: int, batch: int | None = None) -> OutputSpec:
+        """This output's shape for an input of ``height`` x ``width`` (and ``batch`` images, default model.yml's)."""
         n, c = self.shape[:2]
+        n = n if batch is None else int(batch)
         return OutputSpec(self.name, (n, c, feature_size(height, self.stride), feature_size(width, self.stride)))
 
 
@@ -204,11 +205,11 @@ class ModelSpec:
         """The outputs' names, in order."""
         return [o.name for o in self.outputs]
 
-    def outputs_for(self, height: int, width: int) -> tuple[OutputSpec, ...]:
-        """The outputs, in order, with their shapes for an input of ``height`` x ``width``."""
-        if (height, width) == tuple(self.input.shape[2:4]):
+    def outputs_for(self, height: int, width: int, batch: int | None = None) -> tuple[OutputSpec, ...]:
+        """The outputs, in order, with their shapes for an input of ``height`` x ``width`` (and ``batch`` images)."""
+        if (height, width) == tuple(self.input.shape[2:4]) and batch in (None, self.input.shape[0]):
             return self.outputs
-        return tuple(o.for_input(height, width) for o in self.outputs)
+        return tuple(o.for_input(height, width, batch) for o in self.outputs)
 
     def tolerance(self, tolerance_set: str, output_name: str) -> Tolerance:
         """The tolerance for one output in one tolerance set (model.yml, else the defaults)."""

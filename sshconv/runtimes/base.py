@@ -92,9 +92,31 @@ class Runner:
             raise RuntimeError(f"{self.name}: use it as a context manager (or call activate()) before infer()")
 
     def infer(self, raw_bgr: np.ndarray) -> dict[str, np.ndarray]:
-        """Outputs ``{name: array}`` for one raw-BGR input of :attr:`input_shape`."""
+        """Outputs ``{name: array}`` for one raw-BGR input ``N x 3 x H x W``.
+
+        An input of another shape than :attr:`input_shape` reshapes the runner first
+        (:meth:`reshape`): feed inputs grouped by shape, each change recompiles.
+        """
         self._require_active()
-        return self.infer_impl(check_raw_input(raw_bgr, self.input_shape))
+        arr = np.asarray(raw_bgr)
+        if tuple(arr.shape) != tuple(self.input_shape):
+            self.reshape(arr.shape)
+        return self.infer_impl(check_raw_input(arr, self.input_shape))
+
+    def reshape(self, shape: Sequence[int]) -> None:
+        """Take inputs of ``shape`` from now on (checked by :func:`~sshconv.model.shapes.check_shape`)."""
+        from ..model.shapes import check_shape
+
+        self._require_active()
+        if len(shape) != 4:
+            check_raw_input(np.empty(tuple(shape), np.uint8), self.input_shape)  # says what the model takes
+        shape = check_shape(shape, self.spec.input.shape[1])
+        if shape != tuple(self.input_shape):
+            self._reshape(shape)
+            self.input_shape = shape
+
+    def _reshape(self, shape: tuple[int, ...]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def infer_impl(self, raw_bgr: np.ndarray) -> dict[str, np.ndarray]:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +34,12 @@ class MXNetRunner(Runner):
 
     name = "mxnet"
 
-    def __init__(self, checkpoint_dir: str | Path, spec: ModelSpec | None = None) -> None:
+    def __init__(
+        self, checkpoint_dir: str | Path, spec: ModelSpec | None = None, input_shape: Sequence[int] | None = None
+    ) -> None:
         super().__init__(spec)
+        if input_shape is not None:
+            self.input_shape = tuple(int(d) for d in input_shape)
         self.checkpoint_dir = Path(checkpoint_dir)
         self.input_name = self.spec.input.name
         self.checkpoint: Any = None
@@ -68,6 +72,11 @@ class MXNetRunner(Runner):
         except (mx.base.MXNetError, KeyError) as exc:
             raise CheckpointError(f"{self.checkpoint_dir}: cannot bind the graph for input {self.input_shape}: {exc}") from None
 
+    def _reshape(self, shape: tuple[int, ...]) -> None:
+        self._executor = None  # one executor at a time: the old one's memory goes first
+        self.input_shape = shape
+        self._executor = self._bind(self.checkpoint.symbol)
+
     def _deactivate(self) -> None:
         self._executor = None
         self.checkpoint = None
@@ -88,6 +97,8 @@ class MXNetRunner(Runner):
     def infer_internals(self, raw_bgr: np.ndarray, names: Iterable[str]) -> dict[str, np.ndarray]:
         """Intermediate tensors ``{name: array}`` for the given MXNet node names."""
         self._require_active()
+        if tuple(np.shape(raw_bgr)) != tuple(self.input_shape):
+            self.reshape(np.shape(raw_bgr))
         raw_bgr = check_raw_input(raw_bgr, self.input_shape)
         internals = self.checkpoint.symbol.get_internals()
         available = set(internals.list_outputs())

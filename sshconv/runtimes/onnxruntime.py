@@ -30,6 +30,7 @@ class OnnxRuntimeRunner(Runner):
         self.requested_shape = None if input_shape is None else tuple(int(d) for d in input_shape)
         self.execution = self.execution_used = EXECUTION
         self._session = None
+        self._declared: tuple[int, ...] = ()
         self._input = ""
         self._outputs: list[tuple[str, str]] = []  # (model.yml name, the session's name)
 
@@ -50,10 +51,9 @@ class OnnxRuntimeRunner(Runner):
         inputs = session.get_inputs()
         if len(inputs) != 1:
             raise ModelFileError(f"{path}: has {len(inputs)} inputs, expected 1 (the image)")
-        shape = tuple(d if isinstance(d, int) else -1 for d in inputs[0].shape)
-        wanted = self.requested_shape or shape
-        if -1 in wanted or (self.requested_shape and shape != self.requested_shape and -1 not in shape):
-            raise ModelFileError(f"{path}: input shape is {shape}, expected {self.requested_shape or 'a fixed shape'}")
+        self._declared = tuple(d if isinstance(d, int) else -1 for d in inputs[0].shape)
+        wanted = self.requested_shape or tuple(d if d != -1 else s for d, s in zip(self._declared, self.spec.input.shape))
+        self._check_takes(wanted)
         self.input_shape = tuple(wanted)
         declared = {plain_name(o.name): o for o in session.get_outputs()}
         by_plain = {n: o.name for n, o in declared.items()}
@@ -66,12 +66,23 @@ class OnnxRuntimeRunner(Runner):
         self._session, self._input = session, inputs[0].name
         self._outputs = [(n, by_plain[n]) for n in self.spec.output_names]
         # The shapes the file declares (dynamic dimensions, as names, are left for the runtime to settle).
-        for o in self.spec.outputs_for(*self.input_shape[2:4]):
+        for o in self.spec.outputs_for(self.input_shape[2], self.input_shape[3], self.input_shape[0]):
             shape = declared[o.name].shape
             if all(isinstance(d, int) for d in shape) and tuple(shape) != tuple(o.shape):
                 raise ModelFileError(
                     f"{path}: output {o.name} has shape {tuple(shape)}, expected {tuple(o.shape)}; this is not the SSH model"
                 )
+
+    def _check_takes(self, shape: Sequence[int]) -> None:
+        """A file that declares fixed dimensions runs only at them (ONNX Runtime refuses any other)."""
+        if len(shape) != len(self._declared) or any(d not in (-1, s) for d, s in zip(self._declared, shape)):
+            raise ModelFileError(
+                f"{self.model_path}: declares a fixed input {list(self._declared)}, cannot run {tuple(shape)}; "
+                "convert it again (sshconv convert writes batch, height and width as dynamic axes)"
+            )
+
+    def _reshape(self, shape: tuple[int, ...]) -> None:
+        self._check_takes(shape)
 
     def _deactivate(self) -> None:
         self._session = None

@@ -80,6 +80,7 @@ class OpenVINORunner(Runner):
         self.compiled: Any = None
         self._request: Any = None
         self._ports: list[tuple[str, Any]] = []
+        self._read: Any = None  # the model as read, before any reshape
 
     @property
     def label(self) -> str:
@@ -89,8 +90,17 @@ class OpenVINORunner(Runner):
         import openvino as ov
 
         core = ov.Core()
-        model = self.model_source if self.model_path is None else read_openvino_model(core, self.model_path)
-        model = check_model_contract(model, self.label, self.spec, self.requested_shape)
+        self._read = self.model_source if self.model_path is None else read_openvino_model(core, self.model_path)
+        self._compile(core, self.requested_shape)
+
+    def _reshape(self, shape: tuple[int, ...]) -> None:
+        import openvino as ov
+
+        self._request = self.compiled = self.model = None  # one compiled model at a time
+        self._compile(ov.Core(), shape)
+
+    def _compile(self, core, shape: Sequence[int] | None) -> None:
+        model = check_model_contract(self._read, self.label, self.spec, shape)
         if self.extra_outputs:
             model = _with_extra_outputs(model, self.extra_outputs, self.label)
         self.model = model
@@ -163,6 +173,7 @@ class OpenVINORunner(Runner):
         self._request = None
         self.compiled = None
         self.model = None
+        self._read = None
 
     def infer_impl(self, raw_bgr: np.ndarray) -> dict[str, np.ndarray]:
         self._request.infer({0: raw_bgr})
@@ -182,13 +193,8 @@ def check_model_contract(model, label: str, spec: ModelSpec | None = None, input
     pshape = model.inputs[0].get_partial_shape()
     if input_shape is not None:
         shape = tuple(int(d) for d in input_shape)
-        if pshape.is_dynamic:
-            model = model.clone()
-            model.reshape(list(shape))
-        elif tuple(pshape.to_shape()) != shape:
-            raise ModelFileError(
-                f"{label}: input shape is {tuple(pshape.to_shape())}, expected {shape}; convert again with the right input shape"
-            )
+        if pshape.is_dynamic or tuple(pshape.to_shape()) != shape:
+            model = _reshaped(model, shape, label)
     elif pshape.is_dynamic:
         raise ModelFileError(f"{label}: input shape {pshape} is dynamic; pass an input shape")
     names = {plain_name(n) for port in model.outputs for n in port.get_names()}
@@ -202,13 +208,27 @@ def check_model_contract(model, label: str, spec: ModelSpec | None = None, input
     return model
 
 
+def _reshaped(model, shape: tuple[int, ...], label: str):
+    """A copy of ``model`` taking ``shape`` (SSH is fully convolutional: its IRs take any size and batch)."""
+    before = model.inputs[0].get_partial_shape()
+    model = model.clone()
+    try:
+        model.reshape({model.inputs[0]: list(shape)})
+    except RuntimeError as exc:
+        raise ModelFileError(
+            f"{label}: OpenVINO cannot reshape its input {before} to {shape} ({first_line(exc)}); "
+            "this model takes only its own input shape"
+        ) from None
+    return model
+
+
 def _check_output_shapes(model, label: str, spec: ModelSpec) -> None:
     """Each output has the shape model.yml gives for this input size."""
     pshape = model.inputs[0].get_partial_shape()
     if pshape.is_dynamic or len(pshape) != 4:
         return
-    height, width = (int(d) for d in list(pshape.to_shape())[2:])
-    wanted = {o.name: o.shape for o in spec.outputs_for(height, width)}
+    batch, _, height, width = (int(d) for d in pshape.to_shape())
+    wanted = {o.name: o.shape for o in spec.outputs_for(height, width, batch)}
     for port in model.outputs:
         name = next((plain_name(n) for n in port.get_names() if plain_name(n) in wanted), None)
         if name is None or port.get_partial_shape().is_dynamic:
@@ -216,7 +236,7 @@ def _check_output_shapes(model, label: str, spec: ModelSpec) -> None:
         got = tuple(int(d) for d in port.get_partial_shape().to_shape())
         if got != wanted[name]:
             raise ModelFileError(
-                f"{label}: output {name} has shape {got}, expected {wanted[name]} for a {height}x{width} input; "
+                f"{label}: output {name} has shape {got}, expected {wanted[name]} for a {batch}x{height}x{width} input; "
                 "this is not the SSH model"
             )
 

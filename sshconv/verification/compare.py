@@ -16,12 +16,34 @@ from .results import CheckResult, OutputStats, Sample, SampleDetections
 REL_ERROR_FLOOR = 1e-3
 
 
+def shape_groups(samples: Sequence[Sample]) -> list[tuple[tuple[int, ...], list[int]]]:
+    """``(input shape, sample indices)`` per input shape, in the samples' order."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, s in enumerate(samples):
+        groups.setdefault(tuple(s.tensor.shape), []).append(i)
+    return list(groups.items())
+
+
 def compare_outputs(
     references: Sequence[Mapping[str, np.ndarray]],
     candidates: Sequence[Mapping[str, np.ndarray]],
     tolerances: Mapping[str, Tolerance],
+    samples: Sequence[Sample] | None = None,
 ) -> list[OutputStats]:
-    """Per-output statistics of ``candidates`` against ``references`` (one mapping per sample)."""
+    """Per-output statistics of ``candidates`` against ``references`` (one mapping per sample).
+
+    With ``samples`` of several input shapes, one set of statistics per shape (each
+    :class:`OutputStats` names its ``input_shape``); indices in ``argmax_*`` are the samples'.
+    """
+    if samples is None:
+        return _compare_group(references, candidates, tolerances, list(range(len(references))), ())
+    stats = []
+    for shape, idx in shape_groups(samples):
+        stats += _compare_group([references[i] for i in idx], [candidates[i] for i in idx], tolerances, idx, shape)
+    return stats
+
+
+def _compare_group(references, candidates, tolerances: Mapping[str, Tolerance], index: list[int], input_shape) -> list[OutputStats]:
     stats = []
     for name, tol in tolerances.items():
         ref0 = references[0][name]
@@ -29,7 +51,7 @@ def compare_outputs(
         s = OutputStats(
             name=name, family=output_family(name), tolerance=tol, reference_shape=tuple(ref0.shape),
             candidate_shape=None if cand0 is None else tuple(cand0.shape), reference_dtype=str(ref0.dtype),
-            candidate_dtype=None if cand0 is None else str(cand0.dtype),
+            candidate_dtype=None if cand0 is None else str(cand0.dtype), input_shape=tuple(input_shape),
         )  # fmt: skip
         stats.append(s)
         if cand0 is None:
@@ -56,8 +78,9 @@ def compare_outputs(
         s.max_rel, s.mean_rel = float(rel.max()), float(rel.mean())
         s.median_rel, s.p99_rel = float(np.median(rel)), float(np.percentile(rel, 99))
         i_abs = np.unravel_index(int(diff.argmax()), diff.shape)
-        s.argmax_abs = tuple(int(i) for i in i_abs)
-        s.argmax_margin = tuple(int(i) for i in np.unravel_index(int(ratio.argmax()), ratio.shape))
+        i_margin = np.unravel_index(int(ratio.argmax()), ratio.shape)
+        s.argmax_abs = (index[int(i_abs[0])], *(int(i) for i in i_abs[1:]))
+        s.argmax_margin = (index[int(i_margin[0])], *(int(i) for i in i_margin[1:]))
         s.reference_at_max, s.candidate_at_max = float(ref[i_abs]), float(cand[i_abs])
         s.margin = float(ratio.max())
         s.violations = int((ratio > 1.0).sum())
@@ -81,7 +104,11 @@ def loose(config: DecodeConfig, slack: float) -> DecodeConfig:
 
 
 def faces_of(outputs: Mapping[str, np.ndarray], sample: Sample, config: DecodeConfig, slack: float):
-    """One engine's faces on one sample as parity compares them: after NMS, and the pool before it."""
+    """One engine's faces on one sample as parity compares them: after NMS, and the pool before it.
+
+    A batch's faces are its first image's (a batch sample stacks single-image samples so that each
+    of them is the first of one batch; the element-wise comparison covers every image).
+    """
     cfg = loose(config, slack)
     hw = sample.tensor.shape[2:4]
     return decode(outputs, hw, cfg, sample.scale), decode(outputs, hw, replace(cfg, nms_threshold=1.0), sample.scale)
@@ -102,7 +129,8 @@ def detections(
             dets, pool = empty, empty
         parity = match_detections(ref, dets, score_threshold=threshold, slack=slack,
                                   reference_pool=ref_pool, candidate_pool=pool)  # fmt: skip
-        out.append(SampleDetections(s.index, ref[ref[:, 4] >= threshold], dets[dets[:, 4] >= threshold], parity))
+        out.append(SampleDetections(s.index, ref[ref[:, 4] >= threshold], dets[dets[:, 4] >= threshold], parity,
+                                    tuple(s.tensor.shape)))  # fmt: skip
     return out
 
 
@@ -117,7 +145,7 @@ def compare_run(
     With ``thresholds`` (a quantized model) the faces decide: recall and precision must reach
     them, and the element-wise statistics are informational.
     """
-    check.outputs = compare_outputs(references, candidates, tolerances)
+    check.outputs = compare_outputs(references, candidates, tolerances, samples)
     check.detection_thresholds = thresholds
     if thresholds is not None:
         for o in check.outputs:

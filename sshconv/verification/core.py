@@ -40,7 +40,7 @@ from .controls import control_models
 from .divergence import first_divergence
 from .golden import load_golden, save_golden
 from .results import CheckResult, ControlResult, Sample, VerifyResult, jsonable
-from .samples import DEFAULT_PHOTOS, DEFAULT_SAMPLES, DEFAULT_SEED, QUANTIZED_PHOTOS, make_samples
+from .samples import DEFAULT_PHOTOS, DEFAULT_SAMPLES, DEFAULT_SEED, QUANTIZED_PHOTOS, make_shape_samples
 from .tolerances import resolve_tolerances
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ class VerifyOptions:
     bf16: bool = False
     runtime: str = "openvino"  # what runs ONNX files: openvino or onnxruntime (IRs always run on OpenVINO)
     decode_config: DecodeConfig | None = None  # default: DecodeConfig.for_spec(spec)
+    #: Input shapes (N, 3, H, W) every model is run and compared at; ``None``: model.yml's. A golden file holds its own.
+    shapes: Sequence[Sequence[int]] | None = None
 
 
 @dataclass
@@ -134,7 +136,8 @@ def verify(
         ref_hashes = {Path(golden).name: sha256_file(golden)}
         ref_hashes.update({f"checkpoint:{k}": v for k, v in meta.get("checkpoint_sha256", {}).items()})
     else:
-        samples = make_samples(spec.input.shape, options.samples, options.seed, options.images, photos=photos)
+        shapes = options.shapes if options.shapes is not None else (spec.input.shape,)
+        samples = make_shape_samples(shapes, options.samples, options.seed, options.images, photos=photos)
         seed = options.seed
         engine = checkpoint_engine(input_dir) if input_dir is not None else model_engine(against, "reference", options.runtime)
         _check_same_checkpoint(engine, plan, artifacts, input_dir)
@@ -166,7 +169,7 @@ def verify(
     for check in result.checks:
         if not check.passed and input_dir is not None and check.tolerance_set not in ("BF16", *QUANTIZED):
             run = next(r for r in runs if r.label == check.label)
-            worst = max(check.outputs, key=lambda o: o.margin if np.isfinite(o.margin) else 1e300)
+            worst = max(check.outputs, key=lambda o: (not o.passed, o.margin if np.isfinite(o.margin) else 1e300))
             sample = samples[worst.argmax_margin[0]] if worst.argmax_margin else samples[0]
             fresh = read_model(run.engine.path, spec)  # a copy of its own: the checked graph is not touched
             check.divergence = first_divergence(input_dir, fresh, sample, spec, run.tolerance_set, run.execution)
@@ -192,6 +195,8 @@ def _check_arguments(
         raise UsageError(
             f"verify: {param('golden')} and {param('save_golden_to')} do not go together; save first, then verify against it"
         )
+    if golden is not None and options.shapes is not None:
+        raise UsageError(f"verify: {param('shapes')} does not go with {param('golden')}; the golden file holds its own shapes")
     if golden is not None and options.images is not None:
         raise UsageError(f"verify: {param('images')} does not go with {param('golden')}; the golden file holds its own inputs")
     if golden is not None and against is not None:

@@ -27,13 +27,13 @@ def first_divergence(
     from ..runtimes.openvino import OpenVINORunner, openvino_tensor_names
 
     threshold = DIVERGENCE_THRESHOLD[tolerance_set]
-    with MXNetRunner(checkpoint_dir, spec) as mx_runner:
+    with MXNetRunner(checkpoint_dir, spec, sample.tensor.shape) as mx_runner:
         mx_names = set(mx_runner.internal_names())
         shared = [n for n in openvino_tensor_names(model) if n in mx_names]
         if not shared:
             return Divergence(None, float("nan"), threshold, sample.index, note="no tensor names survived conversion")
         refs = mx_runner.infer_internals(sample.tensor, shared)
-    with OpenVINORunner(model, spec, execution, spec.input.shape, extra_outputs=shared) as ov_runner:
+    with OpenVINORunner(model, spec, execution, sample.tensor.shape, extra_outputs=shared) as ov_runner:
         cands = ov_runner.infer(sample.tensor)
     compared = []
     first, first_err = None, float("nan")

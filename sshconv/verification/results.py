@@ -72,6 +72,7 @@ class OutputStats:
     elements: int = 0
     problem: str = ""  # a structural problem (missing, shape, NaN); empty if none
     informational: bool = False  # a quantized model's statistics: shown, not part of the verdict (only a problem is)
+    input_shape: tuple[int, ...] = ()  # the input shape of the samples these statistics cover
 
     @property
     def passed(self) -> bool:
@@ -92,12 +93,15 @@ class SampleDetections:
     reference: np.ndarray
     candidate: np.ndarray
     parity: DetectionParity
+    input_shape: tuple[int, ...] = ()
 
     def to_dict(self, boxes: bool = False) -> dict[str, Any]:
         p = self.parity
         d = {"sample": self.sample, "reference": p.reference, "candidate": p.candidate, "matched": p.matched,
              "missed": p.missed, "extra": p.extra, "passed": p.passed, "matched_fraction": p.matched_fraction,
              "max_box_drift": p.max_box_drift, "max_score_drift": p.max_score_drift}  # fmt: skip
+        if self.input_shape:
+            d["input_shape"] = list(self.input_shape)
         if boxes:
             d["reference_boxes"] = self.reference.tolist()
             d["candidate_boxes"] = self.candidate.tolist()
@@ -157,14 +161,38 @@ class CheckResult:
     @property
     def recall(self) -> float:
         """Reference faces (clearly above the threshold) that the candidate found, over every input."""
-        base = sum(d.parity.reference_clear for d in self.detections)
-        return 1.0 if base == 0 else 1.0 - self.missed / base
+        return _recall(self.detections)
 
     @property
     def precision(self) -> float:
         """Candidate boxes (clearly above the threshold) that are reference faces, over every input."""
-        base = sum(d.parity.candidate_clear for d in self.detections)
-        return 1.0 if base == 0 else 1.0 - self.extra / base
+        return _precision(self.detections)
+
+    @property
+    def input_shapes(self) -> list[tuple[int, ...]]:
+        """The input shapes checked, in the samples' order."""
+        return list(dict.fromkeys([o.input_shape for o in self.outputs] + [d.input_shape for d in self.detections]))
+
+    def shape_verdicts(self) -> dict[str, dict[str, Any]]:
+        """Per input shape (``1x3x720x1280``): passed, the worst margin, faces missed and extra."""
+        out = {}
+        for shape in self.input_shapes:
+            outputs = [o for o in self.outputs if o.input_shape == shape]
+            dets = [d for d in self.detections if d.input_shape == shape]
+            t = self.detection_thresholds
+            if t is not None:
+                faces_ok = not dets or (_recall(dets) >= t.recall and _precision(dets) >= t.precision)
+            else:
+                faces_ok = all(d.parity.passed for d in dets)
+            key = "x".join(map(str, shape)) or "all"
+            out[key] = {"passed": bool(outputs) and all(o.passed for o in outputs) and faces_ok,
+                        "margin": jsonable(max((o.margin for o in outputs), default=float("inf"))),
+                        "missed": sum(d.parity.missed for d in dets), "extra": sum(d.parity.extra for d in dets)}  # fmt: skip
+        return out
+
+    @property
+    def failed_shapes(self) -> list[str]:
+        return [k for k, v in self.shape_verdicts().items() if not v["passed"]]
 
     @property
     def missed(self) -> int:
@@ -203,6 +231,7 @@ class CheckResult:
                                  "precision": self.precision, "thresholds": self._thresholds(),
                                  "samples": [d.to_dict(boxes) for d in self.detections]},
             "divergence": self.divergence.to_dict() if self.divergence else None,
+            "shapes": self.shape_verdicts(),
         }  # fmt: skip
 
     def _thresholds(self) -> dict[str, float] | None:
@@ -221,11 +250,18 @@ class ControlResult:
 
     @property
     def caught(self) -> bool:
-        return not self.check.passed
+        """The defect fails the check at every input shape verified (a control passing at one shape is a blind spot)."""
+        verdicts = self.check.shape_verdicts()
+        return not self.check.passed and all(not v["passed"] for v in verdicts.values())
+
+    @property
+    def missed_at(self) -> list[str]:
+        """The input shapes at which the defect went unnoticed."""
+        return [k for k, v in self.check.shape_verdicts().items() if v["passed"]]
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "of": self.of, "caught": self.caught,
-                "check": self.check.to_dict()}  # fmt: skip
+                "missed_at": self.missed_at, "check": self.check.to_dict()}  # fmt: skip
 
 
 @dataclass
@@ -281,3 +317,13 @@ def jsonable(v: Any) -> Any:
     if isinstance(v, np.ndarray):
         return v.tolist()
     return v
+
+
+def _recall(detections) -> float:
+    base = sum(d.parity.reference_clear for d in detections)
+    return 1.0 if base == 0 else 1.0 - sum(d.parity.missed for d in detections) / base
+
+
+def _precision(detections) -> float:
+    base = sum(d.parity.candidate_clear for d in detections)
+    return 1.0 if base == 0 else 1.0 - sum(d.parity.extra for d in detections) / base

@@ -86,3 +86,29 @@ def _generated_photos(count: int, seed: int, height: int, width: int, first_inde
         out.append(Sample(first_index + i, "photo", label, fitted.tensor, tuple(fitted.scale), f"generated photo, seed {seed}",
                           truth))  # fmt: skip
     return out
+
+
+def make_shape_samples(
+    shapes: Sequence[Sequence[int]], samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED,
+    images: str | Path | None = None, photos: int = DEFAULT_PHOTOS,
+) -> list[Sample]:  # fmt: skip
+    """:func:`make_samples` at each shape, grouped by shape (a runner recompiles once per shape).
+
+    At a batch of ``N``, sample ``j`` stacks the single-image samples ``j, j+1, .. j+N-1`` (cyclically),
+    so that every image is the first of one batch (detection parity decodes a batch's first image)
+    and no batch is one image repeated. With several shapes each label ends with its shape.
+    """
+    from ..model.shapes import check_shape, shape_text
+
+    out: list[Sample] = []
+    for shape in shapes:
+        n, c, h, w = check_shape(shape)
+        single = make_samples((1, c, h, w), samples, seed, images, photos=photos)
+        for j, first in enumerate(single):
+            members = [single[(j + k) % len(single)] for k in range(n)]
+            tensor = first.tensor if n == 1 else np.concatenate([m.tensor for m in members])
+            label = first.label if len(shapes) == 1 else f"{first.label} @ {shape_text((n, c, h, w))}"
+            if n > 1:
+                label += f" + {n - 1} more"
+            out.append(Sample(len(out), first.kind, label, tensor, first.scale, first.source, first.faces))
+    return out
