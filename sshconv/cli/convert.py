@@ -32,6 +32,8 @@ def cmd_convert(args) -> int:
     print(
         f"input {inp['name']} {inp['shape']} {inp['layout']}: raw {inp['channel_order']} 0..255 ({inp['preprocessing']}, inside the model)"
     )
+    if inp.get("shapes"):
+        print(f"input shapes: {inp['shapes']}")
     for a in manifest.artifacts:
         print(f"{a.route:<4} {a.weights}  {a.path}  sha256 {a.sha256[:12]}…  {a.size:,} bytes")
     for o in manifest.outputs:

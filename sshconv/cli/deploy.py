@@ -13,6 +13,7 @@ from .common import (
     add_onnx,
     add_progress,
     add_runtime,
+    add_shapes,
     command,
     json_targets,
     load_spec,
@@ -40,11 +41,12 @@ def cmd_detect(args) -> int:
 
 
 def add_detect(sub) -> None:
-    from ..deploy.detect import DEFAULT_FIT, FIT_MODES
+    from ..detection.fitting import DEFAULT_FIT, FITS, NATIVE_MAX_PIXELS, UPSTREAM_LONG, UPSTREAM_SHORT
 
     p = command(
         sub, "detect", "Find faces on photos with the converted IR; draw them and give the boxes as JSON.",
-        "sshconv detect photo.jpg --ir out/ir/mo/FP32/ssh-mxnet.xml --out photo-faces.png", cmd_detect,
+        "sshconv detect photo.jpg --ir out/ir/mo/FP32/ssh-mxnet.xml --out photo-faces.png\n"
+        "sshconv detect frame-1080p.jpg --ir out/ir/mo/FP32/ssh-mxnet.xml --fit native --out-dir faces", cmd_detect,
     )  # fmt: skip
     p.add_argument("images", metavar="IMAGE", nargs="+", type=Path, help="photos (JPEG, PNG, BMP, ...; any size)")
     add_ir(p)
@@ -57,8 +59,12 @@ def add_detect(sub) -> None:
     # The default is the decoder's SCORE_THRESHOLD, applied by the library (importing the decoder here would load numpy).
     p.add_argument("--threshold", metavar="T", type=float, help="face score threshold (default: the decoder's, 0.5)")
     p.add_argument(
-        "--fit", choices=FIT_MODES, default=DEFAULT_FIT, help=f"how photos are fitted to the input (default {DEFAULT_FIT})"
-    )
+        "--fit", metavar="|".join(FITS) + "|HxW", default=DEFAULT_FIT,
+        help=f"how photos are fitted to the input (default {DEFAULT_FIT}): resize stretches to model.yml's size, letterbox "
+        f"keeps the aspect ratio and pads; upstream scales the shorter side to {UPSTREAM_SHORT} (the longer at most "
+        f"{UPSTREAM_LONG}) as mxnet-SSH's test_ssh.py does; native runs the photo as it is (scaled down past "
+        f"{NATIVE_MAX_PIXELS:,} pixels, one 1920x1080 frame); HxW stretches to that size",
+    )  # fmt: skip
     p.add_argument("--max-faces", metavar="N", type=int, help="keep only the N best-scoring faces per photo (default: all)")
     add_model(p)
     add_progress(p)
@@ -67,12 +73,14 @@ def add_detect(sub) -> None:
 
 def cmd_bench(args) -> int:
     from ..deploy.bench import run_bench
+    from ..model.shapes import parse_shapes
 
     spec = load_spec(args)
     printed, json_file = json_targets(args)
     res = run_with_progress(
         args, run_bench, args.input_dir, ir=args.ir, artifacts=args.artifacts, seconds=args.seconds, spec=spec,
         mxnet=not args.no_mxnet, onnx=args.onnx, runtime=args.runtime, mode=args.mode, json_report=json_file,
+        shapes=None if args.shapes is None else parse_shapes(args.shapes),
     )  # fmt: skip
     if printed:
         print_json(res.to_dict())
@@ -84,23 +92,29 @@ def cmd_bench(args) -> int:
 
 
 def format_bench_table(res) -> str:
-    """The benchmark as a text table (also used by the demo)."""
-    peak = res.matmul_peak
+    """The benchmark as a text table (also used by the demo): each engine against its own precision's ceiling."""
     throughput = res.mode == "throughput"
+    several = len(res.shapes) > 1
+    ceilings = ", ".join(
+        f"{k} {c.gflops_per_s:.0f}" + (f" (ran {c.execution_used})" if c.execution_used != k else "") for k, c in res.ceilings.items()
+    )
     lines = [
-        f"input {'x'.join(map(str, res.input_shape))}, {res.gflop_per_frame:.2f} GFLOP/frame; "
-        f"FP32 matmul ceiling {peak.gflops_per_s:.1f} GFLOP/s ({peak.cores} cores, {peak.size}x{peak.size} GEMM); "
-        f"{res.mode} mode" + ("; streams x requests per engine" if throughput else ""),
-        f"{'engine':<34} {'exec':>5} {'median s':>9} {'± s':>7} {'runs':>5} {'frames/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'vs MXNet':>9}"
-        + (f" {'str x req':>9}" if throughput else ""),
-    ]
+        f"CPU {res.cpu}; {res.mode} mode" + ("; streams x requests per engine" if throughput else ""),
+        f"ceilings (OpenVINO's best matrix multiply: MatMul, or a 3x3 convolution's implicit GEMM; GFLOP/s): {ceilings}",
+        "GFLOP per frame: " + ", ".join(f"{k} {v:.2f}" for k, v in res.gflop_per_frame.items()),
+        f"{'engine':<34} {'shape':>13} {'exec':>5} {'median s':>9} {'± s':>7} {'runs':>5} {'frames/s':>9} "
+        f"{'GFLOP/s':>8} {'of ceiling':>12} {'peak MB':>8} {'vs MXNet':>9}" + (f" {'str x req':>9}" if throughput else ""),
+    ]  # fmt: skip
     for c in res.cases:
         speed = f"{c.speedup_vs_mxnet:.2f}x" if c.speedup_vs_mxnet else "-"
+        shape = f"{c.input_shape[0]}x{c.input_shape[2]}x{c.input_shape[3]}"
         lines.append(
-            f"{c.name:<34} {c.effective_execution:>5} {c.median_s:>9.3f} {c.spread_s:>7.3f} {len(c.times_s):>5} "
-            f"{c.fps:>9.2f} {c.gflops_per_s:>8.1f} {c.gflops_per_s / peak.gflops_per_s:>7.0%} {speed:>9}"
+            f"{c.name:<34} {shape:>13} {c.effective_execution:>5} {c.median_s:>9.3f} {c.spread_s:>7.3f} {len(c.times_s):>5} "
+            f"{c.fps:>9.2f} {c.gflops_per_s:>8.1f} {f'{c.of_ceiling:.0%} {c.ceiling}':>12} {c.peak_rss_mb:>8.0f} {speed:>9}"
             + (f" {f'{c.streams} x {c.requests}':>9}" if throughput else "")
-        )
+        )  # fmt: skip
+    if several:
+        lines.append("frames/s counts images (a batch of 2 is two frames); vs MXNet compares engines at the same shape")
     asked_bf16 = [c for c in res.cases if c.execution == "bf16" and c.effective_execution != "bf16"]
     if asked_bf16:
         lines.append("note: this CPU has no BF16 support; the CPU plugin ran the bf16 requests in f32")
@@ -111,8 +125,10 @@ def add_bench(sub) -> None:
     from ..deploy.bench import BENCH_SECONDS, MODES
 
     p = command(
-        sub, "bench", "Time MXNet and the IRs (FP32 and BF16 execution, FP16 and INT8 IRs) against this machine's FP32 ceiling.",
+        sub, "bench", "Time MXNet and the IRs (FP32 and BF16 execution, FP16 and INT8 IRs), each against this machine's "
+        "measured ceiling at its own precision.",
         "sshconv bench --input-dir ./synthetic --artifacts ./converted --seconds 10\n"
+        "sshconv bench --artifacts ./converted --no-mxnet --shapes 1x720x1280,2x640x640\n"
         "sshconv bench --artifacts ./converted --mode throughput --json-file bench.json", cmd_bench,
         notes="What is timed is one of --ir, --onnx or --artifacts (its IRs, and its ONNX file with --runtime onnxruntime). "
         "MXNet is timed too, for speed-ups, from --input-dir or, with --artifacts, from the checkpoint its manifest names.",
@@ -128,6 +144,7 @@ def add_bench(sub) -> None:
     add_artifacts(p)
     add_onnx(p)
     add_runtime(p)
+    add_shapes(p)
     p.add_argument(
         "--seconds",
         metavar="S",

@@ -22,6 +22,7 @@ reaches on this machine with the cores it has.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import statistics
 import time
@@ -34,7 +35,9 @@ from ..engines import Engine, checkpoint_of, open_runner, plan_engines
 from ..errors import UsageError, param
 from ..events import Emitter, EventHandler
 from ..model.network import CARD_GFLOPS
-from ..versions import available_cores, engine_config
+from ..model.shapes import check_shape, shape_text
+from ..versions import cpu_name, engine_config
+from .ceilings import Ceiling, ceiling_key, measure_ceilings
 
 if TYPE_CHECKING:  # numpy loads when something is timed, so that `sshconv --help` stays light
     import numpy as np
@@ -47,10 +50,6 @@ BENCH_SECONDS = 5.0
 MIN_REPEATS = 3
 #: Untimed runs before timing (first-run allocations, caches, lazy compilation).
 WARMUP_RUNS = 1
-#: Square FP32 matrices multiplied to measure the machine's ceiling.
-MATMUL_SIZE = 2048
-#: Seconds spent measuring the matrix-multiply ceiling.
-MATMUL_SECONDS = 2.0
 #: The frame every engine runs: seeded raw BGR pixels 0..255.
 FRAME_SEED = 0
 MODES = ("latency", "throughput")
@@ -74,6 +73,11 @@ class CaseResult:
     elapsed_s: float = 0.0  # wall seconds of the timed part
     streams: int = 1  # OpenVINO's streams (throughput mode), else 1
     requests: int = 1  # requests in flight at once
+    input_shape: tuple[int, ...] = (1, 3, 640, 640)  # N x 3 x H x W of one inference
+    gflop_per_frame: float = CARD_GFLOPS  # per image, at this shape
+    ceiling: str = "f32"  # the precision whose ceiling this engine is held against
+    ceiling_gflops_per_s: float = float("nan")
+    peak_rss_mb: float = float("nan")  # the process's peak resident memory while this engine loaded and ran
 
     @property
     def median_s(self) -> float:
@@ -86,100 +90,64 @@ class CaseResult:
 
     @property
     def fps(self) -> float:
-        """Frames per second: the inverse of the median latency; in throughput mode, frames over wall time."""
+        """Images per second: the batch over the median latency; in throughput mode, images over wall time."""
+        batch = int(self.input_shape[0])
         if self.mode == "throughput" and self.elapsed_s > 0:
-            return self.frames / self.elapsed_s
-        return 1.0 / self.median_s
+            return batch * self.frames / self.elapsed_s
+        return batch / self.median_s
 
     @property
     def gflops_per_s(self) -> float:
-        return CARD_GFLOPS * self.fps
+        return self.gflop_per_frame * self.fps
+
+    @property
+    def of_ceiling(self) -> float:
+        """GFLOP/s over the measured ceiling of the precision this engine executes in."""
+        return self.gflops_per_s / self.ceiling_gflops_per_s
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.update(
             median_s=self.median_s, spread_s=self.spread_s, min_s=min(self.times_s), max_s=max(self.times_s),
-            repeats=len(self.times_s), fps=self.fps, gflops_per_s=self.gflops_per_s,
+            repeats=len(self.times_s), fps=self.fps, gflops_per_s=self.gflops_per_s, of_ceiling=self.of_ceiling,
         )  # fmt: skip
         return d
 
 
 @dataclass
-class MatmulPeak:
-    """The FP32 GEMM throughput NumPy's BLAS reaches here: the practical FP32 ceiling."""
-
-    gflops_per_s: float
-    size: int
-    cores: int
-    blas: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
 class BenchResult:
-    input_shape: tuple[int, ...]
-    gflop_per_frame: float
+    shapes: list[tuple[int, ...]]
     seconds_per_case: float
-    matmul_peak: MatmulPeak
+    ceilings: dict[str, Ceiling]
+    #: GFLOP per image at each shape (``1x3x720x1280``), counted on the model as OpenVINO reads it.
+    gflop_per_frame: dict[str, float] = field(default_factory=dict)
     cases: list[CaseResult] = field(default_factory=list)
     mode: str = "latency"
     #: How each engine was set up (MXNet's OpenMP threads, ...): speed-ups hold only for these.
     engine_config: dict[str, Any] = field(default_factory=dict)
+    cpu: str = ""
 
-    def case(self, name: str) -> CaseResult:
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.shapes[0]
+
+    def case(self, name: str, shape: Sequence[int] | None = None) -> CaseResult:
         for c in self.cases:
-            if c.name == name:
+            if c.name == name and (shape is None or tuple(c.input_shape) == tuple(shape)):
                 return c
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "input_shape": list(self.input_shape),
+            "shapes": [list(x) for x in self.shapes],
             "gflop_per_frame": self.gflop_per_frame,
             "seconds_per_case": self.seconds_per_case,
             "mode": self.mode,
-            "matmul_peak": self.matmul_peak.to_dict(),
+            "cpu": self.cpu,
+            "ceilings": {k: c.to_dict() for k, c in self.ceilings.items()},
             "cases": [c.to_dict() for c in self.cases],
             "engine_config": self.engine_config,
         }
-
-
-def _blas_name() -> str:
-    import numpy as np
-
-    try:
-        info = np.__config__.get_info("blas_opt_info") or np.__config__.get_info("blas_ilp64_opt_info")
-        libs = info.get("libraries") or []
-        return libs[0] if libs else "unknown"
-    except Exception:  # noqa: BLE001 - numpy's config API differs between versions; the name is cosmetic
-        return "unknown"
-
-
-def matmul_peak(seconds: float = MATMUL_SECONDS, size: int = MATMUL_SIZE) -> MatmulPeak:
-    """The best FP32 ``size`` x ``size`` GEMM throughput (GFLOP/s) NumPy reaches within ``seconds``.
-
-    One multiply is ``2 * size**3`` floating-point operations; BLAS uses every core it is
-    allowed (the count is in the result). The best run is kept: it is the ceiling.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(FRAME_SEED)
-    a = rng.standard_normal((size, size), dtype=np.float32)
-    b = rng.standard_normal((size, size), dtype=np.float32)
-    out = np.empty((size, size), dtype=np.float32)
-    np.matmul(a, b, out=out)  # warm-up: thread pool start, page faults
-    flop = 2.0 * size**3
-    best = 0.0
-    deadline = time.perf_counter() + seconds
-    runs = 0
-    while runs < MIN_REPEATS or time.perf_counter() < deadline:
-        t0 = time.perf_counter()
-        np.matmul(a, b, out=out)
-        best = max(best, flop / (time.perf_counter() - t0) / 1e9)
-        runs += 1
-    return MatmulPeak(gflops_per_s=best, size=size, cores=available_cores(), blas=_blas_name())
 
 
 def bench_frame(shape: tuple[int, ...]) -> np.ndarray:
@@ -222,16 +190,17 @@ def time_engine(
     engine: Engine, frame: np.ndarray, seconds: float, spec=None, on_run: Callable[[], None] | None = None,
     mode: str = "latency",
 ) -> CaseResult:  # fmt: skip
-    """Load ``engine``, warm it up, then time runs for ``seconds`` (at least :data:`MIN_REPEATS`).
+    """Load ``engine`` at ``frame``'s shape, warm it up, then time runs for ``seconds`` (at least :data:`MIN_REPEATS`).
 
     In ``throughput`` mode an OpenVINO engine keeps its optimal number of requests busy instead.
     """
+    reset_peak_rss()
     t0 = time.perf_counter()
-    with open_runner(engine, spec, mode=mode) as runner:
+    with open_runner(engine, spec, mode=mode, input_shape=frame.shape) as runner:
         load_s = time.perf_counter() - t0
         case = CaseResult(name=engine.label, runtime=engine.runtime, model=str(engine.path), weights=engine.weights,
                           execution=engine.execution, effective_execution=engine.execution, times_s=[], load_s=load_s,
-                          mode=mode)  # fmt: skip
+                          mode=mode, input_shape=tuple(frame.shape))  # fmt: skip
         if mode == "throughput" and engine.runtime == "openvino":
             got = runner.throughput(frame, seconds, MIN_REPEATS)
             case.times_s = got["latencies_s"]
@@ -254,6 +223,7 @@ def time_engine(
                     on_run()
             case.frames, case.elapsed_s = len(case.times_s), time.perf_counter() - t_start
         case.effective_execution = getattr(runner, "execution_used", None) or engine.execution
+    case.peak_rss_mb = peak_rss_mb()
     log.info("%s: %.3f frames/s, median %.3f s over %d runs", engine.label, case.fps, case.median_s, len(case.times_s))
     return case
 
@@ -272,8 +242,9 @@ def run_bench(
     mode: str = "latency",
     json_report: str | Path | None = None,
     on_event: EventHandler | None = None,
+    shapes: Sequence[Sequence[int]] | None = None,
 ) -> BenchResult:
-    """Time MXNet (when ``input_dir`` is given) and the IR(s) on one full-size frame.
+    """Time MXNet (when ``input_dir`` is given) and the IR(s) on one frame at each of ``shapes`` (default model.yml's).
 
     ``mode`` is ``latency`` (one frame at a time) or ``throughput`` (OpenVINO's throughput
     hint with its streams and asynchronous requests).
@@ -295,22 +266,32 @@ def run_bench(
 
         ensure_dir(Path(json_report).parent, "JSON report folder")
     spec = spec or load_model_spec()
+    shapes = [check_shape(x) for x in (shapes or [spec.input.shape])]
     engines = plan_bench(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes, onnx=onnx, runtime=runtime)
-    total = len(engines) + 1
+    total = len(engines) * len(shapes) + 1
     emit = Emitter("bench", on_event)
-    emit.start(total, item="FP32 matrix-multiply ceiling")
-    peak = matmul_peak()
-    result = BenchResult(tuple(spec.input.shape), CARD_GFLOPS, seconds, peak, mode=mode)
-    frame = bench_frame(tuple(spec.input.shape))
-    for i, engine in enumerate(engines, start=1):
-        emit.progress(i, total, item=engine.label, force=True)
-        result.cases.append(time_engine(engine, frame, seconds, spec=spec, mode=mode))
+    emit.start(total, item="matrix-multiply ceilings (f32, bf16, int8)")
+    result = BenchResult(shapes, seconds, measure_ceilings(mode), mode=mode, cpu=cpu_name())
+    step = 1
+    for shape in shapes:
+        key = shape_text(shape)
+        result.gflop_per_frame[key] = frame_gflops(engines, shape)
+        frame = bench_frame(shape)
+        for engine in engines:
+            emit.progress(step, total, item=f"{engine.label} @ {key}", force=True)
+            case = time_engine(engine, frame, seconds, spec=spec, mode=mode)
+            case.gflop_per_frame = result.gflop_per_frame[key]
+            case.ceiling = ceiling_key(case.effective_execution, engine.weights)
+            case.ceiling_gflops_per_s = result.ceilings[case.ceiling].gflops_per_s
+            result.cases.append(case)
+            step += 1
     result.engine_config = engine_config(mode)  # after the engines loaded: MXNet's threads are set when it loads
     emit("done", cases=len(result.cases))
 
-    mx_case = next((c for c in result.cases if c.runtime == "mxnet"), None)
-    if mx_case:
-        for c in result.cases:
+    for shape in shapes:
+        here = [c for c in result.cases if tuple(c.input_shape) == tuple(shape)]
+        mx_case = next((c for c in here if c.runtime == "mxnet"), None)
+        for c in here if mx_case else ():
             c.speedup_vs_mxnet = c.fps / mx_case.fps
     if json_report is not None:
         import json
@@ -320,3 +301,33 @@ def run_bench(
         with no_space_left(Path(json_report).parent, "report folder"):
             atomic_write_text(Path(json_report), json.dumps(result.to_dict(), indent=2) + "\n")
     return result
+
+
+def frame_gflops(engines: Sequence[Engine], shape: Sequence[int]) -> float:
+    """GFLOP per image at ``shape``, counted on the first OpenVINO-readable model of the plan (the card's way)."""
+    import openvino as ov
+
+    from ..runtimes.openvino import conv_gflops, read_openvino_model
+
+    path = next((e.path for e in engines if e.runtime != "mxnet"), None)
+    if path is None:
+        return CARD_GFLOPS
+    model = read_openvino_model(ov.Core(), path)
+    model.reshape({model.inputs[0]: list(shape)})
+    return conv_gflops(model) / int(shape[0])
+
+
+def reset_peak_rss() -> None:
+    """Start a new peak-memory window (Linux: ``/proc/self/clear_refs``); elsewhere the process's peak stays."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_rss_mb() -> float:
+    """The process's peak resident memory (MB) since :func:`reset_peak_rss` (Linux), else since it started."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        line = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,8 +1,8 @@
 """Faces on real photos with the converted IR: what a deployment does with it.
 
 Each photo (any size, any format Pillow reads) is fitted to the network input
-(stretched, as the Open Model Zoo's accuracy check does, or letterboxed to keep its
-aspect ratio), run through the IR with OpenVINO, decoded with the library decoder
+(:mod:`sshconv.detection.fitting`: stretched to 640x640 as the Open Model Zoo's accuracy check
+does, letterboxed, at upstream's test scale, as it is, or to a given size), run through the IR with OpenVINO, decoded with the library decoder
 (:func:`sshconv.detection.decode.decode`), and its boxes are mapped back to the photo's own
 pixels. Optionally the photo is written with boxes and scores drawn on it, and the
 boxes as JSON beside it.
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..detection.fitting import DEFAULT_FIT
 from ..engines.plan import EXECUTION
 from ..errors import UsageError, param
 from ..events import Emitter, EventHandler
@@ -28,8 +29,6 @@ if TYPE_CHECKING:  # numpy, the decoder and Pillow load only when photos are pro
 
 log = logging.getLogger(__name__)
 
-FIT_MODES = ("resize", "letterbox")
-DEFAULT_FIT = "resize"
 #: OpenVINO execution precision for detection: exact FP32 unless asked otherwise.
 #: A box keeps only if at least this fraction of it lies on the photo (not in letterbox padding).
 MIN_INSIDE_FRACTION = 0.5
@@ -79,8 +78,9 @@ def _check_options(images: Sequence[Path], out: Path | None, out_dir: Path | Non
         raise UsageError(f"detect: {param('out')} writes one image but {len(images)} were given; use {param('out_dir')}")
     if not 0.0 < threshold <= 1.0:
         raise UsageError(f"detect: {param('threshold')} must be in (0, 1], got {threshold}")
-    if fit not in FIT_MODES:
-        raise UsageError(f"detect: {param('fit')} must be one of {', '.join(FIT_MODES)}, got {fit!r}")
+    from ..detection.fitting import check_fit
+
+    check_fit(fit)
 
 
 def _drawn_paths(images: Sequence[Path], out: Path | None, out_dir: Path | None) -> list[Path | None]:
@@ -115,16 +115,22 @@ def inside_photo(dets: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def detect_faces(
-    runner, bgr: np.ndarray, input_hw: tuple[int, int], threshold: float, fit: str = DEFAULT_FIT, max_faces: int | None = None
-) -> np.ndarray:
-    """Boxes ``(N, 5)`` on one ``H x W x 3`` BGR photo, in its own pixels, best score first, with an open runner."""
+    runner, bgr: np.ndarray, default_hw: tuple[int, int], threshold: float, fit: str = DEFAULT_FIT,
+    max_faces: int | None = None,
+) -> np.ndarray:  # fmt: skip
+    """Boxes ``(N, 5)`` on one ``H x W x 3`` BGR photo, in its own pixels, best score first, with an open runner.
+
+    ``fit`` is one of :mod:`~sshconv.detection.fitting`'s (``default_hw``: the network's default size, for
+    ``resize`` and ``letterbox``); the runner reshapes to each new input size (once per size).
+    """
     import numpy as np
 
     from ..detection.decode import DecodeConfig, decode
-    from ..detection.images import fit_to_network
+    from ..detection.fitting import fit_photo
 
-    fitted = fit_to_network(bgr, input_hw[0], input_hw[1], fit)
+    fitted = fit_photo(bgr, fit, default_hw)
     outputs = runner.infer(fitted.tensor)
+    input_hw = fitted.tensor.shape[2:4]
     dets = decode(outputs, input_hw, DecodeConfig.for_spec(runner.spec, score_threshold=threshold), scale=fitted.scale)
     dets = inside_photo(dets, *fitted.original_hw)
     dets = dets[np.argsort(-dets[:, 4], kind="stable")]

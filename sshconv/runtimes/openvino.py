@@ -114,7 +114,7 @@ class OpenVINORunner(Runner):
             self.compiled = core.compile_model(model, "CPU", config)
         except RuntimeError as exc:
             raise ModelFileError(f"{self.label}: OpenVINO cannot compile it ({first_line(exc)})") from None
-        self.execution_used = _type_name(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.execution_used = precision_name(self.compiled.get_property("INFERENCE_PRECISION_HINT"))
         if self.execution and self.execution_used != self.execution:
             log.info("%s: asked for %s, the CPU plugin runs %s", self.label, self.execution, self.execution_used)
         expected = self.spec.output_names
@@ -302,7 +302,7 @@ def openvino_tensor_names(model) -> list[str]:
     """Plain names of the model's named tensors, in topological order (for matching MXNet internals)."""
     names = []
     for op in model.get_ordered_ops():
-        if op.get_type_name() in ("Constant", "Parameter", "Result"):
+        if op.getprecision_name() in ("Constant", "Parameter", "Result"):
             continue
         for out in op.outputs():
             for n in sorted(out.get_names()):
@@ -316,8 +316,40 @@ def _is_ov_model(obj: Any) -> bool:
     return type(obj).__name__ == "Model" and hasattr(obj, "get_ordered_ops")
 
 
-def _type_name(t: Any) -> str:
+def precision_name(t: Any) -> str:
+    """OpenVINO's element type or precision property as sshconv writes it: ``f32``, ``bf16``, ``f16``."""
     text = str(t)
     return {"float32": "f32", "f32": "f32", "bf16": "bf16", "bfloat16": "bf16", "float16": "f16", "f16": "f16"}.get(
         text.replace("<Type: '", "").replace("'>", ""), text
     )
+
+
+#: Operations whose multiply-adds the FLOP count includes (everything else is a rounding error next to them).
+_CONVOLUTIONS = ("Convolution", "GroupConvolution", "ConvolutionBackpropData", "GroupConvolutionBackpropData")
+
+
+def conv_gflops(model) -> float:
+    """2 x the multiply-adds of every convolution of a static ``ov.Model``, in 1e9: the model card's count.
+
+    A convolution costs output pixels x its kernel's taps x input channels per group; a transposed
+    one spreads each input pixel over its kernel: input pixels x taps x output channels per group.
+    The same count as :func:`sshconv.model.network.count_gflops` on MXNet's graph, at any input shape.
+    """
+    macs = 0
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind not in _CONVOLUTIONS:
+            continue
+        x = [int(d) for d in op.input_value(0).get_partial_shape().to_shape()]
+        w = [int(d) for d in op.input_value(1).get_partial_shape().to_shape()]
+        y = [int(d) for d in op.output(0).get_partial_shape().to_shape()]
+        grouped = kind.startswith("Group")
+        groups, w = (w[0], w[1:]) if grouped else (1, w)
+        taps = 1
+        for k in w[2:]:
+            taps *= k
+        if kind.endswith("BackpropData"):  # weights [G,] C_in/G, C_out/G, k, k
+            macs += x[0] * x[1] * x[2] * x[3] * (w[1] if grouped else w[1]) * taps
+        else:  # weights [G,] C_out/G, C_in/G, k, k
+            macs += y[0] * y[1] * y[2] * y[3] * w[1] * taps
+    return 2 * macs / 1e9

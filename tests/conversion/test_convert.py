@@ -213,11 +213,12 @@ def test_layout_and_manifest_match_the_files(converted_dir, synth_dir):
         name: {"sha256": sha256_file(synth_dir / name), "size": (synth_dir / name).stat().st_size}
         for name in (SYMBOL_FILE, PARAMS_FILE)
     }
-    assert m["input"] | {"preprocessing": None} == {
+    assert m["input"] | {"preprocessing": None, "shapes": None} == {
         "name": "data", "shape": [1, 3, 640, 640], "layout": "NCHW", "channel_order": "BGR", "value_range": [0, 255],
         "element_type": "f32", "mean_values": [123.68, 116.779, 103.939], "mean_values_order": "RGB",
-        "reverse_input_channels": True, "preprocessing": None,
+        "reverse_input_channels": True, "preprocessing": None, "shapes": None,
     }  # fmt: skip
+    assert "any batch" in m["input"]["shapes"]
     assert m["outputs"] == [{"name": o.name, "shape": list(o.shape)} for o in load_model_spec().outputs]
     for tool in ("mxnet", "onnx", "openvino", "openvino-dev", "numpy", "sshconv", "python"):
         assert m["tools"][tool][0].isdigit(), tool
@@ -235,6 +236,10 @@ def test_artifact_read_back_by_openvino(converted_dir, artifact):
 
     model = ov.Core().read_model(str(converted_dir / artifact))
     [inp] = model.inputs
+    if artifact.endswith(".onnx"):  # batch, height and width are dynamic axes: any frame, any batch
+        assert [str(d) for d in inp.get_partial_shape()] == ["?", "3", "?", "?"]
+        model.reshape({inp: [1, 3, 640, 640]})
+        [inp] = model.inputs
     assert "data" in inp.get_names() and list(inp.shape) == [1, 3, 640, 640] and inp.get_element_type() == ov.Type.f32
     card = [(o.name, list(o.shape)) for o in load_model_spec().outputs]
     assert [(o.get_any_name(), list(o.shape)) for o in model.outputs] == card

@@ -87,6 +87,20 @@ def test_verify_judges_the_int8_ir_by_its_faces_and_self_test_catches_its_contro
     assert "judged by faces" in res.out and "recall" in res.out
 
 
+def test_the_int8_ir_reshapes_and_keeps_its_faces_at_other_shapes(quantized_dir, tmp_path):
+    """INT8 IRs take any frame and batch like the others: judged by faces at a 16:9 frame and a batch of 2."""
+    manifest = json.loads((quantized_dir / "manifest.json").read_text())
+    shapes = {a["path"]: a.get("input_shape") for a in manifest["artifacts"]}
+    assert shapes["ir/mo/INT8/ssh-mxnet.xml"] == [1, 3, 640, 640]
+    report = tmp_path / "report.json"
+    res = run_cli("verify", "--against", _fp32(quantized_dir), "--ir", quantized_dir / "ir/mo/INT8/ssh-mxnet.xml",
+                  "--shapes", "1x720x1280,2x640x640", "--samples", "0", "--photos", "6", "--json-file", report)  # fmt: skip
+    assert res.code == 0, res.out + res.err
+    (check,) = json.loads(report.read_text())["checks"]
+    assert set(check["shapes"]) == {"1x3x720x1280", "2x3x640x640"} and all(v["passed"] for v in check["shapes"].values())
+    assert check["detection_parity"]["recall"] >= 0.95
+
+
 def test_a_wrong_conversion_then_quantized_fails_verify(quantized_dir, tmp_path):
     """Mean subtracted but channels not reversed, then quantized: the INT8 check must fail."""
     import openvino as ov

@@ -112,18 +112,19 @@ def test_usage_errors(ir_fp32, tmp_path):
     assert_one_line_error(run_cli("detect", a, "--ir", ir_fp32, "--out", tmp_path), 2, "is a folder")
 
 
-def _one_face_ir(folder, stride: int = 16, row: int = 10, col: int = 30, score: float = 0.9):
-    """A real IR with the card's outputs that always reports one face: anchor 0 of cell (row, col) at ``stride``."""
+def _one_face_ir(folder, stride: int = 16, row: int = 10, col: int = 30, score: float = 0.9, hw=(640, 640)):
+    """A real IR with the card's outputs (for an ``hw`` input) that always reports one face: anchor 0 of cell (row, col)
+    at ``stride``."""
     import openvino as ov
 
     from sshconv.model import load_model_spec
     from sshconv.runtimes.openvino import opset
 
     ops = opset()
-    param = ops.parameter([1, 3, 640, 640], np.float32, name="data")
+    param = ops.parameter([1, 3, *hw], np.float32, name="data")
     zero = ops.multiply(ops.reduce_mean(param, np.array([1, 2, 3]), keep_dims=True), np.float32(0))  # uses the input
     results = []
-    for o in load_model_spec().outputs:
+    for o in load_model_spec().outputs_for(*hw):
         value = np.zeros(o.shape, np.float32)
         if o.family == "cls_prob":
             value[0, :2] = 1.0  # background
@@ -156,3 +157,66 @@ def test_a_face_at_a_known_place_lands_there_on_a_non_square_photo(tmp_path, fit
         expected = np.minimum(expected, [1279, 479, 1279, 479])
     assert found.boxes.shape == (1, 5) and found.boxes[0, 4] == pytest.approx(0.9)
     np.testing.assert_allclose(found.boxes[0, :4], expected, atol=1e-3)
+
+
+# --------------------------------------------------------------------------- fits beyond 640x640
+
+
+def test_each_fit_picks_the_input_size_its_rule_says():
+    from sshconv.detection.fitting import NATIVE_MAX_PIXELS, target_size, upstream_scale
+
+    card = (640, 640)
+    assert target_size(1080, 1920, "resize", card) == card == target_size(1080, 1920, "letterbox", card)
+    assert target_size(1080, 1920, "native", card) == (1080, 1920)  # one full-HD frame: as it is
+    h, w = target_size(3024, 4032, "native", card)  # a phone photo: scaled down to the budget, aspect kept
+    assert h * w <= NATIVE_MAX_PIXELS * 1.001 and abs(w / h - 4032 / 3024) < 0.01
+    assert target_size(20, 300, "native", card)[0] == 32  # a side under one stride-32 cell is scaled up
+    # upstream: the shorter side 1200 unless the longer would pass 1600
+    assert target_size(600, 800, "upstream", card) == (1200, 1600)
+    assert target_size(1080, 1920, "upstream", card) == (900, 1600)
+    assert target_size(500, 400, "upstream", card) == (1500, 1200)
+    assert upstream_scale(1080, 1920) == pytest.approx(1600 / 1920)
+    assert target_size(1080, 1920, "720x1280", card) == (720, 1280)
+
+
+@pytest.mark.parametrize(
+    "fit, fragment",
+    [("squash", "expected one of resize, letterbox, native, upstream"), ("0x640", "every dimension must be at least 1"),
+     ("16x640", "at least 32 pixels")],
+)  # fmt: skip
+def test_a_bad_fit_is_one_line_exit_2(tmp_path, fit, fragment):
+    photo = _save(_picture(100, 80), tmp_path / "a.png")
+    assert_one_line_error(run_cli("detect", photo, "--ir", tmp_path / "m.xml", "--fit", fit), 2, fragment)
+
+
+@pytest.mark.parametrize("fit, net_hw", [("native", (480, 1280)), ("upstream", (600, 1600)), ("240x560", (240, 560))])
+def test_a_face_at_a_known_place_lands_there_at_any_input_size(tmp_path, fit, net_hw):
+    """A one-face IR made at the fit's size: anchor 0 of stride 16 at cell (10, 30) in network pixels,
+    divided back by the fit's own factors (a wrong size would be refused, a wrong factor misplace it)."""
+    xml = _one_face_ir(tmp_path / "ir", hw=net_hw)
+    photo = _save(np.full((480, 1280, 3), 128, np.uint8), tmp_path / "wide.png")
+    [found] = detect([photo], xml, fit=fit)
+    net = np.array([30 * 16 + 7.5 - 63.5, 10 * 16 + 7.5 - 63.5, 30 * 16 + 7.5 + 63.5, 10 * 16 + 7.5 + 63.5])
+    net = np.minimum(net, [net_hw[1] - 1, net_hw[0] - 1] * 2)  # clipped to the network's frame first
+    sy, sx = net_hw[0] / 480, net_hw[1] / 1280
+    expected = np.minimum(net / [sx, sy, sx, sy], [1279, 479, 1279, 479])
+    assert found.boxes.shape == (1, 5)
+    np.testing.assert_allclose(found.boxes[0, :4], expected, atol=1e-3)
+
+
+@pytest.mark.slow
+def test_native_fit_finds_faces_on_a_full_hd_frame_that_resize_misses(ir_fp32, tmp_path):
+    """A generated 1920x1080 frame: stretched to 640x640 its faces shrink threefold across and small ones vanish."""
+    from sshconv.dataset.photos import photo_bgr
+    from sshconv.detection.boxes import iou_matrix
+
+    bgr, faces = photo_bgr(np.random.default_rng(1), (1920, 1080), 6)
+    frame = _save(np.ascontiguousarray(bgr[:, :, ::-1]), tmp_path / "frame.png")
+    truth = np.array([[f.x, f.y, f.x + f.w - 1, f.y + f.h - 1] for f in faces], float)
+
+    def found(fit):
+        [r] = detect([frame], ir_fp32, fit=fit)
+        return set(np.flatnonzero(iou_matrix(truth, r.boxes[:, :4]).max(axis=1) >= 0.5)) if len(r.boxes) else set()
+
+    native, resized = found("native"), found("resize")
+    assert resized < native, f"native found {sorted(native)}, resize {sorted(resized)} of {len(truth)} faces"

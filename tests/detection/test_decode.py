@@ -73,13 +73,14 @@ def up_nms(dets, thresh):
     return keep
 
 
-def up_detect(outputs, hw, threshold, top_n=1000, nms_thresh=0.3):
+def up_detect(outputs, hw, threshold, top_n=1000, nms_thresh=0.3, image=0):
     """test_ssh.py: SSHDetector.detect at one scale: per stride the best top_n anchors, NMS, then the threshold."""
     props, scores = [], []
     for s in (32, 16, 8):
-        sc = outputs[f"rpn_cls_prob_reshape_stride{s}"][:, 2:, :, :]
-        deltas = outputs[f"rpn_bbox_pred_stride{s}"]
+        sc = outputs[f"rpn_cls_prob_reshape_stride{s}"][image : image + 1, 2:, :, :]
+        deltas = outputs[f"rpn_bbox_pred_stride{s}"][image : image + 1]
         h, w = deltas.shape[2:]
+        sc = sc[:, :, :h, :w]  # _clip_pad: the class map cut to the box map's size
         anchors = up_plane(h, w, s, up_anchors(16, [1.0], UPSTREAM_ANCHOR_CFG[s]).astype(np.float32)).reshape(-1, 4)
         d = deltas.transpose(0, 2, 3, 1).reshape(-1, 4)
         sc = sc.transpose(0, 2, 3, 1).reshape(-1, 1)
@@ -124,18 +125,22 @@ def test_nms_is_upstreams_with_the_plus_one_convention():
     assert list(nms(pair, 0.34)) == [0, 1] and list(nms(pair, 0.33)) == [0]
 
 
-def _outputs(rng, hot_stride8: int = 0):
-    """Random outputs of card shapes; ``hot_stride8`` stride-8 anchors score above 0.05 (the rest below)."""
+def _outputs(rng, hot_stride8: int = 0, hw=(640, 640), batch: int = 1, pad: int = 0):
+    """Random outputs of an ``hw`` input's shapes; ``hot_stride8`` stride-8 anchors score above 0.05 (the rest below).
+
+    ``pad`` makes every class map that many rows and columns larger than its box map (what ``_clip_pad`` cuts off).
+    """
     outs = {}
-    for o in default_outputs():
+    for o in default_outputs(*hw):
+        shape = (batch, o.shape[1], o.shape[2] + pad, o.shape[3] + pad) if o.family == "cls_prob" else (batch, *o.shape[1:])
         if o.family == "cls_prob":
-            face = rng.uniform(0.0, 0.04, (1, 2, *o.shape[2:])).astype(np.float32)
+            face = rng.uniform(0.0, 0.04, (batch, 2, *shape[2:])).astype(np.float32)
             if o.stride == 8 and hot_stride8:
                 flat = face.reshape(-1)
                 flat[rng.choice(flat.size, hot_stride8, replace=False)] = rng.uniform(0.05, 1.0, hot_stride8)
             outs[o.name] = np.concatenate([1 - face, face], axis=1)
         else:
-            outs[o.name] = rng.normal(0, 0.3, o.shape).astype(np.float32)
+            outs[o.name] = rng.normal(0, 0.3, shape).astype(np.float32)
     return outs
 
 
@@ -160,3 +165,38 @@ def test_boxes_clipped_to_nothing_are_not_faces():
     theirs = up_detect(outs, (640, 640), 0.5)
     assert len(theirs) == 1 and theirs[0, 0] == theirs[0, 2] == 639, "upstream reports a zero-width face"
     assert len(dets) == 0
+
+
+@pytest.mark.parametrize("hw", [(481, 777), (720, 1280), (33, 65), (648, 648)])
+def test_any_frame_size_decodes_as_upstream_over_the_real_feature_maps(hw):
+    """Sizes no multiple of 8 or 16: anchors over each stride's actual map, the class map cut to it, boxes clipped to the frame."""
+    rng = np.random.default_rng(hw[0])
+    outs = _outputs(rng, hot_stride8=min(400, default_outputs(*hw)[4].shape[2] * default_outputs(*hw)[4].shape[3]),
+                    hw=hw, pad=1)  # fmt: skip
+    ours = decode(outs, hw, DecodeConfig(score_threshold=0.05))
+    theirs = up_detect(outs, hw, 0.05)
+    theirs = theirs[(theirs[:, 2] > theirs[:, 0]) & (theirs[:, 3] > theirs[:, 1])]
+    assert len(ours) > 0
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-3)
+    assert ours[:, 2].max() <= hw[1] - 1 and ours[:, 3].max() <= hw[0] - 1
+    # Read without the cut, the padded class map would shift every score by a row: the test can tell.
+    shifted = {k: (v[:, :, 1:, 1:] if "cls" in k else v) for k, v in outs.items()}
+    assert not np.array_equal(decode(shifted, hw, DecodeConfig(score_threshold=0.05)), ours)
+
+
+def test_each_image_of_a_batch_decodes_as_that_image_alone():
+    from sshconv.detection.decode import decode_batch
+
+    hw = (481, 777)
+    outs = _outputs(np.random.default_rng(7), hot_stride8=300, hw=hw, batch=3)
+    per_image = decode_batch(outs, hw, DecodeConfig(score_threshold=0.05), scales=[1.0, 0.5, (2.0, 1.0)])
+    assert len(per_image) == 3
+    for i, dets in enumerate(per_image):
+        alone = {k: v[i : i + 1] for k, v in outs.items()}
+        scale = [1.0, 0.5, (2.0, 1.0)][i]
+        np.testing.assert_array_equal(dets, decode(alone, hw, DecodeConfig(score_threshold=0.05), scale))
+        theirs = up_detect(outs, hw, 0.05, image=i)
+        theirs = theirs[(theirs[:, 2] > theirs[:, 0]) & (theirs[:, 3] > theirs[:, 1])]
+        sy, sx = (scale, scale) if np.isscalar(scale) else scale
+        np.testing.assert_allclose(dets[:, :4], theirs[:, :4] / [sx, sy, sx, sy], rtol=1e-6, atol=1e-3)
+    assert not np.array_equal(per_image[0], per_image[1])
