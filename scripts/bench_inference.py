@@ -7,6 +7,7 @@ conversions, verification), then times every engine with ``sshconv.deploy.bench`
 
     python scripts/bench_inference.py [--workdir ./sshconv-demo] [--seconds 10] [--routes mo onnx]
                                       [--shapes 1x640x640,1x720x1280,2x640x640]
+    python scripts/bench_inference.py --artifacts ./converted [--input-dir ./synthetic] [--no-mxnet]
 """
 
 from __future__ import annotations
@@ -27,16 +28,23 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     ap.add_argument("--seconds", type=float, default=10.0, help="timed seconds per engine")
     ap.add_argument("--routes", nargs="+", default=["mo"], help="conversion routes to time (mo, onnx)")
+    ap.add_argument("--artifacts", type=Path, help="time this conversion folder instead of preparing the demo's")
+    ap.add_argument("--input-dir", type=Path, help="with --artifacts: the checkpoint, for MXNet (default: the manifest's)")
+    ap.add_argument("--no-mxnet", action="store_true", help="time the artifacts only")
     ap.add_argument("--shapes", default="1x640x640", help="input shapes, as sshconv bench --shapes takes them")
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args()
 
-    prepared = run_demo(args.workdir, bench_seconds=0)
-    if not prepared.passed:
-        print(f"verification failed: {prepared.verdict}", file=sys.stderr)
-        return 1
+    if args.artifacts is None:
+        prepared = run_demo(args.workdir, bench_seconds=0)
+        if not prepared.passed:
+            print(f"verification failed: {prepared.verdict}", file=sys.stderr)
+            return 1
+        checkpoint, artifacts = prepared.checkpoint_dir, prepared.artifacts_dir
+    else:
+        checkpoint, artifacts = args.input_dir, args.artifacts
     res = run_bench(
-        input_dir=prepared.checkpoint_dir, artifacts=prepared.artifacts_dir, seconds=args.seconds, routes=args.routes,
+        input_dir=checkpoint, artifacts=artifacts, seconds=args.seconds, routes=args.routes, mxnet=not args.no_mxnet,
         shapes=parse_shapes(args.shapes),
         on_event=lambda e: print(f"[{e.get('done')}/{e.get('total')}] {e.get('item', e['event'])}", file=sys.stderr, flush=True),
     )  # fmt: skip
