@@ -234,11 +234,12 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
             rates = "" if c.detection_thresholds is None else f"recall {c.recall:.2f}, precision {c.precision:.2f}"
             data.faces[_check_label(c)] = (sum(d.parity.reference for d in c.detections), c.missed, c.extra,
                                            c.detections_passed, rates)  # fmt: skip
+        several = len(c.input_shapes) > 1
         for o in c.outputs:
             data.rows.append(
                 OutputRow(
                     artifact=_check_label(c),
-                    output=o.name,
+                    output=f"{o.name} @ {'x'.join(map(str, o.input_shape))}" if several else o.name,
                     shape=tuple(o.reference_shape),
                     max_abs_error=float(o.max_abs),
                     worst_ratio=float(o.margin),
@@ -257,10 +258,13 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
             for o in c.outputs:
                 if o.problem or o.informational:  # INT8's errors would only stretch the float tolerances' scale
                     continue
+                # One statistics entry per input shape: each histogram takes that shape's samples only.
+                mine = [i for i, s in enumerate(result.samples) if not o.input_shape or tuple(s.tensor.shape) == o.input_shape]
                 units = np.concatenate(
-                    [tolerance_units(r[o.name], x[o.name], o.tolerance.atol, o.tolerance.rtol) for r, x in zip(reference, outs)]
+                    [tolerance_units(reference[i][o.name], outs[i][o.name], o.tolerance.atol, o.tolerance.rtol) for i in mine]
                 )
-                data.errors.setdefault(o.name, []).append((_check_label(c), units))
+                label = _check_label(c) + (f" @ {'x'.join(map(str, o.input_shape))}" if len(c.input_shapes) > 1 else "")
+                data.errors.setdefault(o.name, []).append((label, units))
     else:
         data.notes.append("Histograms need the raw outputs, which this result does not hold; the tables above are complete.")
     samples = {s.index: s for s in result.samples}
@@ -339,12 +343,14 @@ def _deciding(check) -> str:
 def verdict_text(result) -> str:
     """One sentence: what passed or failed, against what, how close to the tolerance."""
     checks = list(result.checks)
-    failed = [c.label for c in checks if not c.passed] + [p.label for p in result.pairs if not p.passed]
+    failed = [_with_shapes(c) for c in checks if not c.passed] + [_with_shapes(p) for p in result.pairs if not p.passed]
     if failed:
         return f"{len(failed)} of {len(checks) + len(result.pairs)} checks differ from {result.reference} beyond tolerance: {', '.join(failed)}"
     judged = [c for c in checks if c.detection_thresholds is None]
     worst = max((c.margin for c in judged), default=0.0)
-    text = f"all {len(checks)} converted model(s) match {result.reference} on {len(result.samples)} sample(s)"
+    shapes = list(dict.fromkeys(tuple(s.tensor.shape) for s in result.samples))
+    at = f" at {len(shapes)} input shapes ({', '.join('x'.join(map(str, x)) for x in shapes)})" if len(shapes) > 1 else ""
+    text = f"all {len(checks)} converted model(s) match {result.reference} on {len(result.samples)} sample(s){at}"
     if judged:
         text += f"; worst output at {worst:.3g}× its tolerance"
     by_faces = [c for c in checks if c.detection_thresholds is not None]
@@ -358,6 +364,13 @@ def verdict_text(result) -> str:
     if result.self_test:
         text += "; every negative control was caught" if result.controls_caught else "; a negative control was NOT caught"
     return text
+
+
+def _with_shapes(check) -> str:
+    """A failed check's label, with the input shapes it failed at when it was checked at several."""
+    if len(check.input_shapes) < 2:
+        return check.label
+    return f"{check.label} (failed at {', '.join(check.failed_shapes)})"
 
 
 def write_report(result, path: str | Path, raw: RawOutputs | None = None) -> Path:

@@ -117,11 +117,13 @@ def test_onnx_runtime_runs_the_onnx_file_at_every_golden_shape(golden_shapes_fil
     pytest.importorskip("onnxruntime")
     onnx_file = converted_dir / "onnx" / "ssh-mxnet.onnx"
     res = run_cli("verify", "--golden", golden_shapes_file, "--onnx", onnx_file, "--runtime", "onnxruntime",
-                  "--json-file", tmp_path / "r.json")  # fmt: skip
+                  "--json-file", tmp_path / "r.json", "--html", tmp_path / "r.html")  # fmt: skip
     assert res.code == 0, res.out + res.err
     (check,) = json.loads((tmp_path / "r.json").read_text())["checks"]
     assert check["runtime"] == "onnxruntime" and set(check["shapes"]) == {"1x3x481x777", "2x3x640x640"}
     assert all(v["passed"] for v in check["shapes"].values())
+    page = (tmp_path / "r.html").read_text()
+    assert "at 2 input shapes (1x3x481x777, 2x3x640x640)" in page and "rpn_bbox_pred_stride8 @ 2x3x640x640" in page
 
 
 @pytest.mark.slow
