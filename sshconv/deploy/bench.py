@@ -1,6 +1,7 @@
 """How fast the converted detector runs here, next to MXNet and next to the machine's own limit.
 
-One benchmark run times every engine on the same full-size raw-BGR frame:
+One benchmark run times every engine on the same raw-BGR frame at each input shape asked for
+(default model.yml's 1x3x640x640; ``shapes`` takes any batch and size, see :mod:`sshconv.model.shapes`):
 
 * MXNet (the original checkpoint), when a checkpoint folder is known;
 * each FP32 IR with FP32 execution (``INFERENCE_PRECISION_HINT=f32``) and with BF16
@@ -9,15 +10,15 @@ One benchmark run times every engine on the same full-size raw-BGR frame:
 * each FP16 IR (FP16-compressed weights) with FP32 execution;
 * each INT8 IR (``sshconv quantize``): its quantized layers in INT8, the rest f32.
 
-Two modes. ``latency`` (the default): one frame at a time, each engine warmed up, then
+Two modes. ``latency`` (the default): one inference at a time, each engine warmed up, then
 timed repeatedly for a time budget (with a minimum number of runs): the median latency
-and its spread, and frames per second as its inverse. ``throughput``: frames per second
+and its spread, and images per second as the batch over it. ``throughput``: images per second
 with the OpenVINO plugin's ``THROUGHPUT`` hint, its own number of streams and its optimal
 number of asynchronous requests kept busy (what batch processing cares about); MXNet and
 ONNX Runtime, which sshconv runs one request at a time, are timed as in latency mode.
-Both give GFLOP/s from the model card's 267.06 GFLOP per frame, the speed-up over MXNet in
-frames per second, and the ceiling: the FP32 matrix-multiply throughput that NumPy's BLAS
-reaches on this machine with the cores it has.
+Both give GFLOP/s from the FLOPs at that shape (counted on the IR: :func:`frame_gflops`), the
+speed-up over MXNet at the same shape, the process's peak memory while each engine ran, and
+each engine's share of the ceiling of the precision it executes in (:mod:`.ceilings`).
 """
 
 from __future__ import annotations
