@@ -276,16 +276,20 @@ def run_bench(
     step = 1
     for shape in shapes:
         key = shape_text(shape)
-        result.gflop_per_frame[key] = frame_gflops(engines, shape)
         frame = bench_frame(shape)
+        here = []
         for engine in engines:
             emit.progress(step, total, item=f"{engine.label} @ {key}", force=True)
             case = time_engine(engine, frame, seconds, spec=spec, mode=mode)
-            case.gflop_per_frame = result.gflop_per_frame[key]
             case.ceiling = ceiling_key(case.effective_execution, engine.weights)
             case.ceiling_gflops_per_s = result.ceilings[case.ceiling].gflops_per_s
-            result.cases.append(case)
+            here.append(case)
             step += 1
+        # Counted once the engines have opened their files: a bad file is their one-line error, not OpenVINO's.
+        result.gflop_per_frame[key] = frame_gflops(engines, shape)
+        for case in here:
+            case.gflop_per_frame = result.gflop_per_frame[key]
+        result.cases += here
     result.engine_config = engine_config(mode)  # after the engines loaded: MXNet's threads are set when it loads
     emit("done", cases=len(result.cases))
 

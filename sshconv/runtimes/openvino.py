@@ -302,7 +302,7 @@ def openvino_tensor_names(model) -> list[str]:
     """Plain names of the model's named tensors, in topological order (for matching MXNet internals)."""
     names = []
     for op in model.get_ordered_ops():
-        if op.getprecision_name() in ("Constant", "Parameter", "Result"):
+        if op.get_type_name() in ("Constant", "Parameter", "Result"):
             continue
         for out in op.outputs():
             for n in sorted(out.get_names()):
