@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sshconv.deploy.bench import MIN_REPEATS, plan_bench
-from sshconv.deploy.ceilings import ceiling_key, measure_ceiling
+from sshconv.deploy.ceilings import CONV_SIDE, ceiling_key, measure_ceiling
 
 from ..conftest import assert_one_line_error, run_cli
 
@@ -71,8 +71,9 @@ def test_artifacts_plan_every_ir_and_mxnet_from_the_manifest(converted_dir, synt
 
 @pytest.mark.parametrize("precision", ["f32", "bf16", "int8"])
 def test_each_precisions_ceiling_is_measured_with_openvino(precision):
-    peak = measure_ceiling(precision, seconds=0.05, size=256)
-    assert peak.gflops_per_s > 0.1 and peak.size == 256 and peak.cores >= 1 and peak.precision == precision
+    peak = measure_ceiling(precision, seconds=0.05, sizes=(256,))
+    assert peak.gflops_per_s > 0.1 and peak.cores >= 1 and peak.precision == precision
+    assert (peak.form, peak.size) in {("weights", 256), ("gemm", 256), ("conv", CONV_SIDE)}
     assert peak.execution_used in ({"f32"} if precision == "f32" else {"int8"} if precision == "int8" else {"bf16", "f32"})
 
 
