@@ -43,8 +43,8 @@ class OpenVINORunner(Runner):
     ``execution`` pins ``INFERENCE_PRECISION_HINT`` (``"f32"``, ``"bf16"``; ``None`` keeps
     the plugin's default); :attr:`execution_used` is what the compiled model reports
     (a CPU without bf16 runs ``bf16`` requests in f32, and this says so).
-    ``input_shape`` (``None``: the model's own) is checked against the model's input, or
-    applied with ``reshape`` if the model is dynamic. ``spec``'s outputs (default: the
+    ``input_shape`` (``None``: the model's own; model.yml's for a model with dynamic axes) is applied
+    with ``reshape`` where it is not the model's own (SSH takes any size and batch). ``spec``'s outputs (default: the
     packaged model.yml's) must all be present, with its shapes, else :class:`ModelFileError`.
     ``extra_outputs`` names intermediate tensors to return too. ``performance_hint``
     (``"LATENCY"``, the plugin's default, or ``"THROUGHPUT"``) sets ``PERFORMANCE_HINT``:
@@ -100,6 +100,8 @@ class OpenVINORunner(Runner):
         self._compile(ov.Core(), shape)
 
     def _compile(self, core, shape: Sequence[int] | None) -> None:
+        if shape is None and self._read.inputs and self._read.inputs[0].get_partial_shape().is_dynamic:
+            shape = self.spec.input.shape  # a file with dynamic axes (the ONNX file) starts at model.yml's shape
         model = check_model_contract(self._read, self.label, self.spec, shape)
         if self.extra_outputs:
             model = _with_extra_outputs(model, self.extra_outputs, self.label)

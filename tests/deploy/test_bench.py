@@ -48,7 +48,7 @@ def test_bench_json_schema_on_a_short_run(converted_dir):
         assert case["fps"] == pytest.approx(batch / case["median_s"])
         assert case["gflops_per_s"] == pytest.approx(case["gflop_per_frame"] * batch / case["median_s"])
         assert case["ceiling"] == "f32" and case["of_ceiling"] == pytest.approx(case["gflops_per_s"] / doc["ceilings"]["f32"]["gflops_per_s"])
-        assert 0 < case["of_ceiling"] < 1 and case["peak_rss_mb"] > 100
+        assert case["of_ceiling"] > 0 and case["peak_rss_mb"] > 100  # below 1 on an idle machine: a script's figure
         assert case["speedup_vs_mxnet"] is None  # MXNet was not timed
     assert doc["cases"][0]["effective_execution"] == "f32"
 
