@@ -72,15 +72,8 @@ def target_size(height: int, width: int, fit: str, default_hw: tuple[int, int]) 
 
 def fit_photo(bgr: np.ndarray, fit: str, default_hw: tuple[int, int]) -> Fitted:
     """``bgr`` (H x W x 3 uint8) fitted as ``fit`` says: the tensor, and the scale that maps boxes back."""
-    import numpy as np
-
-    from .images import Fitted, fit_to_network, resize
+    from .images import fit_to_network
 
     fit = check_fit(fit)
-    h, w = bgr.shape[:2]
-    th, tw = target_size(h, w, fit, default_hw)
-    if fit == "letterbox":
-        return fit_to_network(bgr, th, tw, "letterbox")
-    pixels = bgr if (th, tw) == (h, w) else resize(bgr, th, tw)
-    tensor = np.ascontiguousarray(pixels.transpose(2, 0, 1)[None].astype(np.float32))
-    return Fitted(tensor, (th / h, tw / w), (h, w))
+    th, tw = target_size(*bgr.shape[:2], fit, default_hw)
+    return fit_to_network(bgr, th, tw, "letterbox" if fit == "letterbox" else "resize")
