@@ -168,6 +168,32 @@ def converted_dir(request, tmp_path_factory) -> Path:
     return out
 
 
+#: Calibration photos of the faces fixture's INT8 IR (as test_quantize's).
+FACES_CALIBRATION = 8
+
+
+@pytest.fixture(scope="session")
+def faces_dir(request, tmp_path_factory) -> Path:
+    """A copy of ``converted_dir`` with faces artifacts (fit none, floor 0.05) beside its FP32 models, and
+    ``ir/mo/INT8`` with its faces twin by ``sshconv quantize --faces`` (read-only; shared as ``faces``)."""
+    if not conversion_stack():
+        return _from_shared("faces")
+    from sshconv.conversion.faces import add_faces
+    from sshconv.conversion.faces_graph import FacesOptions
+    from sshconv.detection.decode import DecodeConfig
+    from sshconv.model import load_model_spec
+
+    synth_dir = request.getfixturevalue("synth_dir")
+    out = tmp_path_factory.mktemp("faces") / "converted"
+    shutil.copytree(request.getfixturevalue("converted_dir"), out)
+    spec = load_model_spec(synth_dir / "model.yml")
+    add_faces(spec, out, FacesOptions(config=DecodeConfig.for_spec(spec)), weights=("FP32",))
+    res = run_cli("quantize", "--artifacts", out, "--via", "mo", "--calibration-count", FACES_CALIBRATION, "--faces")
+    assert res.code == 0, res.err
+    _share(out, "faces")
+    return out
+
+
 @dataclass
 class VerifyRun:
     result: CliResult

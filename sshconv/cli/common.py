@@ -131,6 +131,38 @@ def add_shapes(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def add_faces(p: argparse.ArgumentParser, what: str) -> None:
+    """``--faces`` and what a faces artifact bakes in (convert and quantize)."""
+    from ..conversion.faces_graph import DEFAULT_FLOOR, FACES_FITS
+
+    p.add_argument(
+        "--faces", action="store_true",
+        help=f"also write a faces artifact beside {what}: frame in (uint8 HxWx3 BGR), faces out (decoding and NMS inside)",
+    )  # fmt: skip
+    p.add_argument(
+        "--faces-fit", metavar="FIT", default="none",
+        help=f"how the faces artifact fits a frame to the network: {', '.join(FACES_FITS)} or HxW (default none: as it is)",
+    )  # fmt: skip
+    p.add_argument(
+        "--faces-floor", metavar="P", type=float, default=DEFAULT_FLOOR,
+        help=f"the faces artifact's score floor: faces under it are dropped inside (default {DEFAULT_FLOOR})",
+    )  # fmt: skip
+
+
+def faces_options(args, spec):
+    """The faces options ``--faces-fit`` and ``--faces-floor`` give, or ``None`` without ``--faces``."""
+    if not args.faces:
+        return None
+    from ..conversion.faces import check_faces_fit
+    from ..conversion.faces_graph import FacesOptions
+    from ..detection.decode import DecodeConfig
+    from ..errors import UsageError
+
+    if not 0.0 <= args.faces_floor < 1.0:
+        raise UsageError(f"--faces-floor {args.faces_floor}: expected a probability in [0, 1)")
+    return FacesOptions(check_faces_fit(args.faces_fit), args.faces_floor, DecodeConfig.for_spec(spec))
+
+
 def add_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--progress",

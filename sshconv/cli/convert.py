@@ -6,12 +6,14 @@ from pathlib import Path
 
 from .common import (
     add_artifacts,
+    add_faces,
     add_input_dir,
     add_ir,
     add_json,
     add_model,
     add_progress,
     command,
+    faces_options,
     load_spec,
     print_json,
     run_with_progress,
@@ -21,9 +23,10 @@ from .common import (
 def cmd_convert(args) -> int:
     from ..conversion.core import convert_from
 
+    spec = load_spec(args)
     manifest = run_with_progress(
-        args, convert_from, load_spec(args), args.output_dir, input_dir=args.input_dir, from_onnx=args.from_onnx,
-        via=args.via, precisions=args.precision, input_shape=args.input_shape,
+        args, convert_from, spec, args.output_dir, input_dir=args.input_dir, from_onnx=args.from_onnx,
+        via=args.via, precisions=args.precision, input_shape=args.input_shape, faces=faces_options(args, spec),
     )  # fmt: skip
     if args.json:
         print_json(manifest.to_dict())
@@ -71,6 +74,7 @@ def add_convert(sub) -> None:
     p.add_argument(
         "--input-shape", metavar="1,3,H,W", help="IR input shape, H and W multiples of 32 (default: model.yml's, 1,3,640,640)"
     )
+    add_faces(p, "each IR and the ONNX file")
     add_progress(p)
     add_json(p)
 
@@ -78,13 +82,27 @@ def add_convert(sub) -> None:
 def cmd_quantize(args) -> int:
     from ..conversion.quantize import QuantizeOptions, QuantizeResult, quantize
 
+    spec = load_spec(args)
     options = QuantizeOptions(
         calibration=args.calibration, count=args.calibration_count, seed=args.calibration_seed, preset=args.preset,
         ignore=tuple(args.ignore), ignore_types=tuple(args.ignore_type),
     )  # fmt: skip
+    faces = faces_options(args, spec)
+    if faces is not None and args.artifacts is None:
+        from ..errors import UsageError
+
+        raise UsageError("quantize: --faces goes with --artifacts (the faces artifacts are listed in its manifest)")
+    if faces is not None:
+        from ..conversion.faces import check_same_faces
+
+        check_same_faces(args.artifacts, faces)  # before minutes of quantizing
     res = run_with_progress(
-        args, quantize, load_spec(args), artifacts=args.artifacts, ir=args.ir, output=args.out, options=options, via=args.via
+        args, quantize, spec, artifacts=args.artifacts, ir=args.ir, output=args.out, options=options, via=args.via
     )
+    if faces is not None:
+        from ..conversion.faces import add_faces
+
+        res = add_faces(spec, args.artifacts, faces, weights=("INT8",))
     if isinstance(res, QuantizeResult):
         if args.json:
             print_json(res.to_dict())
@@ -97,7 +115,7 @@ def cmd_quantize(args) -> int:
         print_json(manifest.to_dict())
         return 0
     for a in manifest.artifacts:
-        if a.weights == "INT8":
+        if a.weights == "INT8" and a.kind in ("ir-xml", "ir-bin", "faces-ir-xml", "faces-ir-bin"):
             print(f"{a.route:<4} {a.weights}  {a.path}  sha256 {a.sha256[:12]}…  {a.size:,} bytes")
     for label, rec in manifest.quantization.items():
         calib = rec["calibration"]
@@ -142,6 +160,7 @@ def add_quantize(sub) -> None:
         "--calibration-seed", metavar="S", type=int, default=DEFAULT_CALIBRATION_SEED,
         help=f"seed of the generated calibration photos (default {DEFAULT_CALIBRATION_SEED})",
     )  # fmt: skip
+    add_faces(p, "each INT8 IR (with --artifacts)")
     p.add_argument("--preset", choices=PRESETS, default=PRESETS[0], help=f"NNCF's quantization preset (default {PRESETS[0]})")
     p.add_argument(
         "--ignore", metavar="REGEX", action="append", default=[],

@@ -59,7 +59,7 @@ def add_detect(sub) -> None:
     # The default is the decoder's SCORE_THRESHOLD, applied by the library (importing the decoder here would load numpy).
     p.add_argument("--threshold", metavar="T", type=float, help="face score threshold (default: the decoder's, 0.5)")
     p.add_argument(
-        "--fit", metavar="|".join(FITS) + "|HxW", default=DEFAULT_FIT,
+        "--fit", metavar="|".join(FITS) + "|HxW", default=None,
         help=f"how photos are fitted to the input (default {DEFAULT_FIT}): resize stretches to model.yml's size, letterbox "
         f"keeps the aspect ratio and pads; upstream scales the shorter side to {UPSTREAM_SHORT} (the longer at most "
         f"{UPSTREAM_LONG}) as mxnet-SSH's test_ssh.py does; native runs the photo as it is (scaled down past "

@@ -30,9 +30,8 @@ from .common import (
 
 
 def cmd_verify(args) -> int:
-    from ..verification import VerifyOptions, verify
-
     from ..model.shapes import parse_shapes
+    from ..verification import VerifyOptions, verify
 
     spec = load_spec(args)
     options = VerifyOptions(
@@ -90,8 +89,25 @@ def _print_verify(result) -> None:
             if not c.caught and c.check.input_shapes[1:]:
                 word += f" at {', '.join(c.missed_at)}"
             print(f"  {c.of:<14} {c.name:<14} {_score(c.check):<26} {word}  ({c.description})")
+    _print_faces(result.faces)
     verdict = "PASS" if result.passed else "FAIL"
     print(f"\nverdict: {verdict}")
+
+
+def _print_faces(checks) -> None:
+    """Faces artifacts: their boxes against the reference decoder's, then their controls."""
+    for f in checks:
+        if f.control is None and f is checks[0]:
+            print("\nfaces artifacts (boxes against the reference decoder on the reference's outputs):")
+        if f.control is not None and not any(c.control for c in checks[: checks.index(f)]):
+            print("\nfaces self-test (negative controls: each must FAIL):")
+        d = f.to_dict()
+        how = (f"recall {f.recall:.2f} (>= {f.thresholds.recall:g}), precision {f.precision:.2f} (>= {f.thresholds.precision:g})"
+               if f.thresholds else f"min IoU {d['min_iou']:.4f}, score drift {d['max_score_drift']:.2g}")  # fmt: skip
+        where = f"; failed at {', '.join(f.failed_shapes)}" if f.failed_shapes and not f.thresholds else ""
+        verdict = ("caught (FAIL as expected)" if f.caught else "NOT CAUGHT") if f.control else ("PASS" if f.passed else "FAIL")
+        print(f"  {f.label}: {d['faces']} faces (fit {f.fit}, floor {f.floor:g}), {d['missed']} missed, {d['extra']} extra, "
+              f"{how}{where}  {verdict}")  # fmt: skip
 
 
 def _print_check(check) -> None:

@@ -229,18 +229,27 @@ def convert_from(
     via: str | Iterable[str] = "all",
     precisions: str | Iterable[str] = WEIGHTS,
     input_shape: str | Sequence[int] | None = None,
+    faces=None,
     on_event: EventHandler | None = None,
 ) -> Manifest:
     """What ``sshconv convert`` does: :func:`convert` the checkpoint (``input_dir``, default the download
-    folder), or :func:`convert_onnx` an ONNX artifact (``from_onnx``), with the combinations checked here."""
+    folder), or :func:`convert_onnx` an ONNX artifact (``from_onnx``), with the combinations checked here;
+    with ``faces`` (:class:`~.faces_graph.FacesOptions`), a faces artifact beside each model (:mod:`.faces`)."""
     if from_onnx is not None:
         if input_dir is not None or input_shape is not None or via not in ("all", ROUTES):
             raise UsageError(
                 f"convert: {param('from_onnx')} takes the ONNX file's own input shape and route; "
                 f"drop {param('input_dir')}, {param('input_shape')} and {param('via')}"
             )
-        return convert_onnx(spec, from_onnx, output_dir, precisions=precisions, on_event=on_event)
-    from .options import default_input_dir
+        manifest = convert_onnx(spec, from_onnx, output_dir, precisions=precisions, on_event=on_event)
+    else:
+        from .options import default_input_dir
 
-    input_dir = input_dir if input_dir is not None else default_input_dir()
-    return convert(spec, input_dir, output_dir, via=via, precisions=precisions, input_shape=input_shape, on_event=on_event)
+        input_dir = input_dir if input_dir is not None else default_input_dir()
+        manifest = convert(spec, input_dir, output_dir, via=via, precisions=precisions, input_shape=input_shape,
+                           on_event=on_event)  # fmt: skip
+    if faces is not None:  # ``faces``: FacesOptions; a faces artifact beside every model just written
+        from .faces import add_faces
+
+        manifest = add_faces(spec, output_dir, faces)
+    return manifest

@@ -38,7 +38,9 @@ MANIFEST_FORMAT = "sshconv-convert-manifest/2"
 INPUT_LAYOUT = "NCHW"
 INPUT_CHANNEL_ORDER = "BGR"
 INPUT_VALUE_RANGE = (0, 255)
-KINDS = ("ir-xml", "ir-bin", "onnx")
+KINDS = ("ir-xml", "ir-bin", "onnx", "faces-ir-xml", "faces-ir-bin", "faces-onnx")
+#: A faces artifact's file name: the raw one's with this suffix (``ssh-mxnet-faces.xml``).
+FACES_SUFFIX = "-faces"
 #: The ONNX file's input dimensions: batch, height and width are named dynamic axes (any frame, any batch).
 ONNX_INPUT_DIMS = ("batch", 3, "height", "width")
 #: What every artifact takes besides the default shape, in words (the manifest's ``input.shapes``).
@@ -62,6 +64,12 @@ def ir_path(folder: str | Path, route: str, weights: str) -> Path:
 
 def onnx_path(folder: str | Path) -> Path:
     return Path(folder) / "onnx" / f"{ARTIFACT_NAME}.onnx"
+
+
+def faces_path(folder: str | Path, raw: Artifact) -> Path:
+    """Where the faces artifact of the raw model ``raw`` goes: beside it, ``ssh-mxnet-faces``."""
+    path = Path(folder) / raw.path
+    return path.with_name(f"{ARTIFACT_NAME}{FACES_SUFFIX}{path.suffix}")
 
 
 def preprocessing_text(spec: ModelSpec) -> str:
@@ -109,9 +117,16 @@ class Artifact:
         return self.kind in ("ir-xml", "onnx")
 
     @property
+    def is_faces_model(self) -> bool:
+        """A faces IR ``.xml`` or ONNX file (frame in, faces out)."""
+        return self.kind in ("faces-ir-xml", "faces-onnx")
+
+    @property
     def label(self) -> str:
-        """How reports name it: ``ir/mo/FP32``, ``ir/onnx/FP16``, ``onnx``."""
-        return f"ir/{self.route}/{self.weights}" if self.kind == "ir-xml" else self.kind
+        """How reports name it: ``ir/mo/FP32``, ``ir/onnx/FP16``, ``onnx``; a faces artifact ``faces/`` and its raw one's."""
+        raw = self.kind.removeprefix("faces-")
+        label = f"ir/{self.route}/{self.weights}" if raw == "ir-xml" else raw
+        return f"faces/{label}" if raw != self.kind else label
 
     def to_dict(self) -> dict[str, Any]:
         d = {"path": self.path, "kind": self.kind, "route": self.route, "weights": self.weights,
@@ -141,6 +156,7 @@ class Manifest:
     timings: dict[str, float] = field(default_factory=dict)
     model_yml: str = ""
     quantization: dict[str, Any] = field(default_factory=dict)  # INT8 label -> what `sshconv quantize` did
+    faces: dict[str, Any] = field(default_factory=dict)  # what the faces artifacts bake in, and what each wraps
 
     @property
     def path(self) -> Path:
@@ -152,6 +168,10 @@ class Manifest:
     def models(self) -> list[Artifact]:
         """Every IR ``.xml`` and ONNX file, in the manifest's order."""
         return [a for a in self.artifacts if a.is_model]
+
+    def faces_models(self) -> list[Artifact]:
+        """Every faces IR ``.xml`` and faces ONNX file."""
+        return [a for a in self.artifacts if a.is_faces_model]
 
     def irs(self, routes=None) -> list[Artifact]:
         """The IR ``.xml`` artifacts (of ``routes``, if given), sorted by route and weights."""
@@ -198,6 +218,7 @@ class Manifest:
                 "INT8": "weights and activations quantized to 8 bits by NNCF (sshconv quantize)",
             },
             "quantization": self.quantization,
+            "faces": self.faces,
             "tools": self.tools,
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "reproducibility": {
@@ -260,6 +281,7 @@ def read_manifest(folder: str | Path) -> Manifest:
         timings=part("timings", dict, {}),
         model_yml=part("model_yml", str, ""),
         quantization=part("quantization", dict, {}),
+        faces=part("faces", dict, {}),
     )
 
 

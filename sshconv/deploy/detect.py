@@ -67,7 +67,7 @@ def boxes_json_text(found: ImageDetections) -> str:
     return f'{head},\n  "faces": [\n{body}\n  ]\n}}\n' if faces else f'{head},\n  "faces": []\n}}\n'
 
 
-def _check_options(images: Sequence[Path], out: Path | None, out_dir: Path | None, threshold: float, fit: str) -> None:
+def _check_options(images: Sequence[Path], out: Path | None, out_dir: Path | None, threshold: float, fit: str | None) -> None:
     if not images:
         raise UsageError("detect: give at least one IMAGE")
     if out is not None and out_dir is not None:
@@ -80,7 +80,8 @@ def _check_options(images: Sequence[Path], out: Path | None, out_dir: Path | Non
         raise UsageError(f"detect: {param('threshold')} must be in (0, 1], got {threshold}")
     from ..detection.fitting import check_fit
 
-    check_fit(fit)
+    if fit is not None:
+        check_fit(fit)
 
 
 def _drawn_paths(images: Sequence[Path], out: Path | None, out_dir: Path | None) -> list[Path | None]:
@@ -137,13 +138,33 @@ def detect_faces(
     return dets if max_faces is None else dets[:max_faces]
 
 
+def faces_on(runner, bgr: np.ndarray, threshold: float, max_faces: int | None = None) -> np.ndarray:
+    """A faces artifact's boxes ``(N, 5)`` on one photo above ``threshold``, best first (its NMS already ran)."""
+    import numpy as np
+
+    dets = runner.faces(bgr)
+    dets = inside_photo(dets[dets[:, 4] >= threshold], *bgr.shape[:2])
+    dets = dets[np.argsort(-dets[:, 4], kind="stable")]
+    return dets if max_faces is None else dets[:max_faces]
+
+
+def _check_faces_options(path: Path, baked: dict, fit: str | None, threshold: float) -> None:
+    if fit is not None:
+        raise UsageError(
+            f"detect: {path} fits frames itself ({baked.get('fit', 'none')}, fixed at conversion); drop {param('fit')}"
+        )
+    floor = float(baked.get("score_floor", 0.0))
+    if threshold < floor:
+        raise UsageError(f"detect: {path} drops faces under {floor:g} inside; pass {param('threshold')} >= {floor:g}")
+
+
 def detect(
     images: Sequence[str | Path],
     ir: str | Path,
     out: str | Path | None = None,
     out_dir: str | Path | None = None,
     threshold: float | None = None,
-    fit: str = DEFAULT_FIT,
+    fit: str | None = None,
     max_faces: int | None = None,
     execution: str = EXECUTION,
     spec: ModelSpec | None = None,
@@ -156,7 +177,8 @@ def detect(
     ``out_dir``, each photo is written with its boxes drawn, and the boxes as JSON
     beside it (same name, ``.json``); both appear atomically. ``threshold`` defaults to
     the decoder's :data:`~sshconv.detection.decode.SCORE_THRESHOLD`. ``max_faces`` keeps only
-    the best-scoring boxes (default: all above ``threshold``). ``spec`` (default: the
+    the best-scoring boxes (default: all above ``threshold``). ``ir`` may be a faces artifact (``--faces``):
+    it fits, decodes and suppresses inside, so ``fit`` must be left out. ``spec`` (default: the
     packaged model.yml) gives the outputs' names and shapes. Progress goes to ``on_event``
     (stage ``detect``, one ``progress`` per photo).
     """
@@ -165,6 +187,7 @@ def detect(
     from ..engines import open_runner
     from ..engines.plan import model_engine, with_execution
     from ..fsutil import atomic_write_text, ensure_dir
+    from ..runtimes.faces import FacesRunner, faces_file
 
     threshold = SCORE_THRESHOLD if threshold is None else threshold
 
@@ -177,18 +200,24 @@ def detect(
     if max_faces is not None and max_faces < 1:
         raise UsageError(f"detect: {param('max_faces')} must be >= 1, got {max_faces}")
     engine = with_execution(model_engine(ir, "ir"), execution)
+    faces = faces_file(engine.path)
+    if faces is not None:
+        _check_faces_options(engine.path, faces, fit, threshold)
     pixels = [load_bgr(p) for p in paths]  # fail on a bad photo before loading the model
     targets = _drawn_paths(paths, out, out_dir)
     emit = Emitter("detect", on_event)
     emit.start(len(paths), "image")
 
     results = []
-    with open_runner(engine, spec) as runner:
-        input_hw = (int(runner.input_shape[2]), int(runner.input_shape[3]))
+    with (open_runner(engine, spec) if faces is None else FacesRunner(engine.path, execution=execution)) as runner:
+        input_hw = (int(runner.input_shape[2]), int(runner.input_shape[3])) if faces is None else None
         if out_dir is not None:  # only once the model is known good: a failed run creates nothing
             ensure_dir(out_dir)
         for i, (path, bgr, target) in enumerate(zip(paths, pixels, targets, strict=True)):
-            dets = detect_faces(runner, bgr, input_hw, threshold, fit, max_faces)
+            if faces is None:
+                dets = detect_faces(runner, bgr, input_hw, threshold, fit or DEFAULT_FIT, max_faces)
+            else:
+                dets = faces_on(runner, bgr, threshold, max_faces)
             found = ImageDetections(path, int(bgr.shape[0]), int(bgr.shape[1]), dets)
             if target is not None:
                 found.drawn = save_bgr(draw_boxes(bgr, dets, BOX_COLOR), target)

@@ -67,6 +67,8 @@ class Plan:
     engines: list[Engine]
     hashes: dict[str, str] = field(default_factory=dict)  # files that vouch for the models (the manifest)
     converted_from: dict[str, str] = field(default_factory=dict)  # checkpoint file -> sha256, from the manifest
+    faces: list[Engine] = field(default_factory=list)  # faces artifacts (frame in, faces out), when asked for
+    faces_options: dict = field(default_factory=dict)  # what they bake in (the manifest's ``faces``)
 
     @property
     def reference(self) -> Engine | None:
@@ -147,13 +149,15 @@ def plan_engines(
     routes: Sequence[str] | None = None,
     kinds: Sequence[str] = ("ir", "onnx"),
     bf16: bool = False,
+    faces: bool = False,
 ) -> Plan:
     """MXNet (when ``input_dir`` is given) first, then every model of ``artifacts``, or each of ``irs`` and ``onnx``.
 
     A conversion folder is checked against its manifest (a missing or changed file is an
     :class:`~sshconv.errors.IntegrityError`, exit 4); ``routes`` and ``kinds`` (``ir``,
     ``onnx``) narrow it. ``runtime`` runs the ONNX files; IRs always run on OpenVINO.
-    ``bf16`` adds a bf16-execution twin after each FP32 model that OpenVINO runs.
+    ``bf16`` adds a bf16-execution twin after each FP32 model that OpenVINO runs. ``faces`` also
+    lists a conversion folder's faces artifacts (of the same routes and kinds) in :attr:`Plan.faces`.
     """
     if runtime not in RUNTIMES:
         raise UsageError(f"{param('runtime')} {runtime!r}: expected one of {', '.join(RUNTIMES)}")
@@ -162,11 +166,16 @@ def plan_engines(
     plan = Plan([checkpoint_engine(input_dir)] if input_dir is not None else [])
     models: list[Engine] = []
     if artifacts is not None:
-        models += _manifest_engines(plan, artifacts, runtime, routes, kinds)
+        models += _manifest_engines(plan, artifacts, runtime, routes, kinds, faces)
     for kind, paths in (("ir", irs), ("onnx", onnx)):
         for path in paths:
             artifact = kind if len(paths) == 1 else f"{kind}:{path}"
-            models.append(model_engine(path, artifact, runtime))
+            baked = _faces_facts(path) if faces else None
+            if baked is None:
+                models.append(model_engine(path, artifact, runtime))
+            else:  # a faces artifact given by path: checked as one, with what it says it bakes in
+                plan.faces.append(model_engine(path, f"faces/{artifact}", runtime))
+                plan.faces_options = baked
     for e in models:
         plan.engines.append(e)
         if bf16 and e.weights == "FP32" and e.runtime == DEFAULT_RUNTIME:
@@ -178,27 +187,41 @@ def plan_engines(
     return plan
 
 
-def _manifest_engines(plan: Plan, artifacts, runtime: str, routes, kinds) -> list[Engine]:
+def _manifest_engines(plan: Plan, artifacts, runtime: str, routes, kinds, faces: bool = False) -> list[Engine]:
     from ..conversion.manifest import read_manifest
 
     manifest = read_manifest(artifacts)
     manifest.check()
     checked = {manifest.file(a): a.sha256 for a in manifest.artifacts}  # manifest.check() has just hashed each file
-    found = []
-    # One order for every command: the IRs by route and weights, then the ONNX file.
-    for a in sorted(manifest.models(), key=lambda a: (a.kind != "ir-xml", a.route or "", a.weights or "")):
-        kind = "ir" if a.kind == "ir-xml" else "onnx"
-        if kind not in kinds or (kind == "ir" and routes is not None and a.route not in routes):
-            continue
-        path = manifest.file(a)
-        files = {f.name: checked[f] for f in (path, path.with_suffix(".bin")) if f in checked}
-        found.append(model_engine(path, a.label, runtime, a.route if kind == "ir" else None, a.weights, files))
+
+    def engines(artifacts) -> list[Engine]:
+        out = []
+        # One order for every command: the IRs by route and weights, then the ONNX file.
+        for a in sorted(artifacts, key=lambda a: (not a.kind.endswith("ir-xml"), a.route or "", a.weights or "")):
+            kind = "ir" if a.kind.endswith("ir-xml") else "onnx"
+            if kind not in kinds or (kind == "ir" and routes is not None and a.route not in routes):
+                continue
+            path = manifest.file(a)
+            files = {f.name: checked[f] for f in (path, path.with_suffix(".bin")) if f in checked}
+            out.append(model_engine(path, a.label, runtime, a.route if kind == "ir" else None, a.weights, files))
+        return out
+
+    found = engines(manifest.models())
+    if faces:
+        plan.faces = engines(manifest.faces_models())
+        plan.faces_options = dict(manifest.faces)
     if not found:
         what = " or ".join({"ir": "IR", "onnx": "ONNX model"}[k] for k in kinds)
         raise ModelFileError(f"{manifest.path}: lists no {what}; run `sshconv convert` into {manifest.folder}")
     plan.hashes = {manifest.path.name: sha256_file(manifest.path)}
     plan.converted_from = manifest.source_hashes()
     return found
+
+
+def _faces_facts(path) -> dict | None:
+    from ..runtimes.faces import faces_file
+
+    return faces_file(path)
 
 
 def check_copies(engine: Engine, folder: Path) -> Engine:

@@ -314,6 +314,12 @@ def openvino_tensor_names(model) -> list[str]:
     return names
 
 
+def rt_text(model, path: Sequence[str]) -> str:
+    """A model's runtime info at ``path`` as text (an ``OVAny`` in some releases, a plain value in others)."""
+    value = model.get_rt_info(list(path))
+    return value.astype(str) if hasattr(value, "astype") else str(value)
+
+
 def _is_ov_model(obj: Any) -> bool:
     return type(obj).__name__ == "Model" and hasattr(obj, "get_ordered_ops")
 

@@ -38,6 +38,7 @@ from ..versions import environment
 from .compare import compare_run, faces_of, parity_slack
 from .controls import control_models
 from .divergence import first_divergence
+from .faces import check_faces
 from .golden import load_golden, save_golden
 from .results import CheckResult, ControlResult, Sample, VerifyResult, jsonable
 from .samples import DEFAULT_PHOTOS, DEFAULT_SAMPLES, DEFAULT_SEED, QUANTIZED_PHOTOS, make_shape_samples
@@ -121,7 +122,13 @@ def verify(
     tolerances = {p: resolve_tolerances(spec, p, options.overrides) for p in PRECISIONS}
     tolerances.update({q: tolerances[INFORMATIONAL_TOLERANCES] for q in QUANTIZED})
     plan = plan_engines(artifacts=artifacts, irs=[ir] if ir is not None else [], onnx=[onnx] if onnx is not None else [],
-                        runtime=options.runtime)  # fmt: skip
+                        runtime=options.runtime, faces=True)  # fmt: skip
+    fit = str(plan.faces_options.get("fit", "none"))
+    if plan.faces and fit != "none" and input_dir is None:
+        raise UsageError(
+            f"verify: the faces artifacts of {artifacts} fit frames ({fit}) before the network; checking them needs the "
+            f"checkpoint as {param('input_dir')} (a golden file or another model holds outputs of unfitted frames only)"
+        )
     # Read every model first: a broken file is a usage error before minutes of MXNet.
     models = {e.label: read_model(e.path, spec) for e in plan.models}
     runs = _plan_runs(plan.models, models, spec, options)
@@ -166,6 +173,8 @@ def verify(
     for run in runs:
         done = _execute(run, samples, spec, emit, done, total)
     _compare_all(result, runs, refs, tolerances, config, spec)
+    if plan.faces:
+        result.faces = check_faces(plan, samples, refs, spec, tolerances, config, input_dir, options.self_test)
     for check in result.checks:
         if not check.passed and input_dir is not None and check.tolerance_set not in ("BF16", *QUANTIZED):
             run = next(r for r in runs if r.label == check.label)

@@ -274,6 +274,7 @@ class VerifyResult:
     reference: str  # "mxnet", "golden:<file>" or "model:<file>"
     pairs: list[CheckResult] = field(default_factory=list)  # IR against IR (mo vs onnx)
     controls: list[ControlResult] = field(default_factory=list)
+    faces: list[Any] = field(default_factory=list)  # faces artifacts' checks and controls (verification/faces.py)
     environment: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)  # checkpoint / golden / manifest files
     self_test: bool = False
@@ -285,11 +286,12 @@ class VerifyResult:
 
     @property
     def controls_caught(self) -> bool:
-        return all(c.caught for c in self.controls)
+        return all(c.caught for c in self.controls) and all(f.caught for f in self.faces if f.control)
 
     @property
     def passed(self) -> bool:
         ok = all(c.passed for c in self.checks) and all(p.passed for p in self.pairs)
+        ok = ok and all(f.passed for f in self.faces if not f.control)
         return ok and (self.controls_caught if self.self_test else True)
 
     @property
@@ -303,6 +305,7 @@ class VerifyResult:
             "samples": [s.to_dict() for s in self.samples],
             "checks": [c.to_dict(boxes) for c in self.checks], "pairs": [p.to_dict(boxes) for p in self.pairs],
             "self_test": self.self_test, "controls": [c.to_dict() for c in self.controls],
+            "faces_artifacts": [f.to_dict() for f in self.faces],
             "golden_written": self.golden_written, "checkpoint": self.checkpoint,
         }  # fmt: skip
 
