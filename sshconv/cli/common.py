@@ -133,7 +133,8 @@ def add_shapes(p: argparse.ArgumentParser) -> None:
 
 def add_faces(p: argparse.ArgumentParser, what: str) -> None:
     """``--faces`` and what a faces artifact bakes in (convert and quantize)."""
-    from ..conversion.faces_graph import DEFAULT_FLOOR, FACES_FITS
+    from ..conversion.options import FACES_FITS
+    from ..conversion.options import FACES_FLOOR as DEFAULT_FLOOR
 
     p.add_argument(
         "--faces", action="store_true",

@@ -32,14 +32,11 @@ import numpy as np
 from ..detection.decode import PRE_NMS_TOP_N, DecodeConfig, base_anchors
 from ..detection.fitting import NATIVE_MAX_PIXELS, UPSTREAM_LONG, UPSTREAM_SHORT
 from ..model.shapes import MIN_SIDE
+from .options import FACES_FLOOR
 
 FRAME = "frame"
 #: The wrapper's outputs, in order.
 OUTPUTS = ("faces", "face_image", "bboxes", "scores", "labels")
-#: The fits a faces artifact can carry: none (the frame as it is), upstream's scale rule, native's pixel budget, or HxW.
-FACES_FITS = ("none", "upstream", "native")
-#: The score floor baked in by default: upstream's evaluation threshold (detect and Model API filter higher).
-DEFAULT_FLOOR = 0.05
 #: Named constants the negative controls replace (see verification/controls.py).
 KNOBS = {
     "plus_one": "faces/plus_one",  # upstream's +1 pixel in widths, heights and NMS areas
@@ -54,7 +51,7 @@ class FacesOptions:
     """What a faces artifact bakes in: the fit, the score floor, and the decoding (model.yml's heads)."""
 
     fit: str = "none"
-    floor: float = DEFAULT_FLOOR
+    floor: float = FACES_FLOOR
     config: DecodeConfig = DecodeConfig()
 
     def to_dict(self) -> dict:

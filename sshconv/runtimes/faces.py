@@ -132,7 +132,7 @@ def _check_faces_model(inputs: list[str], outputs: list[str], label: str) -> Non
     if FRAME_INPUT not in inputs or any(o not in outputs for o in FACES_OUTPUTS):
         raise ModelFileError(
             f"{label}: not a faces artifact (expected input {FRAME_INPUT!r} and outputs {', '.join(FACES_OUTPUTS)}); "
-            "pass the ssh-mxnet-faces file that `sshconv convert --faces` wrote"
+            "pass an ssh-mxnet-faces file (a conversion with faces artifacts writes one beside each model)"
         )
 
 
