@@ -80,12 +80,18 @@ def cmd_bench(args) -> int:
     res = run_with_progress(
         args, run_bench, args.input_dir, ir=args.ir, artifacts=args.artifacts, seconds=args.seconds, spec=spec,
         mxnet=not args.no_mxnet, onnx=args.onnx, runtime=args.runtime, mode=args.mode, json_report=json_file,
-        shapes=None if args.shapes is None else parse_shapes(args.shapes),
+        shapes=None if args.shapes is None else parse_shapes(args.shapes), faces=args.faces,
     )  # fmt: skip
     if printed:
         print_json(res.to_dict())
         return 0
     print(format_bench_table(res))
+    from ..deploy.bench import faces_overhead
+
+    for row in faces_overhead(res):
+        print(f"frame to faces @ {row['shape']}: {row['faces']} {row['faces_s']:.3f} s ({row['faces_overhead']:+.1%} over the "
+              f"network alone, {row['network_s']:.3f} s); raw + Python decoder {row['decoder_s']:.3f} s "
+              f"({row['decoder_overhead']:+.1%})")  # fmt: skip
     if json_file is not None:
         print(f"JSON report: {json_file}")
     return 0
@@ -145,6 +151,10 @@ def add_bench(sub) -> None:
     add_onnx(p)
     add_runtime(p)
     add_shapes(p)
+    p.add_argument(
+        "--faces", action="store_true",
+        help="with --artifacts: also time frame to faces, each faces artifact against its raw model + sshconv's decoder",
+    )  # fmt: skip
     p.add_argument(
         "--seconds",
         metavar="S",

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from ..errors import ModelFileError, UsageError, first_line, param
 from ..fsutil import atomic_path, no_space_left
-from ..model.shapes import parse_shape
 from ..model.spec import ModelSpec, plain_name
 from .faces_graph import FRAME, OUTPUTS, FacesOptions, wrapper_model
 from .ir import save_ir
@@ -33,12 +32,9 @@ CONFIDENCE = 0.5
 
 def check_faces_fit(fit: str) -> str:
     """``none``, ``upstream``, ``native`` or ``HxW``; else a one-line :class:`UsageError`."""
-    if fit in FACES_FITS:
-        return fit
-    if "x" in str(fit):
-        _, _, h, w = parse_shape(fit)
-        return f"{h}x{w}"
-    raise UsageError(f"{param('faces_fit')} {fit!r}: expected one of {', '.join(FACES_FITS)}, or a size HxW such as 640x640")
+    from ..detection.fitting import check_fit
+
+    return check_fit(fit, FACES_FITS, param("faces_fit"))
 
 
 def splice_onnx(raw, wrapper):

@@ -148,6 +148,7 @@ class BenchResult:
             "ceilings": {k: c.to_dict() for k, c in self.ceilings.items()},
             "cases": [c.to_dict() for c in self.cases],
             "engine_config": self.engine_config,
+            "faces_overhead": faces_overhead(self),
         }
 
 
@@ -212,20 +213,57 @@ def time_engine(
                 got["requests"],
             )
         else:
-            for _ in range(WARMUP_RUNS):
-                runner.infer(frame)
-            t_start = time.perf_counter()
-            deadline = t_start + seconds
-            while len(case.times_s) < MIN_REPEATS or time.perf_counter() < deadline:
-                t = time.perf_counter()
-                runner.infer(frame)
-                case.times_s.append(time.perf_counter() - t)
-                if on_run:
-                    on_run()
-            case.frames, case.elapsed_s = len(case.times_s), time.perf_counter() - t_start
+            time_steps(case, lambda: runner.infer(frame), seconds, on_run)
         case.effective_execution = getattr(runner, "execution_used", None) or engine.execution
     case.peak_rss_mb = peak_rss_mb()
     log.info("%s: %.3f frames/s, median %.3f s over %d runs", engine.label, case.fps, case.median_s, len(case.times_s))
+    return case
+
+
+def time_steps(case: CaseResult, step: Callable[[], Any], seconds: float, on_run: Callable[[], None] | None = None) -> None:
+    """Warm ``step`` up, then time it for ``seconds`` (at least :data:`MIN_REPEATS` times) into ``case``."""
+    for _ in range(WARMUP_RUNS):
+        step()
+    t_start = time.perf_counter()
+    deadline = t_start + seconds
+    while len(case.times_s) < MIN_REPEATS or time.perf_counter() < deadline:
+        t = time.perf_counter()
+        step()
+        case.times_s.append(time.perf_counter() - t)
+        if on_run:
+            on_run()
+    case.frames, case.elapsed_s = len(case.times_s), time.perf_counter() - t_start
+
+
+def time_frame_to_faces(engine: Engine, frame: np.ndarray, seconds: float, spec) -> CaseResult:
+    """Frame (uint8, N x H x W x 3) to faces, everything included: a faces artifact in one call, or a raw model
+    with sshconv's Python decoder (layout, inference, decoding and NMS of every frame of the batch)."""
+    import numpy as np
+
+    from ..detection.decode import DecodeConfig, decode
+    from ..runtimes.faces import FacesRunner
+
+    frames = np.ascontiguousarray(np.clip(np.rint(frame), 0, 255).astype(np.uint8).transpose(0, 2, 3, 1))
+    faces = engine.artifact.startswith("faces/")
+    name = engine.label if faces else f"{engine.label} + decoder"
+    reset_peak_rss()
+    t0 = time.perf_counter()
+    opened = FacesRunner(engine.path, runtime=engine.runtime) if faces else open_runner(engine, spec, input_shape=frame.shape)
+    with opened as runner:
+        case = CaseResult(name=name, runtime=engine.runtime, model=str(engine.path), weights=engine.weights,
+                          execution=engine.execution, effective_execution=engine.execution, times_s=[],
+                          load_s=time.perf_counter() - t0, input_shape=tuple(frame.shape))  # fmt: skip
+        n, h, w = frames.shape[:3]
+        config = DecodeConfig.for_spec(spec)
+
+        def python_decoder() -> None:
+            outputs = runner.infer(np.ascontiguousarray(frames.transpose(0, 3, 1, 2).astype(np.float32)))
+            for i in range(n):
+                decode(outputs, (h, w), config, image=i)
+
+        time_steps(case, (lambda: runner.infer_frames(frames)) if faces else python_decoder, seconds)
+        case.effective_execution = getattr(runner, "execution_used", None) or engine.execution
+    case.peak_rss_mb = peak_rss_mb()
     return case
 
 
@@ -244,6 +282,7 @@ def run_bench(
     json_report: str | Path | None = None,
     on_event: EventHandler | None = None,
     shapes: Sequence[Sequence[int]] | None = None,
+    faces: bool = False,
 ) -> BenchResult:
     """Time MXNet (when ``input_dir`` is given) and the IR(s) on one frame at each of ``shapes`` (default model.yml's).
 
@@ -254,7 +293,9 @@ def run_bench(
     output folder: every IR in it). ``mxnet=False`` skips MXNet; ``routes`` limits
     ``artifacts`` to those routes. ``json_report`` also writes the result there as JSON.
     Progress goes to ``on_event`` (stage ``bench``, in steps: the ceiling measurement, then one
-    step per engine).
+    step per engine). ``faces`` (with ``artifacts``) also times frame to faces, per shape: each faces
+    artifact the folder lists, and each raw model with a faces twin plus sshconv's Python decoder
+    (``<label> + decoder``); ``faces_overhead`` in the result compares them.
     """
     from ..model.parse import load_model_spec
 
@@ -269,7 +310,8 @@ def run_bench(
     spec = spec or load_model_spec()
     shapes = [check_shape(x) for x in (shapes or [spec.input.shape])]
     engines = plan_bench(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes, onnx=onnx, runtime=runtime)
-    total = len(engines) * len(shapes) + 1
+    to_faces = _faces_plan(artifacts, engines, routes, runtime) if faces else []
+    total = (len(engines) + len(to_faces)) * len(shapes) + 1
     emit = Emitter("bench", on_event)
     emit.start(total, item="matrix-multiply ceilings (f32, bf16, int8)")
     result = BenchResult(shapes, seconds, measure_ceilings(mode), mode=mode, cpu=cpu_name())
@@ -281,6 +323,13 @@ def run_bench(
         for engine in engines:
             emit.progress(step, total, item=f"{engine.label} @ {key}", force=True)
             case = time_engine(engine, frame, seconds, spec=spec, mode=mode)
+            case.ceiling = ceiling_key(case.effective_execution, engine.weights)
+            case.ceiling_gflops_per_s = result.ceilings[case.ceiling].gflops_per_s
+            here.append(case)
+            step += 1
+        for engine in to_faces:
+            emit.progress(step, total, item=f"{engine.label} frame to faces @ {key}", force=True)
+            case = time_frame_to_faces(engine, frame, seconds, spec)
             case.ceiling = ceiling_key(case.effective_execution, engine.weights)
             case.ceiling_gflops_per_s = result.ceilings[case.ceiling].gflops_per_s
             here.append(case)
@@ -306,6 +355,38 @@ def run_bench(
         with no_space_left(Path(json_report).parent, "report folder"):
             atomic_write_text(Path(json_report), json.dumps(result.to_dict(), indent=2) + "\n")
     return result
+
+
+def _faces_plan(artifacts, engines: Sequence[Engine], routes, runtime: str) -> list[Engine]:
+    """Each raw model of the plan that has a faces twin (f32 execution), then the twins themselves."""
+    if artifacts is None:
+        raise UsageError(f"bench: {param('faces')} times the faces artifacts of {param('artifacts')}; pass the folder")
+    kinds = ("ir", "onnx") if runtime == "onnxruntime" else ("ir",)
+    twins = plan_engines(artifacts=artifacts, routes=routes, runtime=runtime, kinds=kinds, faces=True).faces
+    if not twins:
+        raise UsageError(f"bench: {artifacts} lists no faces artifacts; convert (or quantize) with faces artifacts first")
+    labels = {t.artifact.removeprefix("faces/") for t in twins}
+    raw = [e for e in engines if e.artifact in labels and e.execution == "f32" and not e.is_reference]
+    return raw + list(twins)
+
+
+def faces_overhead(result: BenchResult) -> list[dict[str, Any]]:
+    """Per faces artifact and shape: its frame-to-faces time over its raw model's inference alone, and the Python route's."""
+    rows = []
+    for case in result.cases:
+        if not case.name.startswith("faces/"):
+            continue
+        raw_label = case.name.removeprefix("faces/")
+        try:
+            alone = result.case(raw_label, case.input_shape)
+            python = result.case(f"{raw_label} + decoder", case.input_shape)
+        except KeyError:
+            continue
+        rows.append({"faces": case.name, "shape": shape_text(case.input_shape), "network_s": alone.median_s,
+                     "faces_s": case.median_s, "decoder_s": python.median_s,
+                     "faces_overhead": case.median_s / alone.median_s - 1,
+                     "decoder_overhead": python.median_s / alone.median_s - 1})  # fmt: skip
+    return rows
 
 
 def frame_gflops(engines: Sequence[Engine], shape: Sequence[int]) -> float:

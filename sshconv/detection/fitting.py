@@ -36,14 +36,14 @@ UPSTREAM_LONG = 1600
 NATIVE_MAX_PIXELS = 1920 * 1080
 
 
-def check_fit(fit: str) -> str:
-    """``fit`` if it is one of :data:`FITS` or a size ``HxW``; else a one-line :class:`UsageError`."""
-    if fit in FITS:
+def check_fit(fit: str, fits: tuple[str, ...] = FITS, what: str = "fit") -> str:
+    """``fit`` if it is one of ``fits`` or a size ``HxW``; else a one-line :class:`UsageError` naming ``what``."""
+    if fit in fits:
         return fit
     if "x" in str(fit):
         _, _, h, w = parse_shape(fit)
         return f"{h}x{w}"
-    raise UsageError(f"fit {fit!r}: expected one of {', '.join(FITS)}, or a size HxW such as 720x1280")
+    raise UsageError(f"{what} {fit!r}: expected one of {', '.join(fits)}, or a size HxW such as 720x1280")
 
 
 def upstream_scale(height: int, width: int) -> float:

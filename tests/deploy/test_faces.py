@@ -214,3 +214,22 @@ def test_convert_faces_flags_and_their_errors(faces_dir, tmp_path):
     # Another fit into a folder whose faces artifacts bake in this one: refused, nothing changed.
     again = run_cli("quantize", "--artifacts", out, "--faces", "--faces-fit", "none")
     assert_one_line_error(again, 2, "bake in")
+
+
+def test_bench_times_frame_to_faces_both_ways(faces_dir, tmp_path):
+    """The faces artifact and the raw model + Python decoder, each against the network alone (figures: the script's)."""
+    report = tmp_path / "bench.json"
+    res = run_cli("bench", "--artifacts", faces_dir, "--no-mxnet", "--faces", "--seconds", "0.1",
+                  "--shapes", "1x160x224", "--json-file", report)  # fmt: skip
+    assert res.code == 0, res.err
+    doc = json.loads(report.read_text())
+    names = {c["name"] for c in doc["cases"]}
+    assert {"faces/ir/mo/FP32", "faces/ir/mo/INT8", "ir/mo/FP32 + decoder", "ir/mo/INT8 + decoder"} <= names
+    rows = {r["faces"]: r for r in doc["faces_overhead"]}
+    assert set(rows) == {"faces/ir/mo/FP32", "faces/ir/mo/INT8", "faces/ir/onnx/FP32"} and all(
+        r["shape"] == "1x3x160x224" for r in rows.values()
+    )
+    assert all(r["faces_s"] > 0 and r["network_s"] > 0 for r in rows.values())
+    assert "frame to faces @ 1x3x160x224" in res.out
+    alone = run_cli("bench", "--ir", faces_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml", "--no-mxnet", "--faces")
+    assert_one_line_error(alone, 2, "--faces", "--artifacts")
