@@ -103,7 +103,8 @@ def _print_faces(checks) -> None:
             print("\nfaces self-test (negative controls: each must FAIL):")
         d = f.to_dict()
         how = (f"recall {f.recall:.2f} (>= {f.thresholds.recall:g}), precision {f.precision:.2f} (>= {f.thresholds.precision:g})"
-               if f.thresholds else f"min IoU {d['min_iou']:.4f}, score drift {d['max_score_drift']:.2g}")  # fmt: skip
+               if f.thresholds else f"min IoU {d['min_iou']:.4f}, score drift {d['max_score_drift']:.2g}, "
+               f"box drift {d['max_box_drift']:.2g} px")  # fmt: skip
         where = f"; failed at {', '.join(f.failed_shapes)}" if f.failed_shapes and not f.thresholds else ""
         verdict = ("caught (FAIL as expected)" if f.caught else "NOT CAUGHT") if f.control else ("PASS" if f.passed else "FAIL")
         print(f"  {f.label}: {d['faces']} faces (fit {f.fit}, floor {f.floor:g}), {d['missed']} missed, {d['extra']} extra, "

@@ -175,6 +175,7 @@ def verify(
     _compare_all(result, runs, refs, tolerances, config, spec)
     if plan.faces:
         result.faces = check_faces(plan, samples, refs, spec, tolerances, config, input_dir, options.self_test)
+        result.hashes.update({f"{e.label}:{name}": digest for e in plan.faces for name, digest in e.files.items()})
     for check in result.checks:
         if not check.passed and input_dir is not None and check.tolerance_set not in ("BF16", *QUANTIZED):
             run = next(r for r in runs if r.label == check.label)

@@ -25,8 +25,11 @@ from ..detection.decode import DecodeConfig, decode
 from ..model.shapes import shape_text
 from ..model.spec import QUANTIZED, DetectionThresholds
 
-#: A face of the artifact and the reference's must overlap this much.
+#: A face of the artifact and the reference's must overlap this much...
 FACE_IOU = 0.99
+#: ...and no corner may move by more than this many pixels (per weight precision; a large face keeps IoU 0.99
+#: through a shift of a pixel, which is what a lost +1 does).
+BOX_DRIFT_PX = {"FP32": 0.25, "FP16": 1.0}
 #: The wrapper constants each control alters (names from conversion/faces_graph.py's KNOBS).
 FACE_CONTROLS = {
     "strides-swapped": "the anchors of strides 8 and 32 swapped",
@@ -49,6 +52,7 @@ class FramesResult:
     extra: int
     max_score_drift: float
     min_iou: float
+    max_box_drift: float = 0.0
     reference_clear: int = 0
     candidate_clear: int = 0
 
@@ -94,8 +98,9 @@ class FacesCheck:
 
     @property
     def caught(self) -> bool:
-        """A control is caught when it fails."""
-        return not self.passed
+        """A control is caught when it fails at every input shape (as the raw models' controls)."""
+        shapes = {shape_text(f.input_shape) for f in self.frames}
+        return not self.passed and (self.thresholds is not None or set(self.failed_shapes) == shapes)
 
     def to_dict(self) -> dict[str, Any]:
         d = {"label": self.label, "weights": self.weights, "fit": self.fit, "score_floor": self.floor,
@@ -104,6 +109,7 @@ class FacesCheck:
              "extra": sum(f.extra for f in self.frames),
              "max_score_drift": max((f.max_score_drift for f in self.frames), default=0.0),
              "min_iou": min((f.min_iou for f in self.frames), default=1.0),
+             "max_box_drift": max((f.max_box_drift for f in self.frames), default=0.0),
              "frames": [dict(f.__dict__, passed=f.passed) for f in self.frames]}  # fmt: skip
         if self.thresholds is not None:
             d.update(recall=self.recall, precision=self.precision, thresholds=self.thresholds.__dict__)
@@ -136,9 +142,11 @@ def judge(
         got = got[got[:, 4] >= loose.score_threshold]
         frame = pair_faces(ref, pool, got, 0.5 if quantized else FACE_IOU, threshold, slack, config.nms_threshold)
         check.frames.append(FramesResult(sample.index, tuple(sample.tensor.shape), tuple(fitted.shape), **frame))
-        if not quantized and frame["max_score_drift"] > slack:
-            check.frames[-1].extra += 1  # a paired face whose score moved more than the tolerance
-            check.note = f"a score moved by {frame['max_score_drift']:.3g} (> {slack:.3g})"
+        drift_px = BOX_DRIFT_PX.get(check.weights, BOX_DRIFT_PX["FP16"])
+        if not quantized and (frame["max_score_drift"] > slack or frame["max_box_drift"] > drift_px):
+            check.frames[-1].extra += 1  # a paired face that moved more than the tolerance
+            check.note = (f"a paired face moved: score by {frame['max_score_drift']:.3g} (limit {slack:.3g}), "
+                          f"a corner by {frame['max_box_drift']:.3g} px (limit {drift_px:g})")  # fmt: skip
 
 
 def pair_faces(ref: np.ndarray, pool: np.ndarray, got: np.ndarray, iou: float, threshold: float, slack: float,
@@ -155,7 +163,7 @@ def pair_faces(ref: np.ndarray, pool: np.ndarray, got: np.ndarray, iou: float, t
     m = iou_matrix(ref, got)
     used = np.zeros(len(got), bool)
     paired = np.zeros(len(ref), bool)
-    matched, drift, low = 0, 0.0, 1.0
+    matched, drift, low, moved = 0, 0.0, 1.0, 0.0
     for i in np.argsort(-ref[:, 4], kind="stable") if len(got) else []:
         row = np.where(used, -1.0, m[i])
         j = int(row.argmax())
@@ -164,6 +172,7 @@ def pair_faces(ref: np.ndarray, pool: np.ndarray, got: np.ndarray, iou: float, t
             if max(ref[i, 4], got[j, 4]) >= threshold:
                 matched += 1
                 drift = max(drift, float(abs(ref[i, 4] - got[j, 4])))
+                moved = max(moved, float(np.abs(ref[i, :4] - got[j, :4]).max()))
                 low = min(low, float(row[j]))
 
     def tied(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -179,7 +188,7 @@ def pair_faces(ref: np.ndarray, pool: np.ndarray, got: np.ndarray, iou: float, t
     extra = (got[:, 4] >= clear) & ~used & ~(on_pool & tied(got, ref)) if len(got) else np.zeros(0, bool)
     return {"reference": int((ref[:, 4] >= threshold).sum()), "candidate": int((got[:, 4] >= threshold).sum()),
             "matched": matched, "missed": int(missed.sum()), "extra": int(extra.sum()), "max_score_drift": drift,
-            "min_iou": low, "reference_clear": int((ref[:, 4] >= clear).sum()),
+            "min_iou": low, "max_box_drift": moved, "reference_clear": int((ref[:, 4] >= clear).sum()),
             "candidate_clear": int((got[:, 4] >= clear).sum())}  # fmt: skip
 
 

@@ -79,6 +79,7 @@ class ReportData:
     environment: dict[str, str] = field(default_factory=dict)
     hashes: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    faces_artifacts: list[dict[str, Any]] = field(default_factory=list)  # FacesCheck.to_dict() of each, controls last
 
 
 # --------------------------------------------------------------------------- page
@@ -96,15 +97,25 @@ def render_html(data: ReportData) -> str:
     ]
     parts += [f"<p>{escape(n)}</p>" for n in data.notes]
 
-    parts.append("<h2>Outputs</h2>")
-    parts.append(
-        "<p>Each converted artifact against MXNet on the same raw-BGR samples. An output passes when every element has "
-        "<code>|IR − MXNet| ≤ atol + rtol·|MXNet|</code>. Each cell gives the <b>worst error as a multiple of that "
-        "limit</b> (≤ 1 passes) and, below it, the largest absolute error; the tolerance used heads each column. "
-        "An INT8 IR is judged by its faces (recall and precision against MXNet's, in the faces row); its cells are "
-        "informational, measured against the BF16 tolerances for scale.</p>"
-    )
-    parts.append(_output_table(data.rows, data.faces, data.judged))
+    if data.rows:
+        parts.append("<h2>Outputs</h2>")
+        parts.append(
+            "<p>Each converted artifact against MXNet on the same raw-BGR samples. An output passes when every element has "
+            "<code>|IR − MXNet| ≤ atol + rtol·|MXNet|</code>. Each cell gives the <b>worst error as a multiple of that "
+            "limit</b> (≤ 1 passes) and, below it, the largest absolute error; the tolerance used heads each column. "
+            "An INT8 IR is judged by its faces (recall and precision against MXNet's, in the faces row); its cells are "
+            "informational, measured against the BF16 tolerances for scale.</p>"
+        )
+        parts.append(_output_table(data.rows, data.faces, data.judged))
+    if data.faces_artifacts:
+        parts.append("<h2>Faces artifacts</h2>")
+        parts.append(
+            "<p>Frame in, faces out: each faces artifact's boxes against sshconv's Python decoder run on the reference's "
+            "outputs for the very tensor the artifact's network got. Every face of either side must pair with one of the "
+            "other at IoU ≥ 0.99, no corner moved by more than a quarter pixel (FP32), scores within the class tolerance (an INT8 one: recall and precision). Controls are "
+            "copies with one thing broken; each must fail.</p>"
+        )
+        parts.append(_faces_table(data.faces_artifacts))
     if data.errors:
         parts.append("<h2>Error histograms</h2>")
         parts.append(
@@ -196,6 +207,27 @@ def _output_table(
     return "".join(out)
 
 
+def _faces_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    out = ["<table><tr><th>faces artifact</th><th>fit, floor</th><th>faces</th><th>missed</th><th>extra</th>"
+           "<th>min IoU</th><th>score, box drift</th><th>result</th></tr>"]  # fmt: skip
+    for r in rows:
+        control = r.get("control")
+        good = r["caught"] if control else r["passed"]
+        verdict = ("caught" if good else "NOT caught") if control else ("PASS" if good else "FAIL")
+        if "recall" in r:
+            verdict += f" (recall {r['recall']:.2f}, precision {r['precision']:.2f})"
+        elif r["failed_shapes"] and not control:
+            verdict += f" at {', '.join(r['failed_shapes'])}"
+        name = f"{r['label']}<br><small>{escape(r.get('description', ''))}</small>" if control else escape(r["label"])
+        out.append(
+            f"<tr><td>{name}</td><td>{escape(str(r['fit']))}, {r['score_floor']:g}</td><td>{r['faces']}</td>"
+            f"<td>{r['missed']}</td><td>{r['extra']}</td><td>{r['min_iou']:.4f}</td><td>{r['max_score_drift']:.2g}, {r['max_box_drift']:.2g} px</td>"
+            f'<td class="{"ok" if good else "bad"}">{escape(verdict)}</td></tr>'
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
 def _kv_table(items: Mapping[str, Any], mono_values: bool = False, key_title: str = "", value_title: str = "") -> str:
     rows = [f"<table><tr><th>{escape(key_title)}</th><th>{escape(value_title)}</th></tr>" if key_title else "<table>"]
     cls = " class=mono" if mono_values else ""
@@ -228,6 +260,7 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
     raw = raw if raw is not None else getattr(result, "raw_outputs", None)
     checks = list(result.checks) + list(result.pairs)
     data = ReportData(title=title, passed=bool(result.passed), verdict=verdict_text(result))
+    data.faces_artifacts = [f.to_dict() for f in getattr(result, "faces", [])]
     for c in checks:
         data.judged[_check_label(c)] = _judged(c)
         if c.detections:
@@ -343,14 +376,18 @@ def _deciding(check) -> str:
 def verdict_text(result) -> str:
     """One sentence: what passed or failed, against what, how close to the tolerance."""
     checks = list(result.checks)
+    faces = [f for f in getattr(result, "faces", []) if not f.control]
     failed = [_with_shapes(c) for c in checks if not c.passed] + [_with_shapes(p) for p in result.pairs if not p.passed]
+    failed += [f.label for f in faces if not f.passed]
     if failed:
-        return f"{len(failed)} of {len(checks) + len(result.pairs)} checks differ from {result.reference} beyond tolerance: {', '.join(failed)}"
+        total = len(checks) + len(result.pairs) + len(faces)
+        return f"{len(failed)} of {total} checks differ from {result.reference} beyond tolerance: {', '.join(failed)}"
     judged = [c for c in checks if c.detection_thresholds is None]
     worst = max((c.margin for c in judged), default=0.0)
     shapes = list(dict.fromkeys(tuple(s.tensor.shape) for s in result.samples))
     at = f" at {len(shapes)} input shapes ({', '.join('x'.join(map(str, x)) for x in shapes)})" if len(shapes) > 1 else ""
-    text = f"all {len(checks)} converted model(s) match {result.reference} on {len(result.samples)} sample(s){at}"
+    what = f"all {len(checks)} converted model(s) match {result.reference}" if checks else "checked against " + result.reference
+    text = f"{what} on {len(result.samples)} sample(s){at}"
     if judged:
         text += f"; worst output at {worst:.3g}× its tolerance"
     by_faces = [c for c in checks if c.detection_thresholds is not None]
@@ -361,6 +398,8 @@ def verdict_text(result) -> str:
         )
     if result.pairs:
         text += f"; {len(result.pairs)} route-vs-route pair(s) agree"
+    if faces:
+        text += f"; {len(faces)} faces artifact(s) give the reference decoder's faces"
     if result.self_test:
         text += "; every negative control was caught" if result.controls_caught else "; a negative control was NOT caught"
     return text
