@@ -29,7 +29,9 @@ def test_bench_json_schema_on_a_short_run(converted_dir):
     res = run_cli("bench", "--ir", xml, "--seconds", "0.1", "--json", "--shapes", "1x640x640,2x481x777")
     assert res.code == 0, res.err
     doc = json.loads(res.out)
-    assert set(doc) == {"shapes", "gflop_per_frame", "seconds_per_case", "ceilings", "cases", "engine_config", "mode", "cpu"}
+    assert set(doc) == {"shapes", "gflop_per_frame", "seconds_per_case", "ceilings", "cases", "engine_config", "mode", "cpu",
+                        "faces_overhead"}  # fmt: skip
+    assert doc["faces_overhead"] == []  # only with --faces (tests/deploy/test_faces.py)
     assert set(doc["engine_config"]) == {"mxnet", "openvino", "cores", "cpu_flags"}
     assert doc["mode"] == "latency" and doc["cpu"]
     assert doc["shapes"] == [[1, 3, 640, 640], [2, 3, 481, 777]]
