@@ -151,17 +151,14 @@ def add_faces(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def faces_options(args, spec):
-    """The faces options ``--faces-fit`` and ``--faces-floor`` give, or ``None`` without ``--faces``."""
+    """The faces options ``--faces-fit`` and ``--faces-floor`` give (checked before anything runs), or ``None``."""
     if not args.faces:
         return None
-    from ..conversion.faces import check_faces_fit
+    from ..conversion.faces import check_faces_options
     from ..conversion.faces_graph import FacesOptions
     from ..detection.decode import DecodeConfig
-    from ..errors import UsageError
 
-    if not 0.0 <= args.faces_floor < 1.0:
-        raise UsageError(f"--faces-floor {args.faces_floor}: expected a probability in [0, 1)")
-    return FacesOptions(check_faces_fit(args.faces_fit), args.faces_floor, DecodeConfig.for_spec(spec))
+    return check_faces_options(FacesOptions(args.faces_fit, args.faces_floor, DecodeConfig.for_spec(spec)))
 
 
 def add_progress(p: argparse.ArgumentParser) -> None:

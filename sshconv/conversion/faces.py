@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ModelFileError, UsageError, first_line, param
@@ -121,8 +122,17 @@ def faces_ir(raw_model, wrapper_file: Path, spec: ModelSpec, options: FacesOptio
     return model
 
 
+def check_faces_options(options: FacesOptions) -> FacesOptions:
+    """``options`` if its fit is one a faces artifact takes and its floor a probability; else a one-line :class:`UsageError`."""
+    if not 0.0 <= options.floor < 1.0:
+        raise UsageError(f"{param('faces_floor')} {options.floor}: expected a probability in [0, 1)")
+    return replace(options, fit=check_faces_fit(options.fit))  # a size as 640x640, however it was written
+
+
 def check_same_faces(folder: str | Path, options: FacesOptions) -> Manifest:
-    """``folder``'s manifest, if its faces artifacts (if any) bake in ``options``; else a one-line :class:`UsageError`."""
+    """``folder``'s manifest, if ``options`` are valid and its faces artifacts (if any) bake in the same; else a
+    one-line :class:`UsageError`."""
+    check_faces_options(options)
     manifest = read_manifest(folder)
     before = {k: v for k, v in manifest.faces.items() if k != "from"}
     if before and manifest.faces_models() and before != options.to_dict():
@@ -145,7 +155,8 @@ def add_faces(spec: ModelSpec, folder: str | Path, options: FacesOptions, weight
     sources = [a for a in manifest.models() if weights is None or a.weights in weights]
     wrapper = wrapper_model(spec, options)
     made: list[Artifact] = []
-    with tempfile.TemporaryDirectory(prefix="sshconv-faces-") as tmp:
+    # The wrapper's file lives in the folder being written (a full disk there is the one-line error it is), and goes.
+    with no_space_left(manifest.folder), tempfile.TemporaryDirectory(prefix=".sshconv-faces-", dir=manifest.folder) as tmp:
         wrapper_file = Path(tmp) / "wrapper.onnx"
         onnx.save(wrapper, str(wrapper_file))
         for a in sources:
