@@ -11,12 +11,16 @@ is kept, in the user cache, so that it is done once per machine):
 3. ``convert``: both routes (Model Optimizer and MXNet -> ONNX), FP32 and FP16 (``W/converted``);
 4. ``quantize``: the Model Optimizer FP32 IR to INT8 with NNCF, on generated photos
    (``W/converted/ir/mo/INT8``; skipped, saying so, where the ``int8`` extra is not installed);
-5. ``verify``: every artifact against MXNet (the INT8 IR by its faces), with ``W/verify.json``
-   and the HTML report ``W/report.html``;
-6. ``bench``: a short benchmark of MXNet and the Model Optimizer IRs, INT8 among them (``W/bench.json``);
-7. ``eval``: the card's mAP for MXNet and every artifact side by side on a few generated photos
+5. ``faces``: a faces artifact (frame in, faces out) beside every model, the INT8 IR's included;
+6. ``verify``: every artifact against MXNet (the INT8 IR by its faces), with ``W/verify.json``,
+   the HTML report ``W/report.html`` and the golden file ``W/golden.npz``;
+7. ``bench``: a short benchmark of MXNet and the Model Optimizer IRs, INT8 among them (``W/bench.json``);
+8. ``eval``: the card's mAP for MXNet and every artifact side by side on a few generated photos
    (``W/eval-photos``), with face parity against MXNet (``W/eval.json``, ``W/eval.html``; the
-   ledger in ``W/eval-work``).
+   ledger in ``W/eval-work``);
+9. ``bundle``: the release ``W/bundle`` (:mod:`sshconv.release`), signed with a key pair made in
+   ``W/signing`` (where the ``sign`` extra is installed; unsigned, saying so, elsewhere), then
+   checked as its receiver would (``verify --bundle``).
 
 Re-running reuses what is already there and still valid: the synthetic files if the
 archive matches its model.yml, the download (verified by sha256), the conversion if its
@@ -24,7 +28,7 @@ manifest names the current checkpoint and every artifact still has its recorded 
 the INT8 IR if the manifest records it from the current FP32 IR with the demo's settings,
 the verification if a stamp records a pass for exactly these artifacts, the evaluation's
 ledger if it holds exactly these models and photos. The benchmark always runs (it is a
-measurement of now).
+measurement of now), so the bundle that carries its report is made again.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ DEMO_CALIBRATION_COUNT = 16
 DEMO_EVAL_PHOTOS = 24
 DEMO_EVAL_SEED = 2024
 STAMP = "verified.json"
-STEPS = ("synth", "download", "convert", "quantize", "verify", "bench", "eval")
+STEPS = ("synth", "download", "convert", "quantize", "faces", "verify", "bench", "eval", "bundle")
 
 
 @dataclass
@@ -87,6 +91,9 @@ class DemoResult:
     evaluation: Any = None  # sshconv.evaluation.EvalResult, or None when skipped
     eval_json: Path | None = None
     eval_html: Path | None = None
+    golden: Path | None = None
+    bundle: Any = None  # sshconv.release.BundleResult
+    public_key: Path | None = None  # what the bundle's receiver checks its signature with
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +105,9 @@ class DemoResult:
             "bench": self.bench.to_dict() if self.bench is not None else None,
             "eval_json": str(self.eval_json) if self.eval_json else None,
             "eval": {k: r.to_dict() for k, r in self.evaluation.results.items()} if self.evaluation is not None else None,
+            "golden": str(self.golden) if self.golden else None,
+            "bundle": self.bundle.to_dict() if self.bundle is not None else None,
+            "public_key": str(self.public_key) if self.public_key else None,
         }  # fmt: skip
 
 
@@ -163,7 +173,7 @@ def _verified_stamp(workdir: Path, key: dict[str, Any]) -> dict[str, Any] | None
         return None
     if stamp.get("key") != key or not stamp.get("passed"):
         return None
-    if not all(Path(stamp.get(k, "")).is_file() for k in ("report", "verify_json")):
+    if not all(Path(stamp.get(k, "")).is_file() for k in ("report", "verify_json", "golden")):
         return None
     return stamp
 
@@ -260,22 +270,35 @@ def run_demo(
             step(4, "quantize", "done", t0, f"ir/{DEMO_QUANTIZE_ROUTE}/INT8, {DEMO_CALIBRATION_COUNT} calibration photos")
         except MissingExtraError as exc:
             step(4, "quantize", "skipped", t0, str(exc).split("; ")[-1])
+
+    # 5. a faces artifact beside every model
+    t0 = time.perf_counter()
+    if manifest.faces_models() and _faces_cover(manifest):
+        step(5, "faces", "reused", t0, f"{len(manifest.faces_models())} faces artifacts")
+    else:
+        from .conversion.faces import add_faces
+        from .conversion.faces_graph import FacesOptions
+        from .detection.decode import DecodeConfig
+
+        manifest = add_faces(spec, converted, FacesOptions(config=DecodeConfig.for_spec(spec)))
+        step(5, "faces", "done", t0, ", ".join(a.label for a in manifest.faces_models()))
     res.artifacts = [manifest.file(a) for a in manifest.artifacts]
 
-    # 5. verify every artifact, with the HTML report
+    # 6. verify every artifact, with the HTML report and the golden file
     t0 = time.perf_counter()
-    res.report, res.verify_json = work / "report.html", work / "verify.json"
+    res.report, res.verify_json, res.golden = work / "report.html", work / "verify.json", work / "golden.npz"
     key = _verification_key(converted, samples, self_test)
     stamp = _verified_stamp(work, key)
     if stamp is not None:
         res.passed, res.verdict, res.quantized = True, stamp["verdict"], list(stamp.get("quantized", []))
-        step(5, "verify", "reused", t0, res.verdict)
+        step(6, "verify", "reused", t0, res.verdict)
     else:
         (work / STAMP).unlink(missing_ok=True)
         options = VerifyOptions(samples=samples, self_test=self_test)
         result = verify(
-            spec, input_dir=checkpoint, artifacts=converted, options=options, json_report=res.verify_json, on_event=on_event
-        )
+            spec, input_dir=checkpoint, artifacts=converted, options=options, json_report=res.verify_json,
+            save_golden_to=res.golden, on_event=on_event,
+        )  # fmt: skip
         write_report(result, res.report)
         res.passed, res.verdict = bool(result.passed), verdict_text(result)
         res.quantized = [_parity_line(c) for c in result.checks if c.detection_thresholds is not None]
@@ -286,15 +309,16 @@ def run_demo(
                 "verdict": res.verdict,
                 "report": str(res.report),
                 "verify_json": str(res.verify_json),
+                "golden": str(res.golden),
                 "quantized": res.quantized,
             }
             atomic_write_text(work / STAMP, json.dumps(stamp, indent=2) + "\n")
-        step(5, "verify", "done", t0, ("PASS: " if res.passed else "FAIL: ") + res.verdict)
+        step(6, "verify", "done", t0, ("PASS: " if res.passed else "FAIL: ") + res.verdict)
 
-    # 6. a short benchmark
+    # 7. a short benchmark
     t0 = time.perf_counter()
     if bench_seconds == 0:
-        step(6, "bench", "skipped", t0, "bench seconds = 0")
+        step(7, "bench", "skipped", t0, "bench seconds = 0")
     else:
         res.bench = run_bench(
             input_dir=checkpoint,
@@ -306,19 +330,79 @@ def run_demo(
         )
         res.bench_json = atomic_write_text(work / "bench.json", json.dumps(res.bench.to_dict(), indent=2) + "\n")
         fastest = min(res.bench.cases, key=lambda c: c.median_s)
-        step(6, "bench", "done", t0, f"fastest {fastest.name}: {fastest.median_s:.2f} s/frame")
+        step(7, "bench", "done", t0, f"fastest {fastest.name}: {fastest.median_s:.2f} s/frame")
 
-    # 7. the card's metric, every engine side by side, on a few generated photos
+    # 8. the card's metric, every engine side by side, on a few generated photos
     t0 = time.perf_counter()
     if eval_photos == 0:
-        step(7, "eval", "skipped", t0, "eval photos = 0")
+        step(8, "eval", "skipped", t0, "eval photos = 0")
     else:
         res.evaluation, status = _demo_eval(spec, work, checkpoint, converted, eval_photos, on_event)
         res.eval_json, res.eval_html = work / "eval.json", work / "eval.html"
         maps = ", ".join(f"{label} {r.ap.map_percent:.1f}" for label, r in res.evaluation.results.items())
         counted = next(iter(res.evaluation.results.values())).ap.faces
-        step(7, "eval", status, t0, f"mAP % on {eval_photos} photos ({counted} faces counted): {maps}")
+        step(8, "eval", status, t0, f"mAP % on {eval_photos} photos ({counted} faces counted): {maps}")
+
+    # 9. the release, signed, and checked as its receiver would
+    t0 = time.perf_counter()
+    if not res.passed:
+        step(9, "bundle", "skipped", t0, "verification failed: nothing is bundled")
+    else:
+        res.bundle, res.public_key, status, detail = _demo_bundle(spec, work, converted, res, on_event)
+        step(9, "bundle", status, t0, detail)
     return res
+
+
+def _faces_cover(manifest) -> bool:
+    """Every raw model of the folder has its faces artifact (a new INT8 IR has none yet)."""
+    wrapped = set((manifest.faces.get("from") or {}).values())
+    return all(a.label in wrapped for a in manifest.models())
+
+
+def _demo_bundle(spec, work: Path, converted: Path, res: DemoResult, on_event):
+    """The bundle step: a key pair in ``W/signing`` (once); the bundle made again unless the one there was made
+    of exactly these files and is intact; then checked as its receiver would. Returns ``(bundle, public key,
+    status, detail)``."""
+    import shutil
+
+    from .conversion.manifest import read_manifest
+    from .errors import SshconvError
+    from .release import build_bundle, check_bundle_files, verify_bundle
+    from .release.bundle import built_from, report_fits
+    from .release.layout import BENCH_REPORT, EVAL_REPORT, LISTING
+    from .release.signing import make_key_pair
+
+    unsigned = ""
+    try:
+        key, public = make_key_pair(work / "signing")
+    except MissingExtraError as exc:
+        key = public = None
+        unsigned = str(exc).split("; ")[-1]
+    manifest = read_manifest(converted)
+    # The latest reports in the work folder, if they measured these files (a skipped benchmark keeps its last one).
+    reports = {where: path for where, path in ((EVAL_REPORT, work / "eval.json"), (BENCH_REPORT, work / "bench.json"))
+               if path.is_file() and report_fits(path, manifest, where)}  # fmt: skip
+    out = work / "bundle"
+    try:
+        listing = json.loads((out / LISTING).read_text(encoding="utf-8"))
+        checked = check_bundle_files(out, public) if listing.get("built_from") == built_from(manifest, res.golden, reports) else None
+    except (OSError, ValueError, SshconvError):
+        checked = None
+    if checked is not None:
+        from .release.bundle import BundleResult
+
+        made = BundleResult(out, checked.files + 1, 0, {}, checked.signed_by is not None)
+        who = f"signed ({checked.signed_by}: good)" if checked.signed_by else f"unsigned ({unsigned})"
+        return made, public, "reused", f"{out}: {made.files} files, {who}, intact"
+    if out.exists():
+        shutil.rmtree(out)
+    made = build_bundle(spec, converted, out, golden=res.golden, eval_report=reports.get(EVAL_REPORT),
+                        bench_report=reports.get(BENCH_REPORT), sign_key=key, on_event=on_event)  # fmt: skip
+    checked, result = verify_bundle(out, public_key=public, on_event=on_event)
+    who = f"signed ({checked.signed_by}: good)" if checked.signed_by else f"unsigned ({unsigned})"
+    if not result.passed:  # its models were verified a moment ago: a machine that computes otherwise now
+        res.passed, res.verdict = False, f"the bundle {out} did not verify on arrival"
+    return made, public, "done", f"{out}: {made.files} files, {who}, {'verified' if result.passed else 'FAILED'} on arrival"
 
 
 def _demo_eval(spec, work: Path, checkpoint: Path, converted: Path, photos: int, on_event):

@@ -31,6 +31,8 @@ EXTRAS = {
     "onnxruntime": ("onnxruntime", None),
     "nncf": ("int8", None),
     "ray": ("ray", None),
+    "model_signing": ("sign", None),
+    "model_signing.signing": ("sign", None),
 }
 
 

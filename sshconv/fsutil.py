@@ -226,6 +226,37 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_folder(target: str | Path, what: str = "folder") -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success rename it to ``target``, which must not exist.
+
+    On any exception the temporary folder and everything in it are removed and nothing is left at
+    ``target``; temporary folders of ``target`` left by a writer that was killed (``kill -9``) go first.
+    """
+    import shutil
+
+    target = Path(target)
+    ensure_dir(target.parent, f"{what}'s parent folder")
+    for stale in target.parent.glob(f".{glob_escape(target.name)}.*{TEMP_SUFFIX}"):
+        pid = stale.name[len(target.name) + 2 :].split("-", 1)[0]
+        if stale.is_dir() and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    tmp: Path | None = None
+    try:
+        with signals_deferred():
+            tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=target.parent))
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        with no_space_left(target.parent, what):
+            yield tmp
+        if target.exists():
+            raise OutputError(f"{target}: appeared while the {what} was being written; remove it or choose another name")
+        os.replace(tmp, target)
+    except BaseException:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def atomic_write_bytes(target: str | Path, data: bytes) -> Path:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

@@ -63,3 +63,26 @@ def test_a_killed_writers_temporary_files_go_with_the_next_successful_write(tmp_
     assert target.read_text() == "whole"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([target.name, mine.name])
     mine.unlink()
+
+
+def test_a_folder_is_written_whole_or_not_at_all(tmp_path):
+    """``atomic_folder`` (bundles): a failure halfway leaves nothing; a killed writer's temporary folder is removed by
+    the next writer of the same folder; an existing target is refused."""
+    import pytest
+
+    from sshconv.errors import OutputError
+
+    target = tmp_path / "release"
+    with pytest.raises(RuntimeError), fsutil.atomic_folder(target) as tmp:
+        (tmp / "half.bin").write_bytes(b"x" * 10)
+        raise RuntimeError("the disk went away")
+    assert list(tmp_path.iterdir()) == []
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".release.{dead.stdout.strip()}-abc{fsutil.TEMP_SUFFIX}"
+    (stale / "sub").mkdir(parents=True)
+    with fsutil.atomic_folder(target) as tmp:
+        (tmp / "whole.bin").write_bytes(b"y")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release"] and (target / "whole.bin").read_bytes() == b"y"
+    with pytest.raises(OutputError, match="appeared while"), fsutil.atomic_folder(target) as tmp:
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]

@@ -34,9 +34,11 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
         "verify",
         "bench",
         "eval",
+        "bundle",
     }
     runs = [e for e in events if e["stage"] == "verify" and e["event"] == "progress"]
-    assert runs[-1]["done"] == runs[-1]["total"] == 7 * 11, "MXNet and 6 models, each on 3 patterns and 8 photos (INT8's default)"
+    totals = [e["total"] for e in runs if e["done"] == e["total"]]
+    assert totals[0] == 7 * 11, "MXNet and 6 models, each on 3 patterns and 8 photos (INT8's default)"
     rows = {line.split()[0]: line.split()[1] for line in res.out.splitlines() if line.split()[:1] and line.split()[0] in STEPS}
     assert rows == {s: "done" for s in STEPS}, res.out
     assert "verification: PASS" in res.out
@@ -75,13 +77,25 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
     assert all(c["speedup_vs_mxnet"] > 0 for c in bench["cases"])
     assert "ceilings (OpenVINO" in res.out and "of ceiling" in res.out
 
+    # The release: every model and its faces twin, signed with the demo's key, checked on arrival; the command to
+    # check it again is printed.
+    listing = json.loads((work / "bundle" / "BUNDLE.json").read_text())["files"]
+    assert {"reports/eval.json", "reports/bench.json", "golden/golden.npz", "models/ssh-mxnet-faces/1/model.xml"} <= set(listing)
+    assert "artifacts/ir/mo/INT8/ssh-mxnet-faces.xml" in listing and (work / "bundle" / "model.sig").is_file()
+    card = (work / "bundle" / "MODEL_CARD.md").read_text()
+    assert "synthetic checkpoint" in card and "| ir/mo/INT8 | 1x3x640x640 | f32 |" in card and "| ir/mo/INT8 |" in card
+    assert f"sshconv verify --bundle {work / 'bundle'} --public-key {work / 'signing' / 'key.pub'}" in res.out
+    assert oct((work / "signing" / "key.pem").stat().st_mode & 0o777) == "0o600"
+    check = run_cli("verify", "--bundle", work / "bundle", "--public-key", work / "signing" / "key.pub", "--progress", "none")
+    assert check.code == 0 and "signature by the key key.pub: good" in check.out, check.out + check.err
+
     # Second run: everything still valid is reused, nothing is recomputed.
     again = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0", "--eval-photos", "2", "--json")
     assert again.code == 0, again.err
     doc = json.loads(again.out)
     assert [(s["name"], s["status"]) for s in doc["steps"]] == [
-        ("synth", "reused"), ("download", "reused"), ("convert", "reused"), ("quantize", "reused"), ("verify", "reused"),
-        ("bench", "skipped"), ("eval", "reused"),
+        ("synth", "reused"), ("download", "reused"), ("convert", "reused"), ("quantize", "reused"), ("faces", "reused"),
+        ("verify", "reused"), ("bench", "skipped"), ("eval", "reused"), ("bundle", "reused"),
     ]  # fmt: skip
     assert set(doc["eval"]) == {"mxnet", "ir/mo/FP32", "ir/mo/FP16", "ir/onnx/FP32", "ir/onnx/FP16", "ir/mo/INT8", "onnx"}
     assert all(0 <= r["map"] <= 100 for r in doc["eval"].values()) and (work / "eval.html").is_file()

@@ -55,6 +55,7 @@ FLOORS = (
     ("verification",),
     ("deploy",),
     ("evaluation",),
+    ("release",),
     ("info", "demo"),
     ("cli",),
     ("__main__", "__init__"),

@@ -197,6 +197,11 @@ def cmd_demo(args) -> int:
 
         print(f"\nevaluation ({res.eval_json}, {res.eval_html}):")
         print_eval(res.evaluation)
+    if res.bundle is not None:
+        print(f"\nbundle: {res.bundle.folder} ({res.bundle.files} files; Model Server repository: "
+              f"{', '.join(res.bundle.served)}; {'signed' if res.bundle.signed else 'unsigned'})")  # fmt: skip
+        key = f" --public-key {res.public_key}" if res.public_key else ""
+        print(f"check it as its receiver would: sshconv verify --bundle {res.bundle.folder}{key}")
     return 0 if res.passed else EXIT_MISMATCH
 
 

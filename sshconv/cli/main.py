@@ -24,6 +24,7 @@ from .deploy import add_bench, add_demo, add_detect
 from .download import add_download
 from .evaluate import add_eval
 from .model import add_info, add_synth
+from .release import add_bundle
 from .verify import add_verify
 
 log = logging.getLogger("sshconv")
@@ -41,6 +42,7 @@ COMMANDS = [
     add_demo,
     add_verify,
     add_eval,
+    add_bundle,
 ]
 
 

@@ -27,12 +27,15 @@ from .common import (
     load_spec,
     run_with_progress,
 )  # fmt: skip
+from .release import add_cert_chain
 
 
 def cmd_verify(args) -> int:
     from ..model.shapes import parse_shapes
     from ..verification import VerifyOptions, verify
 
+    if args.bundle is not None:
+        return _verify_bundle(args)
     spec = load_spec(args)
     options = VerifyOptions(
         samples=args.samples, photos=args.photos, seed=args.seed, images=args.images,
@@ -57,6 +60,37 @@ def cmd_verify(args) -> int:
     _print_verify(result)
     if html is not None:
         print(f"HTML report: {html}")
+    return result.exit_code
+
+
+def _verify_bundle(args) -> int:
+    """``verify --bundle B``: the files and the signature, the models against the bundle's golden file, the card."""
+    from ..release import verify_bundle
+    from ..verification import VerifyOptions
+
+    options = VerifyOptions(
+        overrides=parse_overrides(args.atol, args.rtol), bf16=args.bf16, runtime=args.runtime, self_test=args.self_test
+    )
+    others = {k: getattr(args, k) for k in ("input_dir", "ir", "onnx", "artifacts", "golden", "against", "model", "save_golden",
+                                            "images", "shapes", "photos")}  # fmt: skip
+    printed, json_file = json_targets(args)
+    checked, result = run_with_progress(
+        args, verify_bundle, args.bundle, public_key=args.public_key, cert_chain=args.cert_chain, options=options,
+        others=others, json_report=json_file,
+    )  # fmt: skip
+    if args.html is not None:
+        from ..verification.report import write_report
+
+        write_report(result, args.html)
+    if printed:
+        from ..verification.results import jsonable
+
+        print(json.dumps({"bundle": checked.to_dict(), **result.to_dict()}, indent=2, default=jsonable))
+        return result.exit_code
+    signed = f"signature by {checked.signed_by}: good" if checked.signed_by else "unsigned (no signature to check)"
+    print(f"bundle {checked.folder}: {checked.files} files as listed, none changed, added or removed; {signed}")
+    _print_verify(result)
+    print("model card: every figure matches the bundle's files")
     return result.exit_code
 
 
@@ -172,7 +206,8 @@ def add_verify(sub) -> None:
         sub, "verify", "Run the MXNet checkpoint and the converted model side by side; exit 1 if they differ.",
         "sshconv verify --input-dir ./ssh --ir out/ir/mo/FP32/ssh-mxnet.xml --self-test --json-file report.json\n"
         "sshconv verify --golden golden.npz --artifacts out --html report.html\n"
-        "sshconv verify --input-dir ./ssh --artifacts out --shapes sweep --self-test --save-golden golden.npz",
+        "sshconv verify --input-dir ./ssh --artifacts out --shapes sweep --self-test --save-golden golden.npz\n"
+        "sshconv verify --bundle release --public-key key.pub",
         cmd_verify,
         notes="What is checked is one of --ir, --onnx or --artifacts (every model of the folder, and same-weights IRs of "
         "the two routes against each other); the reference is the checkpoint (--input-dir), a golden file (--golden) or "
@@ -218,6 +253,9 @@ def add_verify(sub) -> None:
     p.add_argument(
         "--against", metavar="MODEL", type=Path, help="verify against another IR or ONNX file instead of MXNet (no MXNet needed)"
     )
+    p.add_argument("--bundle", metavar="B", type=Path, help="check a bundle as its receiver: files, signature, models, card")
+    p.add_argument("--public-key", metavar="KEY.pub", type=Path, help="the public key the bundle's signature must be made with")
+    add_cert_chain(p)
     add_shapes(p)
     add_runtime(p)
     add_json(p, file=True, legacy_path=True)

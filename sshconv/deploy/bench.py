@@ -79,6 +79,7 @@ class CaseResult:
     ceiling: str = "f32"  # the precision whose ceiling this engine is held against
     ceiling_gflops_per_s: float = float("nan")
     peak_rss_mb: float = float("nan")  # the process's peak resident memory while this engine loaded and ran
+    files: dict[str, str] = field(default_factory=dict)  # file name -> sha256 of what ran (a bundle checks them)
 
     @property
     def median_s(self) -> float:
@@ -202,7 +203,7 @@ def time_engine(
         load_s = time.perf_counter() - t0
         case = CaseResult(name=engine.label, runtime=engine.runtime, model=str(engine.path), weights=engine.weights,
                           execution=engine.execution, effective_execution=engine.execution, times_s=[], load_s=load_s,
-                          mode=mode, input_shape=tuple(frame.shape))  # fmt: skip
+                          mode=mode, input_shape=tuple(frame.shape), files=dict(engine.files))  # fmt: skip
         if mode == "throughput" and engine.runtime == "openvino":
             got = runner.throughput(frame, seconds, MIN_REPEATS)
             case.times_s = got["latencies_s"]
@@ -252,7 +253,8 @@ def time_frame_to_faces(engine: Engine, frame: np.ndarray, seconds: float, spec)
     with opened as runner:
         case = CaseResult(name=name, runtime=engine.runtime, model=str(engine.path), weights=engine.weights,
                           execution=engine.execution, effective_execution=engine.execution, times_s=[],
-                          load_s=time.perf_counter() - t0, input_shape=tuple(frame.shape))  # fmt: skip
+                          load_s=time.perf_counter() - t0, input_shape=tuple(frame.shape),
+                          files=dict(engine.files))  # fmt: skip
         n, h, w = frames.shape[:3]
         config = DecodeConfig.for_spec(spec)
 

@@ -361,3 +361,34 @@ def conv_gflops(model) -> float:
         else:  # weights [G,] C_out/G, C_in/G, k, k
             macs += y[0] * y[1] * y[2] * y[3] * w[1] * taps
     return 2 * macs / 1e9
+
+
+def count_parameters(model) -> int:
+    """The learned numbers of an FP32 ``ov.Model``: convolution weights and the biases added to their outputs.
+
+    What MXNet counts as the network's parameters (the model card's MParams): the real-valued constants
+    that convolutions take as weights, and those an ``Add`` puts on a convolution's output. The mean
+    subtraction the conversion bakes in feeds no convolution, and is not counted.
+    """
+    import numpy as np
+
+    def size(node) -> int:
+        return int(np.prod([int(d) for d in node.get_output_shape(0)], dtype=np.int64))
+
+    def constant(value):
+        node = value.get_node()
+        return node if node.get_type_name() == "Constant" and node.get_element_type().is_real() else None
+
+    total = 0
+    for op in model.get_ordered_ops():
+        kind = op.get_type_name()
+        if kind in _CONVOLUTIONS:
+            weights = constant(op.input_value(1))
+            total += size(weights) if weights is not None else 0
+        elif kind == "Add":
+            a, b = op.input_value(0).get_node(), op.input_value(1).get_node()
+            for this, other in ((a, b), (b, a)):
+                bias = constant(this.output(0)) if this.get_type_name() == "Constant" else None
+                if bias is not None and other.get_type_name() in _CONVOLUTIONS:
+                    total += size(bias)
+    return total

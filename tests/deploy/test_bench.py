@@ -8,6 +8,7 @@ import pytest
 
 from sshconv.deploy.bench import MIN_REPEATS, plan_bench
 from sshconv.deploy.ceilings import CONV_SIDE, ceiling_key, measure_ceiling
+from sshconv.fsutil import sha256_file
 
 from ..conftest import assert_one_line_error, run_cli
 
@@ -15,7 +16,7 @@ CASE_KEYS = {
     "name", "runtime", "model", "weights", "execution", "effective_execution", "times_s", "load_s",
     "speedup_vs_mxnet", "median_s", "spread_s", "min_s", "max_s", "repeats", "fps", "gflops_per_s",
     "mode", "frames", "elapsed_s", "streams", "requests", "input_shape", "gflop_per_frame", "ceiling",
-    "ceiling_gflops_per_s", "peak_rss_mb", "of_ceiling",
+    "ceiling_gflops_per_s", "peak_rss_mb", "of_ceiling", "files",
 }  # fmt: skip
 #: GFLOP of one image, counted on the IR at each shape (the card counts 267.06 with more than the convolutions).
 GFLOP_640, GFLOP_481x777 = 266.657792, 242.233534848
@@ -44,6 +45,7 @@ def test_bench_json_schema_on_a_short_run(converted_dir):
         assert set(case) == CASE_KEYS
         assert case["runtime"] == "openvino" and case["weights"] == "FP16" and case["model"] == str(xml)
         assert case["execution"] == "f32"
+        assert case["files"] == {p.name: sha256_file(p) for p in (xml, xml.with_suffix(".bin"))}  # what a bundle checks
         assert case["repeats"] == len(case["times_s"]) >= MIN_REPEATS
         assert 0.05 < case["min_s"] <= case["median_s"] <= case["max_s"] < 120
         batch = case["input_shape"][0]
