@@ -28,7 +28,7 @@ manifest names the current checkpoint and every artifact still has its recorded 
 the INT8 IR if the manifest records it from the current FP32 IR with the demo's settings,
 the verification if a stamp records a pass for exactly these artifacts, the evaluation's
 ledger if it holds exactly these models and photos. The benchmark always runs (it is a
-measurement of now), so the bundle that carries its report is made again.
+measurement of now); the bundle is kept while it holds exactly these models and golden file.
 """
 
 from __future__ import annotations
@@ -360,16 +360,17 @@ def _faces_cover(manifest) -> bool:
 
 
 def _demo_bundle(spec, work: Path, converted: Path, res: DemoResult, on_event):
-    """The bundle step: a key pair in ``W/signing`` (once); the bundle made again unless the one there was made
-    of exactly these files and is intact; then checked as its receiver would. Returns ``(bundle, public key,
-    status, detail)``."""
+    """The bundle step: a key pair in ``W/signing`` (once); the bundle made again unless the one there holds exactly
+    these models and golden file and is intact (its reports are then those of the run that made it: an evaluation
+    resumed from its ledger gives the same numbers); then checked as its receiver would. Returns ``(bundle, public
+    key, status, detail)``."""
     import shutil
 
     from .conversion.manifest import read_manifest
     from .errors import SshconvError
     from .release import build_bundle, check_bundle_files, verify_bundle
     from .release.bundle import built_from, report_fits
-    from .release.layout import BENCH_REPORT, EVAL_REPORT, LISTING
+    from .release.layout import BENCH_REPORT, EVAL_REPORT, LISTING, MODELS
     from .release.signing import make_key_pair
 
     unsigned = ""
@@ -385,13 +386,16 @@ def _demo_bundle(spec, work: Path, converted: Path, res: DemoResult, on_event):
     out = work / "bundle"
     try:
         listing = json.loads((out / LISTING).read_text(encoding="utf-8"))
-        checked = check_bundle_files(out, public) if listing.get("built_from") == built_from(manifest, res.golden, reports) else None
+        made_of = {k: v for k, v in built_from(manifest, res.golden, {}).items() if k != "reports"}
+        same = {k: v for k, v in listing.get("built_from", {}).items() if k != "reports"} == made_of
+        checked = check_bundle_files(out, public) if same else None
     except (OSError, ValueError, SshconvError):
         checked = None
     if checked is not None:
         from .release.bundle import BundleResult
 
-        made = BundleResult(out, checked.files + 1, 0, {}, checked.signed_by is not None)
+        served = {d.name: "" for d in sorted((out / MODELS).iterdir()) if d.is_dir()}
+        made = BundleResult(out, checked.files + 1 + (checked.signed_by is not None), 0, served, checked.signed_by is not None)
         who = f"signed ({checked.signed_by}: good)" if checked.signed_by else f"unsigned ({unsigned})"
         return made, public, "reused", f"{out}: {made.files} files, {who}, intact"
     if out.exists():

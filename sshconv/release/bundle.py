@@ -75,8 +75,9 @@ def build_bundle(
     if (golden is None) == (input_dir is None):
         raise UsageError(f"bundle: give the reference, one of {param('golden')} (a golden file) or {param('input_dir')} "
                          "(the checkpoint, on the conversion stack)")  # fmt: skip
-    if out.exists() or out.is_symlink():
-        raise OutputError(f"bundle {out}: already exists; remove it or choose another {param('out')}")
+    for target in (out, *([tarball_path(out)] if tarball else [])):
+        if target.exists() or target.is_symlink():
+            raise OutputError(f"bundle {target}: already exists; remove it or choose another {param('out')}")
     if sign_cert is not None and sign_key is None:
         raise UsageError(f"bundle: {param('sign_cert')} needs the private key that goes with it, {param('sign_key')}")
     if sign_key is not None:
@@ -104,6 +105,7 @@ def build_bundle(
         emit.progress(1, 4, item="copy")
         shutil.copyfile(spec.path, tmp / MODEL_YML)
         _copy_conversion(manifest, tmp / ARTIFACTS)
+        read_manifest(tmp / ARTIFACTS).check()  # the bytes copied are the bytes verified (a file changed meanwhile: exit 4)
         (tmp / "reports").mkdir()
         text = json.dumps(result.to_dict(), indent=2, default=jsonable) + "\n"
         text = text.replace(json.dumps(str(artifacts))[1:-1], ARTIFACTS).replace(json.dumps(str(golden_in))[1:-1],
@@ -123,7 +125,8 @@ def build_bundle(
     emit.progress(4, 4, item="done")
     emit("done", folder=str(out))
     size = sum(e["size"] for e in listing["files"].values())
-    return BundleResult(out, len(listing["files"]) + 1, size, served, sign_key is not None, packed,
+    files = len(listing["files"]) + 1 + (sign_key is not None)  # the listed files, the listing, the signature
+    return BundleResult(out, files, size, served, sign_key is not None, packed,
                         {"passed": True, "checks": [c.label for c in result.checks], "faces": [f.label for f in result.faces if not f.control]})  # fmt: skip
 
 
@@ -181,13 +184,15 @@ def _copy_conversion(manifest, target: Path) -> None:
         shutil.copyfile(manifest.file(a), dst)
 
 
+def tarball_path(out: Path) -> Path:
+    return out.parent / f"{out.name}.tar.gz"
+
+
 def _pack(folder: Path, out: Path) -> Path:
     """``out.tar.gz`` of ``folder`` (as ``out.name/``): sorted entries, owner 0, time 0, gzip without a date."""
     import gzip
 
-    target = out.parent / f"{out.name}.tar.gz"
-    if target.exists():
-        raise OutputError(f"{target}: already exists; remove it or choose another {param('out')}")
+    target = tarball_path(out)
 
     def fixed(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
@@ -197,7 +202,10 @@ def _pack(folder: Path, out: Path) -> Path:
         return info
 
     with atomic_path(target) as tmp, open(tmp, "wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        with (
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+            tarfile.open(fileobj=gz, mode="w") as tar,
+        ):
             tar.add(folder, arcname=out.name, recursive=False, filter=fixed)
             for path in sorted(folder.rglob("*")):
                 tar.add(path, arcname=f"{out.name}/{path.relative_to(folder).as_posix()}", recursive=False, filter=fixed)

@@ -21,7 +21,7 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import IntegrityError, SshconvError
+from ..errors import InputError, IntegrityError, SshconvError
 from ..fsutil import sha256_file
 from .signing import SIGNATURE
 
@@ -77,7 +77,8 @@ def write_listing(folder: Path, built_from: dict[str, Any]) -> dict[str, Any]:
 def check_listing(folder: Path) -> dict[str, Any]:
     """Every listed file present with its size and sha256, none added; else the first problem, by name (exit 4)."""
     if not folder.is_dir():
-        raise IntegrityError(f"bundle {folder}: not a folder; unpack the bundle (tar xzf B.tar.gz) and pass its folder")
+        what = "a file" if folder.is_file() else "no such folder"
+        raise InputError(f"bundle {folder}: {what}; unpack the bundle (tar xzf B.tar.gz) and pass its folder")
     doc = read_json(folder / LISTING) if (folder / LISTING).is_file() else None
     if doc is None or doc.get("format") != LISTING_FORMAT or not isinstance(doc.get("files"), dict):
         raise IntegrityError(f"bundle {folder}: no {LISTING} of format {LISTING_FORMAT}; this is not an sshconv bundle")
