@@ -34,7 +34,7 @@ def cmd_verify(args) -> int:
     from ..model.shapes import parse_shapes
     from ..verification import VerifyOptions, verify
 
-    if args.bundle is not None:
+    if args.bundle is not None or args.public_key is not None or args.cert_chain:
         return _verify_bundle(args)
     spec = load_spec(args)
     options = VerifyOptions(

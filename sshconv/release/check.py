@@ -57,7 +57,7 @@ def check_bundle_files(
 
 
 def verify_bundle(
-    folder: str | Path, *, public_key: str | Path | None = None, cert_chain: Sequence[str | Path] = (),
+    folder: str | Path | None, *, public_key: str | Path | None = None, cert_chain: Sequence[str | Path] = (),
     options=None, others: Mapping[str, Any] | None = None, json_report: str | Path | None = None,
     on_event: EventHandler | None = None,
 ):  # fmt: skip
@@ -68,6 +68,8 @@ def verify_bundle(
     """
     from ..verification import VerifyOptions, verify
 
+    if folder is None:
+        raise UsageError(f"{param('public_key')} and {param('cert_chain')} check a bundle's signature: give {param('bundle')}")
     given = [name for name, value in (others or {}).items() if value not in (None, False, [], ())]
     if given:
         raise UsageError(f"{param('bundle')} brings its own models, reference and inputs: leave out {param(given[0])}")

@@ -188,6 +188,8 @@ def test_a_signed_bundle_needs_the_key_and_an_unsigned_one_says_so(signed_bundle
     assert res.code == 2 and "--public-key" in res.err and "is signed" in res.err, res.err
     res = run_cli("verify", "--bundle", bundle, "--ir", "x.xml")
     assert res.code == 2 and "leave out --ir" in res.err, res.err
+    res = run_cli("verify", "--public-key", tmp_path / "key.pub", "--golden", "g.npz", "--ir", "x.xml")
+    assert res.code == 2 and "give --bundle" in res.err, res.err
     res = run_cli("verify", "--bundle", tmp_path / "nowhere")
     assert res.code == 2 and "no such folder" in res.err, res.err
     res = run_cli("bundle", "--artifacts", bundle / "artifacts", "--out", tmp_path / "b")
