@@ -84,7 +84,7 @@ def check_signature(folder: Path, public_key: Path | None = None, cert_chain: Se
 
 def _reason(exc: BaseException, who: str) -> str:
     """The one line that says why a signature failed: the files it names, else a key that did not make it."""
-    text = str(exc)
+    text = str(exc).replace("\\'", "'")  # the library's message is a list's repr: quotes may come escaped
     for pattern, what in (
         (r"Hash mismatch for '([^']+)'", "changed since it was signed"),
         (r"Extra files found in model '[^']*': ([^'\]\"]+)", "added after signing"),
