@@ -72,7 +72,7 @@ def _verified(report: dict) -> dict[str, Any]:
             family = "cls_prob" if "cls_prob" in o["name"] else "bbox_pred"
             tolerances[family] = (o["tolerance"]["atol"], o["tolerance"]["rtol"])
         parity = c.get("detection_parity", {})
-        checks.append({"label": c["label"], "set": c["tolerance_set"], "passed": c["passed"], "margin": _num(c["margin"]),
+        checks.append({"label": c["label"], "set": c["tolerance_set"], "passed": c["passed"], "margin": float(c["margin"]),
                        "tolerances": tolerances, "thresholds": parity.get("thresholds"),
                        "recall": parity.get("recall"), "precision": parity.get("precision")})  # fmt: skip
     faces = [{"label": f["label"], "passed": f["passed"], "faces": f["faces"], "min_iou": f["min_iou"],
@@ -81,10 +81,6 @@ def _verified(report: dict) -> dict[str, Any]:
     margins = [c["margin"] for c in checks if c["thresholds"] is None]
     return {"passed": report.get("passed"), "reference": report.get("reference"), "checks": checks, "faces": faces,
             "worst_margin": max(margins) if margins else None, "environment": report.get("environment", {})}  # fmt: skip
-
-
-def _num(v: Any) -> float:
-    return float(v)
 
 
 def _evaluated(report: dict) -> dict[str, Any]:
