@@ -34,7 +34,7 @@ def cmd_eval(args) -> int:
     result = run_with_progress(
         args, evaluate, spec, args.dataset, input_dir=args.input_dir, artifacts=args.artifacts,
         irs=[*args.ir, *args.onnx], work_dir=args.work_dir, resume=args.resume, jobs=args.jobs, ray=args.ray,
-        json_report=json_file,
+        json_report=json_file, protocol=args.protocol, metric=args.metric, submission_dir=args.submission_dir,
     )  # fmt: skip
     html = None
     if args.html is not None:
@@ -45,6 +45,8 @@ def cmd_eval(args) -> int:
         print_json(result.to_dict())
         return 0
     print_eval(result)
+    for label, folder in result.submissions.items():
+        print(f"submission ({label}): {folder}")
     if json_file is not None:
         print(f"JSON report: {json_file}")
     if html is not None:
@@ -54,14 +56,21 @@ def cmd_eval(args) -> int:
 
 def print_eval(result) -> None:
     t = result.timing
+    protocol, metric = result.method
     print(f"dataset: {result.dataset.folder} ({t['photos']} photos; {result.resumed} from the ledger {result.work_dir})")
+    print(f"protocol: {protocol}; metric: {metric}")
     has_parity = any(r.parity is not None for r in result.results.values())
     vs_head = "  faces vs MXNet (matched / missed / extra, photos differing)" if has_parity else ""
-    print(f"{'engine':<34} {'mAP %':>8} {'faces':>6} {'s/photo':>8}{vs_head}")
+    map_head = f" {'mAP %':>8} {'faces':>6}" if metric != "wider" else ""
+    wider_head = f" {'Easy':>7} {'Medium':>7} {'Hard':>7}" if metric != "omz-map" else ""
+    print(f"{'engine':<34}{map_head}{wider_head} {'s/photo':>8}{vs_head}")
     for label, r in result.results.items():
         p = r.parity
         vs = "" if p is None else f"  {p['matched']} / {p['missed']} / {p['extra']}, {p['differing']}"
-        print(f"{label:<34} {r.ap.map_percent:8.2f} {r.ap.faces:6d} {r.seconds / max(r.photos, 1):8.3f}{vs}")
+        cells = f" {r.ap.map_percent:8.2f} {r.ap.faces:6d}" if metric != "wider" else ""
+        if r.wider is not None:
+            cells += "".join(f" {w.ap:7.4f}" if w.ap is not None else f" {'-':>7}" for w in r.wider.values())
+        print(f"{label:<34}{cells} {r.seconds / max(r.photos, 1):8.3f}{vs}")
     if result.checkpoint.get("synthetic"):
         print(
             "note: MXNet runs a synthetic checkpoint (sshconv synth): these figures judge the conversions, not the real detector"
@@ -77,12 +86,15 @@ def print_eval(result) -> None:
 
 
 def add_eval(sub) -> None:
-    from ..evaluation import DEFAULT_WORK_DIR
+    from ..evaluation import DEFAULT_METRIC, DEFAULT_PROTOCOL, DEFAULT_WORK_DIR, METRICS, PROTOCOLS
 
     p = command(
-        sub, "eval", "The card's WIDER FACE mAP (as OMZ's accuracy checker computes it) for MXNet and every artifact, "
-        "with photo-by-photo face parity; resumable, on N processes or a Ray cluster.",
+        sub, "eval", "The card's WIDER FACE mAP (as OMZ's accuracy checker computes it) and/or the official WIDER FACE "
+        "Easy/Medium/Hard APs for MXNet and every artifact, with photo-by-photo face parity; resumable, on N processes "
+        "or a Ray cluster.",
         "sshconv eval --dataset ./photos --input-dir ./checkpoint --artifacts ./converted --json-file eval.json --html eval.html\n"
+        "sshconv eval --dataset ./WIDER --input-dir ./checkpoint --artifacts ./converted --protocol upstream --metric both "
+        "--submission-dir ./submissions\n"
         "sshconv eval --dataset ./WIDER --ir ./converted/ir/mo/FP32/ssh-mxnet.xml --resume --jobs 2\n"
         "sshconv eval --dataset ./WIDER --input-dir ./checkpoint --artifacts ./converted --ray 10.0.0.5:6379",
         cmd_eval,
@@ -93,7 +105,16 @@ def add_eval(sub) -> None:
     )  # fmt: skip
     add_model(p)
     p.add_argument("--dataset", metavar="D", type=Path, required=True,
-                   help="a folder in the WIDER FACE layout: images/<event>/<file> and wider_face_val_bbx_gt.txt")  # fmt: skip
+                   help="a folder in the WIDER FACE layout: images/ (or WIDER_val/images/), wider_face_val_bbx_gt.txt "
+                   "(or wider_face_split/...) and, for --metric wider, eval_tools/ground_truth/*.mat")  # fmt: skip
+    p.add_argument("--protocol", choices=PROTOCOLS, default=DEFAULT_PROTOCOL,
+                   help="how photos become detections: omz (640x640, the card's mAP; default), upstream (shorter side "
+                   "1200, longer at most 1600) or upstream-pyramid (four scales), as mxnet-SSH's test_ssh.py")  # fmt: skip
+    p.add_argument("--metric", choices=METRICS, default=DEFAULT_METRIC,
+                   help="omz-map (the accuracy checker's mAP; default), wider (WIDER FACE's official Easy/Medium/Hard AP, "
+                   "needs the dataset's .mat files) or both")  # fmt: skip
+    p.add_argument("--submission-dir", metavar="S", type=Path,
+                   help="write each engine's WIDER FACE submission files to S/<engine>/<event>/<photo>.txt")
     add_input_dir(p)
     add_artifacts(p)
     add_ir(p, several=True)

@@ -5,7 +5,11 @@ non-face shapes), and 0 to several drawn faces from 16 to 400 px tall, varied in
 tone, shape, pose (turned and tilted), lighting (a light gradient across the face) and
 partial occlusion (a bar or patch over part of it); the photo is saved as JPEG at a varied
 quality. The boxes go to ``wider_face_val_bbx_gt.txt`` in WIDER's exact format, with
-``occlusion``, ``pose`` and ``illumination`` set from how each face was drawn. The same
+``occlusion``, ``pose`` and ``illumination`` set from how each face was drawn, and to the
+official evaluation's four ``.mat`` files in ``eval_tools/ground_truth/`` (which face counts in
+Easy, Medium and Hard by :func:`~.wider_mat.settings_of`). ``layout="official"`` puts the photos
+and the text file where WIDER's release has them (``WIDER_val/images/``,
+``wider_face_split/``) instead of ``images/`` and the folder itself. The same
 seed gives the same files: every choice comes from NumPy's seeded generator, and Pillow's
 drawing and JPEG encoding are deterministic.
 """
@@ -38,11 +42,17 @@ SKIN_TONES = ((255, 224, 196), (241, 194, 125), (224, 172, 105), (198, 134, 66),
 JPEG_QUALITY = (60, 95)
 
 
+#: Where photos and the ground-truth text go: the plain layout, or as WIDER's release ships them.
+LAYOUTS = {"plain": (IMAGES, GT_NAME), "official": (f"WIDER_val/{IMAGES}", f"wider_face_split/{GT_NAME}")}
+DEFAULT_LAYOUT = "plain"
+
+
 @dataclass
 class PhotosResult:
     folder: Path
     ground_truth: Path
     photos: list[Photo]
+    mats: list[Path] | None = None
 
     @property
     def faces(self) -> int:
@@ -50,17 +60,24 @@ class PhotosResult:
 
     def to_dict(self) -> dict:
         return {"folder": str(self.folder), "ground_truth": str(self.ground_truth), "photos": len(self.photos),
-                "faces": self.faces, "face_free": sum(1 for p in self.photos if not p.faces)}  # fmt: skip
+                "faces": self.faces, "face_free": sum(1 for p in self.photos if not p.faces),
+                "mats": [str(m) for m in self.mats or []]}  # fmt: skip
 
 
 def make_photos(
-    output_dir: str | Path, count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, on_event: EventHandler | None = None
+    output_dir: str | Path, count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, on_event: EventHandler | None = None,
+    layout: str = DEFAULT_LAYOUT,
 ) -> PhotosResult:
-    """Write ``count`` labelled photos and their ground truth into ``output_dir`` (WIDER FACE layout)."""
+    """Write ``count`` labelled photos, their ground truth and the official evaluation's .mat files into ``output_dir``."""
     import numpy as np
+
+    from .wider_mat import MAT_FOLDERS, write_mats
 
     if count < 1:
         raise UsageError(f"{param('count')} {count}: expected at least 1 photo")
+    if layout not in LAYOUTS:
+        raise UsageError(f"{param('layout')} {layout!r}: expected one of {', '.join(LAYOUTS)}")
+    images, gt_name = LAYOUTS[layout]
     folder = ensure_dir(output_dir)
     rng = np.random.default_rng(seed)
     emit = Emitter("photos", on_event)
@@ -70,12 +87,13 @@ def make_photos(
         event = EVENTS[i % len(EVENTS)]
         name = f"{event}/{event.split('--')[1]}_sshconv_{seed}_{i}.jpg"
         jpeg, faces = draw_photo(rng)
-        atomic_write_bytes(folder / IMAGES / name, jpeg)
+        atomic_write_bytes(folder / images / name, jpeg)
         photos.append(Photo(name, tuple(faces)))
         emit.progress(i + 1, count, "image", item=name, faces=len(faces))
-    gt = atomic_write_text(folder / GT_NAME, gt_text(photos))  # last: a folder without it is unfinished
+    mats = write_mats(folder / MAT_FOLDERS[0], photos)
+    gt = atomic_write_text(folder / gt_name, gt_text(photos))  # last: a folder without it is unfinished
     emit("done", photos=count)
-    return PhotosResult(folder, gt, photos)
+    return PhotosResult(folder, gt, photos, mats)
 
 
 def draw_photo(

@@ -46,6 +46,8 @@ CREATE TABLE IF NOT EXISTS runs (engine INTEGER NOT NULL, idx INTEGER NOT NULL, 
 CREATE TABLE IF NOT EXISTS rows (engine INTEGER NOT NULL, score REAL NOT NULL, idx INTEGER NOT NULL,
     rank INTEGER NOT NULL, positive INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS rows_order ON rows (engine, score, idx, rank);
+CREATE TABLE IF NOT EXISTS wider (engine INTEGER NOT NULL, idx INTEGER NOT NULL, lines BLOB NOT NULL,
+    PRIMARY KEY (engine, idx));
 """
 
 
@@ -144,6 +146,8 @@ class Ledger:
                     "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (eid, idx, found["seconds"], found["rows"], json.dumps(found["boxes"]), *parity),
                 )
+                if "wider" in found:  # the WIDER submission lines, zlib-compressed
+                    self.conn.execute("INSERT INTO wider VALUES (?, ?, ?)", (eid, idx, found["wider"]))
                 scores, positive = unpack_rows(found)
                 self.conn.executemany(
                     "INSERT INTO rows VALUES (?, ?, ?, ?, ?)",
@@ -156,6 +160,15 @@ class Ledger:
         faces = self.conn.execute("SELECT coalesce(sum(faces), 0) FROM photos").fetchone()[0]
         cursor = self.conn.execute("SELECT score, positive FROM rows WHERE engine = ? ORDER BY score, idx, rank", (eid,))
         return average_precision(((s, bool(p)) for s, p in cursor), faces, tps, rows)
+
+    def wider_lines(self, label: str) -> Iterator[tuple[str, str]]:
+        """``(photo path, submission lines)`` of every photo held, for engine ``label``, in the ground truth's order."""
+        import zlib
+
+        cursor = self.conn.execute("SELECT p.path, w.lines FROM wider w JOIN photos p ON p.idx = w.idx WHERE w.engine = ?"
+                                   " ORDER BY w.idx", (self.engine_ids[label],))  # fmt: skip
+        for path, data in cursor:
+            yield path, zlib.decompress(data).decode()
 
     def totals(self, label: str) -> dict[str, Any]:
         eid = self.engine_ids[label]

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..engines import Engine
 from ..errors import SourceUnreachableError, SshconvError, WorkerDied
-from .worker import PhotoTask, Worker
+from .worker import Method, PhotoTask, Worker
 
 #: Photos in flight per worker: one running, one waiting, so no worker idles between photos.
 IN_FLIGHT = 2
@@ -28,7 +28,7 @@ IN_FLIGHT = 2
 
 def run_photos(
     tasks: Iterable[PhotoTask], engines: Sequence[Engine], spec, jobs: int | None = None, ray_address: str | None = None,
-    workers: dict[str, Any] | None = None,
+    workers: dict[str, Any] | None = None, method: Method | None = None,
 ) -> Iterator[dict[str, Any]]:  # fmt: skip
     """Each task's result, as workers finish them; no worker starts when there is no task.
 
@@ -43,15 +43,15 @@ def run_photos(
     tasks = itertools.chain([first], tasks)
     workers = {} if workers is None else workers
     if ray_address is not None:
-        yield from _on_ray(tasks, engines, spec, jobs, ray_address, workers)
+        yield from _on_ray(tasks, engines, spec, jobs, ray_address, workers, method)
     elif (jobs or 1) > 1:
         workers.update(kind="processes", count=jobs, threads=threads_per_worker(jobs))
-        yield from _in_processes(tasks, engines, spec, jobs)
+        yield from _in_processes(tasks, engines, spec, jobs, method)
     else:
         from ..versions import available_cores
 
         workers.update(kind="this process", count=1, threads=available_cores())
-        with Worker(engines, spec) as worker:
+        with Worker(engines, spec, method=method) as worker:
             for task in tasks:
                 yield worker.run(task)
 
@@ -67,11 +67,11 @@ def threads_per_worker(jobs: int) -> int:
 _WORKER: Worker | None = None
 
 
-def _start_process(engines: Sequence[Engine], spec, threads: int) -> None:
+def _start_process(engines: Sequence[Engine], spec, threads: int, method: Method | None) -> None:
     """A pool process's initializer: MXNet's threads set before it loads, every engine loaded once."""
     global _WORKER
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    _WORKER = Worker(engines, spec, threads).__enter__()
+    _WORKER = Worker(engines, spec, threads, method).__enter__()
 
 
 def _run_in_process(task: PhotoTask) -> dict[str, Any]:
@@ -79,14 +79,14 @@ def _run_in_process(task: PhotoTask) -> dict[str, Any]:
     return _WORKER.run(task)
 
 
-def _in_processes(tasks, engines, spec, jobs: int) -> Iterator[dict[str, Any]]:
+def _in_processes(tasks, engines, spec, jobs: int, method: Method | None) -> Iterator[dict[str, Any]]:
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     threads = threads_per_worker(jobs)
     ctx = multiprocessing.get_context("spawn")  # no forked copies of loaded frameworks
-    pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_start_process, initargs=(list(engines), spec, threads))
+    pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_start_process, initargs=(list(engines), spec, threads, method))
     pending: set = set()
     started = False  # a result came back: the workers did start
     try:
@@ -136,7 +136,7 @@ def _run_as_script(main) -> bool:
 class _RayWorker:
     """A Ray actor's body: writes the model files it was sent, checks them, loads every engine once."""
 
-    def __init__(self, engines: Sequence[Engine], blobs: dict[str, dict[str, Any]], spec, threads: int) -> None:
+    def __init__(self, engines: Sequence[Engine], blobs: dict[str, dict[str, Any]], spec, threads: int, method=None) -> None:
         import tempfile
         from pathlib import Path
 
@@ -153,7 +153,7 @@ class _RayWorker:
             for name, ref in blobs[engine.label].items():
                 (folder / name).write_bytes(ray.get(ref))
             local.append(check_copies(engine, folder))
-        self.worker = Worker(local, spec, threads).__enter__()
+        self.worker = Worker(local, spec, threads, method).__enter__()
 
     def ready(self) -> bool:
         return True
@@ -247,7 +247,7 @@ def _ray_error(exc: BaseException) -> BaseException:
     return exc
 
 
-def _on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict) -> Iterator[dict[str, Any]]:
+def _on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict, method=None) -> Iterator[dict[str, Any]]:
     import sys
 
     from ..errors import UsageError, param
@@ -267,7 +267,7 @@ def _on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict)
         blobs = {e.label: {name: ray.put(path.read_bytes()) for name, path in e.file_paths().items()} for e in engines}
         actor_class = ray.remote(_RayWorker)
         actors += [
-            actor_class.options(num_cpus=threads, scheduling_strategy="SPREAD").remote(list(engines), blobs, spec, threads)
+            actor_class.options(num_cpus=threads, scheduling_strategy="SPREAD").remote(list(engines), blobs, spec, threads, method)
             for _ in range(jobs)
         ]
         try:

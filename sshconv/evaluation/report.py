@@ -18,15 +18,23 @@ PLOT_SIZE = (320, 240)
 MARGIN = 36
 
 
-def _pr_svg(label: str, curve: list[tuple[float, float]], map_percent: float) -> str:
-    """Precision (up) against recall (across), both 0..1, as an SVG polyline."""
+#: The colours of WIDER's three settings' curves (Easy, Medium, Hard).
+SETTING_COLOURS = {"easy": "#2a9d2a", "medium": "#e08a00", "hard": "#c62828"}
+
+
+def _pr_svg(label: str, curves: dict[str, list[tuple[float, float]]], caption: str) -> str:
+    """Precision (up) against recall (across), both 0..1, one SVG polyline per named curve."""
     w, h = PLOT_SIZE
     pw, ph = w - MARGIN - 8, h - MARGIN - 8
 
     def xy(r: float, p: float) -> str:
         return f"{MARGIN + r * pw:.1f},{8 + (1 - p) * ph:.1f}"
 
-    points = " ".join(xy(r, p) for r, p in curve)
+    lines = "".join(
+        f'<polyline fill="none" stroke="{SETTING_COLOURS.get(name, "#1f6fd1")}" stroke-width="1.5" '
+        f'points="{" ".join(xy(r, p) for r, p in curve)}"><title>{escape(name)}</title></polyline>'
+        for name, curve in curves.items()
+    )
     ticks = "".join(
         f'<text x="{MARGIN + v * pw:.0f}" y="{h - 18}" font-size="10" text-anchor="middle">{v:.1f}</text>'
         f'<text x="{MARGIN - 4}" y="{8 + (1 - v) * ph + 3:.0f}" font-size="10" text-anchor="end">{v:.1f}</text>'
@@ -38,8 +46,7 @@ def _pr_svg(label: str, curve: list[tuple[float, float]], map_percent: float) ->
         f'<rect x="{MARGIN}" y="8" width="{pw}" height="{ph}" fill="#fafafa" stroke="#bbb"/>{ticks}'
         f'<text x="{MARGIN + pw / 2:.0f}" y="{h - 4}" font-size="11" text-anchor="middle">recall</text>'
         f'<text x="10" y="{8 + ph / 2:.0f}" font-size="11" text-anchor="middle" transform="rotate(-90 10 {8 + ph / 2:.0f})">precision</text>'
-        f'<polyline fill="none" stroke="#1f6fd1" stroke-width="1.5" points="{points}"/></svg>'
-        f"<figcaption>{escape(label)}: mAP {map_percent:.2f} %</figcaption></figure>"
+        f"{lines}</svg><figcaption>{escape(caption)}</figcaption></figure>"
     )
 
 
@@ -48,37 +55,65 @@ def render_html(result) -> str:
     from ..detection.pictures import overlay_jpeg
 
     t = result.timing
+    protocol, metric = result.method
+    with_map, with_wider = metric != "wider", metric != "omz-map"
     has_parity = any(r.parity is not None for r in result.results.values())
     parity_head = "<th>matched</th><th>missed</th><th>extra</th><th>photos differing</th>" if has_parity else ""
     lo, hi = omz.HEIGHT_RANGE
+    how = (f"Protocol <b>{escape(protocol)}</b>: " + ("every photo resized to "
+           f"{omz.INPUT_SIZE}x{omz.INPUT_SIZE}, the accuracy checker's retinaface adapter (keep_top_k {omz.KEEP_TOP_K} per "
+           f"stride, NMS {omz.NMS_THRESHOLD:g}). " if protocol == "omz" else "mxnet-SSH's test_ssh.py (the photo's own aspect "
+           "ratio, " + ("shorter side 1200, longer at most 1600" if protocol == "upstream" else
+                        "four scales, stride 32 skipped at the largest") + "; top 1000 per stride, one NMS 0.3, threshold 0.05). "))
+    if with_map:
+        how += (f"mAP as the Open Model Zoo's accuracy checker computes the card's number (faces outside heights {lo}–{hi} "
+                "ignored; VOC AP). ")
+    if with_wider:
+        how += ("Easy / Medium / Hard: WIDER FACE's official evaluation (eval_tools), scores normalised over the dataset, "
+                "1000 thresholds, overlap 0.5, the faces each setting's .mat counts. ")
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>sshconv eval: ssh-mxnet on {escape(result.dataset.folder.name)}</title><style>{CSS}</style></head><body>",
         f"<h1>sshconv eval: ssh-mxnet on {escape(result.dataset.folder)}</h1>",
-        f"<p>{t['photos']} photos. mAP as the Open Model Zoo's accuracy checker computes the card's number (resize to "
-        f"{omz.INPUT_SIZE}, retinaface adapter, keep_top_k {omz.KEEP_TOP_K} per stride, NMS {omz.NMS_THRESHOLD:g}; faces "
-        f"outside heights {lo}–{hi} ignored; VOC AP). "
+        f"<p>{t['photos']} photos. {how}"
         + (f"Face parity: each engine's faces (score ≥ {FACE_THRESHOLD:g}) against MXNet's on the same photo.</p>"
            if has_parity else "No MXNet checkpoint was evaluated, so there is no face parity to show.</p>"),
         f"<p>{escape(checkpoint_text(result))}</p>",
         "<h2>Results</h2>",
-        "<table><tr><th>engine</th><th>mAP %</th>" + ("<th>Δ vs MXNet (pt)</th>" if has_parity else "")
-        + f"<th>faces counted</th><th>detections</th><th>s / photo</th>{parity_head}</tr>",
+        "<table><tr><th>engine</th>" + ("<th>mAP %</th>" + ("<th>Δ vs MXNet (pt)</th>" if has_parity else "")
+                                         + "<th>faces counted</th><th>detections</th>" if with_map else "")
+        + ("<th>Easy AP</th><th>Medium AP</th><th>Hard AP</th>" if with_wider else "")
+        + f"<th>s / photo</th>{parity_head}</tr>",
     ]  # fmt: skip
     ref = result.results.get(REFERENCE)
     for label, r in result.results.items():
         p = r.parity or {}
-        delta = "" if ref is None or label == REFERENCE else f"{r.ap.map_percent - ref.ap.map_percent:+.2f}"
-        cells = [f"{r.ap.map_percent:.2f}", *([delta] if has_parity else []), r.ap.faces, r.ap.detections,
-                 f"{r.seconds / max(r.photos, 1):.3f}"]  # fmt: skip
+        cells: list = []
+        if with_map:
+            delta = "" if ref is None or label == REFERENCE else f"{r.ap.map_percent - ref.ap.map_percent:+.2f}"
+            cells += [f"{r.ap.map_percent:.2f}", *([delta] if has_parity else []), r.ap.faces, r.ap.detections]
+        if with_wider:
+            cells += [f"{w.ap:.4f}" if w.ap is not None else "–" for w in (r.wider or {}).values()]
+        cells.append(f"{r.seconds / max(r.photos, 1):.3f}")
         if has_parity:
             cells += [p.get(k, "") for k in ("matched", "missed", "extra", "differing")]
         parts.append(f"<tr><td>{escape(label)}</td>" + "".join(f'<td class="num">{escape(c)}</td>' for c in cells) + "</tr>")
     parts.append("</table>")
-    parts.append('<h2>Precision and recall</h2><div class="grid">')
-    parts += [_pr_svg(label, result.curves.get(label, []), r.ap.map_percent) for label, r in result.results.items()]
-    parts.append("</div>")
+    if with_map:
+        parts.append('<h2>Precision and recall (OMZ mAP)</h2><div class="grid">')
+        parts += [_pr_svg(label, {"map": result.curves.get(label, [])}, f"{label}: mAP {r.ap.map_percent:.2f} %")
+                  for label, r in result.results.items()]  # fmt: skip
+        parts.append("</div>")
+    if with_wider:
+        parts.append('<h2>Precision and recall (WIDER FACE, official evaluation)</h2><p class="legend">'
+                     + "".join(f'<span style="background:{c}"></span>{s.title()}' for s, c in SETTING_COLOURS.items())
+                     + '</p><div class="grid">')  # fmt: skip
+        for label, r in result.results.items():
+            if r.wider is not None:
+                aps = " / ".join(f"{w.ap:.4f}" if w.ap is not None else "-" for w in r.wider.values())
+                parts.append(_pr_svg(label, {s: w.curve() for s, w in r.wider.items()}, f"{label}: Easy / Medium / Hard AP {aps}"))
+        parts.append("</div>")
     if result.worst:
         parts.append("<h2>Photos where the faces differ most from MXNet's</h2>")
         parts.append('<p class="legend"><span style="background:#ff4040"></span>MXNet (thick)'

@@ -1,15 +1,19 @@
 """One worker: every engine loaded once, then photo after photo through all of them.
 
 A photo arrives as its bytes (so a worker on another machine needs no dataset) with its
-ground truth. The worker decodes it, fits it to 640 x 640 as the accuracy checker does,
-runs each engine, turns the outputs into the adapter's detections (:mod:`.omz`), matches
-them with the faces (:mod:`.metric`) and compares each engine's faces with MXNet's. What
+ground truth. The worker decodes it and, under the ``omz`` protocol, fits it to 640 x 640
+as the accuracy checker does, runs each engine and turns the outputs into the adapter's
+detections (:mod:`.omz`); under upstream's protocols it runs each engine at the photo's
+scales (:mod:`.upstream`). It matches the detections with the faces (:mod:`.omz_map`),
+keeps them as WIDER submission lines when asked (:mod:`.submission`), and compares each
+engine's faces with MXNet's. What
 it returns is small and plain (numbers, bytes, lists), ready for a pipe or Ray's store.
 """
 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +22,8 @@ import numpy as np
 
 from ..detection.decode import SCORE_THRESHOLD
 from ..engines import REFERENCE, Engine, open_runner
-from . import omz, omz_map
+from . import omz, omz_map, upstream
+from .submission import submission_lines
 
 #: Boxes at or above this score are the "faces" of a photo for parity and pictures.
 FACE_THRESHOLD = SCORE_THRESHOLD
@@ -28,6 +33,14 @@ FACE_THRESHOLD = SCORE_THRESHOLD
 PARITY_SLACK = 0.05
 #: Boxes kept per engine and photo for the worst-photo pictures.
 KEPT_BOXES = 50
+
+
+@dataclass(frozen=True)
+class Method:
+    """How photos become detections (``protocol``) and whether the WIDER submission lines are kept (``wider``)."""
+
+    protocol: str = "omz"
+    wider: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,9 +59,10 @@ class Worker:
     several workers share a machine; ``None``: every core.
     """
 
-    def __init__(self, engines: Sequence[Engine], spec=None, threads: int | None = None) -> None:
+    def __init__(self, engines: Sequence[Engine], spec=None, threads: int | None = None, method: Method | None = None) -> None:
         from ..runtimes.base import default_spec
 
+        self.method = method or Method()
         self.engines = list(engines)
         self.spec = spec or default_spec()
         self.threads = threads
@@ -77,17 +91,22 @@ class Worker:
 
         start = time.perf_counter()
         bgr = load_bgr(task.path, task.data)
-        height, width = self.spec.input.shape[2:]
-        fitted = fit_to_network(bgr, height, width)
-        scale_xy = (fitted.scale[1], fitted.scale[0])
+        if self.method.protocol == "omz":
+            height, width = self.spec.input.shape[2:]
+            fitted = fit_to_network(bgr, height, width)
+            scale_xy = (fitted.scale[1], fitted.scale[0])
         truth = omz_map.annotation(task.faces)
         found: dict[str, dict[str, Any]] = {}
         faces: dict[str, np.ndarray] = {}
         for label, runner in self._runners:
             t0 = time.perf_counter()
-            outputs = runner.infer(fitted.tensor)
-            inference = time.perf_counter() - t0
-            dets = omz.detections(outputs, self.heads, scale_xy)
+            if self.method.protocol == "omz":
+                outputs = runner.infer(fitted.tensor)
+                inference = time.perf_counter() - t0
+                dets = omz.detections(outputs, self.heads, scale_xy)
+            else:  # every scale's resize, inference and decoding: upstream's cost per photo
+                dets = upstream.run_photo(runner, bgr, self.heads, self.method.protocol)
+                inference = time.perf_counter() - t0
             matched = omz_map.match_photo(dets, truth)
             near = dets[dets[:, 4] >= FACE_THRESHOLD - PARITY_SLACK]
             faces[label] = near
@@ -99,6 +118,9 @@ class Worker:
                 "rows": len(matched.scores),
                 "boxes": np.round(top, 2).tolist(),
             }
+            if self.method.wider:
+                order = np.argsort(-dets[:, 4], kind="stable")
+                found[label]["wider"] = zlib.compress(submission_lines(dets[order]).encode())
         if REFERENCE in faces:
             for label, near in faces.items():
                 if label != REFERENCE:

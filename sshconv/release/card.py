@@ -85,7 +85,8 @@ def _verified(report: dict) -> dict[str, Any]:
 
 def _evaluated(report: dict) -> dict[str, Any]:
     results = {label: {"map": r.get("map"), "wider": r.get("wider")} for label, r in report.get("results", {}).items()}
-    return {"photos": report.get("dataset", {}).get("photos"), "protocol": report.get("metric", {}).get("protocol"),
+    metric = report.get("metric", {})
+    return {"photos": report.get("dataset", {}).get("photos"), "protocol": metric.get("description") or metric.get("protocol"),
             "results": results}  # fmt: skip
 
 
@@ -167,8 +168,10 @@ def _accuracy(ev: dict | None, add) -> None:
     add("| Model | mAP (OMZ) | WIDER Easy / Medium / Hard |\n|---|---|---|")
     for label, r in ev["results"].items():
         w = r.get("wider")
-        wider = " / ".join(f"{w[k]:.4f}" for k in ("easy", "medium", "hard")) if isinstance(w, dict) else "not evaluated"
-        add(f"| {label} | {r['map']:.2f} % | {wider} |")
+        wider = " / ".join(f"{w[k]:.4f}" if isinstance(w.get(k), (int, float)) else "-" for k in ("easy", "medium", "hard")) \
+            if isinstance(w, dict) else "not evaluated"  # fmt: skip
+        omz_map = f"{r['map']:.2f} %" if isinstance(r.get("map"), (int, float)) else "not evaluated"
+        add(f"| {label} | {omz_map} | {wider} |")
     add("")
 
 

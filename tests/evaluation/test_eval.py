@@ -402,3 +402,89 @@ def test_following_the_advice_of_an_error_loses_no_result(converted_dir, tmp_pat
     assert res.code == 0, res.err
     report = json.loads(res.out)
     assert report["resumed_photos"] == 2 and report["timing"]["photos"] == 4
+
+
+# -- upstream's protocol and WIDER FACE's official evaluation ----------------------------------------
+
+#: Photos of the upstream-protocol tests: each runs at ~1200x1600, about 4.7 times the work of a 640x640 photo.
+UPSTREAM_PHOTOS = 3
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory) -> Path:
+    """Photos in WIDER FACE's release layout (WIDER_val/, wider_face_split/, eval_tools/ground_truth/)."""
+    folder = tmp_path_factory.mktemp("eval-official")
+    make_photos(folder, count=UPSTREAM_PHOTOS, seed=37, layout="official")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def upstream_run(official, engines, converted_dir, tmp_path_factory) -> dict:
+    """The issue's command on MXNet (where it runs), the FP32 IR and a wrong conversion of it."""
+    out = tmp_path_factory.mktemp("eval-upstream")
+    good = converted_dir / "ir/mo/FP32/ssh-mxnet.xml"
+    broken = break_ir_weights(good, out / "broken", "conv4_2_weight", 1.6)
+    flags = [f for f in engines if f != str(good) and f != "--ir"]
+    res = run_cli("eval", "--dataset", official, *flags, "--ir", good, broken, "--protocol", "upstream", "--metric", "both",
+                  "--submission-dir", out / "sub", "--work-dir", out / "w", "--json-file", out / "r.json",
+                  "--html", out / "r.html")  # fmt: skip
+    assert res.code == 0, res.err
+    return {"report": json.loads((out / "r.json").read_text()), "out": out, "good": f"ir:{good}", "broken": f"ir:{broken}",
+            "text": res.out, "html": (out / "r.html").read_text()}  # fmt: skip
+
+
+def test_upstream_protocol_gives_both_numbers_and_submissions_the_official_rules_read(official, upstream_run):
+    from sshconv.evaluation.submission import INDEX_NAME
+
+    from .wider_reference import evaluate as reference_evaluate
+
+    report = upstream_run["report"]
+    assert report["metric"]["protocol"] == "upstream" and report["metric"]["short_side"] == 1200
+    index = json.loads((upstream_run["out"] / "sub" / INDEX_NAME).read_text())
+    assert set(index) == set(report["results"])
+    for label, r in report["results"].items():
+        assert set(r["wider"]) == {"easy", "medium", "hard"} and "map" in r
+        folder = upstream_run["out"] / "sub" / index[label]
+        assert len(list(folder.glob("*/*.txt"))) == UPSTREAM_PHOTOS
+        theirs = reference_evaluate(official / "eval_tools/ground_truth", folder)  # the files, read by the official rules
+        for s in ("easy", "medium", "hard"):
+            assert r["wider"][s] == pytest.approx(theirs[s], abs=1e-4), (label, s)
+    good, broken = report["results"][upstream_run["good"]], report["results"][upstream_run["broken"]]
+    assert broken["wider"]["hard"] < good["wider"]["hard"] - 0.03, "a wrong conversion scores lower"
+    if conversion_stack():
+        assert report["results"]["mxnet"]["wider"] == pytest.approx(good["wider"], abs=0.02)
+    assert "Easy" in upstream_run["text"] and "Hard" in upstream_run["text"]
+    html = upstream_run["html"]
+    assert "WIDER FACE, official evaluation" in html and html.count('stroke="#c62828"') == len(report["results"])
+
+
+def test_upstream_protocol_resumes_after_kill_9_with_the_same_numbers(official, converted_dir, tmp_path):
+    good = converted_dir / "ir/mo/FP32/ssh-mxnet.xml"
+    args = ["--dataset", official, "--ir", good, "--protocol", "upstream", "--metric", "wider"]
+    whole = run_cli("eval", *args, "--work-dir", tmp_path / "w1", "--json")
+    assert whole.code == 0, whole.err
+    proc = _eval_process(*args, "--work-dir", tmp_path / "w2")
+    for line in proc.stderr:
+        event = json.loads(line)
+        if event.get("event") == "progress" and event.get("done", 0) >= 1:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    resumed = run_cli("eval", *args, "--work-dir", tmp_path / "w2", "--resume", "--json")
+    assert resumed.code == 0, resumed.err
+    one, two = json.loads(whole.out), json.loads(resumed.out)
+    assert 1 <= two["resumed_photos"] < UPSTREAM_PHOTOS
+    assert two["results"]["ir"]["wider"] == one["results"]["ir"]["wider"]
+
+
+def test_the_pyramid_runs_and_costs_more_than_one_scale(official, converted_dir, upstream_run, tmp_path):
+    data = tmp_path / "one"
+    make_photos(data, count=1, seed=37, layout="official")  # the first photo of `official`
+    res = run_cli("eval", "--dataset", data, "--ir", converted_dir / "ir/mo/FP32/ssh-mxnet.xml", "--protocol",
+                  "upstream-pyramid", "--metric", "wider", "--work-dir", tmp_path / "w", "--json")  # fmt: skip
+    assert res.code == 0, res.err
+    report = json.loads(res.out)
+    assert report["metric"]["pyramid"] == [500, 800, 1200, 1600] and set(report["results"]["ir"]["wider"]) == {
+        "easy", "medium", "hard"}  # fmt: skip
+    single = upstream_run["report"]["results"][upstream_run["good"]]["seconds_per_photo"]
+    assert report["results"]["ir"]["seconds_per_photo"] > single
