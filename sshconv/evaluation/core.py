@@ -308,7 +308,10 @@ def _summarise(ledger: Ledger, ds: Dataset, engines: list[Engine], held: int, wa
             from .submission import parse_lines
             from .wider_ap import wider_aps
 
-            wider = wider_aps(truth, {photo_key(path): parse_lines(lines) for path, lines in ledger.wider_lines(e.label)})
+            def rows(label=e.label):  # read from the ledger twice, one photo at a time (never the whole dataset)
+                return ((photo_key(path), parse_lines(lines)) for path, lines in ledger.wider_lines(label))
+
+            wider = wider_aps(truth, rows)
         results[e.label] = EngineResult(e.label, ap, totals["photos"], totals["seconds"], parity, wider, with_map)
         curves[e.label] = ap.curve
     timing = ledger.timing()

@@ -26,14 +26,14 @@ What the official code does, in its order, with the quirks that change numbers:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from ..dataset.wider_mat import MatPhoto, WiderTruth
+    from ..dataset.wider_mat import WiderTruth
 
 THRESHOLDS = 1000
 IOU_THRESHOLD = 0.5
@@ -41,6 +41,11 @@ IOU_THRESHOLD = 0.5
 _REALMAX_SINGLE = float(np.finfo(np.float32).max)
 _REALMIN_SINGLE = float(np.finfo(np.float32).tiny)
 _INT32 = np.iinfo(np.int32)
+#: Detections compared with a photo's faces at a time (memory: this many times the faces, a few arrays of it).
+CHUNK = 256
+#: ``(event, name)`` -> ``(N, 5)`` ``x y w h score``, or a function giving such pairs (called twice: for the
+#: normalisation, then for the evaluation), so that a dataset's detections need not all be in memory at once.
+Predictions = Mapping[tuple[str, str], np.ndarray] | Callable[[], Iterable[tuple[tuple[str, str], np.ndarray]]]
 
 
 @dataclass(frozen=True)
@@ -62,22 +67,13 @@ def sort_detections(dets: np.ndarray) -> np.ndarray:
     return dets[np.argsort(-dets[:, 4], kind="stable")]
 
 
-def normalise(predictions: Mapping[tuple[str, str], np.ndarray], listed) -> dict[tuple[str, str], np.ndarray]:
-    """The scores of the photos ``listed`` mapped to 0..1 over the whole dataset, as ``norm_score.m`` does."""
+def score_range(rows: Iterable[tuple[tuple[str, str], np.ndarray]], listed: set) -> tuple[float, float]:
+    """``norm_score.m``'s min and max: over every detection of every photo ``listed``, from single's realmax / realmin."""
     hi, lo = _REALMIN_SINGLE, _REALMAX_SINGLE
-    for key in listed:
-        dets = predictions.get(key)
-        if dets is not None and len(dets):
-            hi, lo = max(hi, float(dets[:, 4].max())), min(lo, float(dets[:, 4].min()))
-    out = {}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for key in listed:
-            dets = predictions.get(key)
-            if dets is not None and len(dets):
-                dets = dets.copy()
-                dets[:, 4] = (dets[:, 4] - lo) / (hi - lo)
-                out[key] = dets
-    return out
+    for key, dets in rows:
+        if key in listed and len(dets):
+            hi, lo = max(hi, float(np.max(dets[:, 4]))), min(lo, float(np.min(dets[:, 4])))
+    return lo, hi
 
 
 def _round(x: np.ndarray) -> np.ndarray:
@@ -90,6 +86,8 @@ def landed(dets: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """For each detection, the face (0-based) it lands on, or -1: ``boxoverlap.m`` on int32 faces, then ``max``."""
     if not len(dets) or not len(faces):
         return np.full(len(dets), -1, dtype=np.int64)
+    if len(dets) > CHUNK:
+        return np.concatenate([landed(dets[i : i + CHUNK], faces) for i in range(0, len(dets), CHUNK)])
     g = faces.astype(np.float64)
     gx1, gy1, gx2, gy2 = g[:, 0], g[:, 1], g[:, 0] + g[:, 2], g[:, 1] + g[:, 3]
     d = dets.astype(np.float64)
@@ -127,8 +125,13 @@ def photo_counts(dets: np.ndarray, faces: np.ndarray, keep: np.ndarray) -> np.nd
     found = np.cumsum(firsts)
     proposals = np.cumsum(proposal)
     thresholds = 1 - np.arange(1, THRESHOLDS + 1) / THRESHOLDS
-    # the last detection at or above each threshold: scores are sorted, so it is their count
-    above = (dets[:, 4][None, :] >= thresholds[:, None]).sum(axis=1)
+    # the last detection at or above each threshold: scores are sorted (highest first), so it is their count;
+    # scores that are all equal normalise to NaN (0/0), which no threshold reaches
+    scores = dets[:, 4]
+    if np.isnan(scores).any():
+        above = np.zeros(THRESHOLDS, dtype=np.int64)
+    else:
+        above = np.searchsorted(-scores, -thresholds, side="right")
     out = np.zeros((THRESHOLDS, 2))
     some = above > 0
     out[some, 0] = proposals[above[some] - 1]
@@ -146,24 +149,33 @@ def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
     return float(np.sum((mrec[changes] - mrec[changes - 1]) * mpre[changes]))
 
 
-def setting_ap(photos: tuple[MatPhoto, ...], predictions: Mapping[tuple[str, str], np.ndarray]) -> WiderAP:
-    """One setting's AP from its photos and the normalised, sorted detections."""
-    totals = np.zeros((THRESHOLDS, 2))
-    faces = 0
-    for p in photos:
-        faces += len(p.keep)
-        dets = predictions.get((p.event, p.name))
-        if dets is None or not len(dets) or not len(p.boxes):
-            continue
-        totals += photo_counts(dets, p.boxes, p.keep)
+def setting_ap(totals: np.ndarray, faces: int) -> WiderAP:
+    """One setting's AP from the photos' summed counts and the faces it counts."""
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = totals[:, 1] / totals[:, 0]
         recall = totals[:, 1] / faces if faces else np.full(THRESHOLDS, np.nan)
     return WiderAP(voc_ap(recall, precision) if faces else None, faces, precision, recall)
 
 
-def wider_aps(truth: WiderTruth, predictions: Mapping[tuple[str, str], np.ndarray]) -> dict[str, WiderAP]:
-    """Easy, Medium and Hard: ``predictions`` maps ``(event, name)`` to ``(N, 5)`` ``x y w h score`` as submitted."""
-    ordered = {k: sort_detections(v) for k, v in predictions.items()}
-    normalised = normalise(ordered, truth.listed)
-    return {s: setting_ap(photos, normalised) for s, photos in truth.settings.items()}
+def wider_aps(truth: WiderTruth, predictions: Predictions) -> dict[str, WiderAP]:
+    """Easy, Medium and Hard of ``predictions`` (``x y w h score`` as submitted, per ``(event, name)``).
+
+    A photo no setting lists is left out, as the official reader never opens its file; one listed without
+    detections adds its faces to the count only.
+    """
+    rows = (lambda: predictions.items()) if isinstance(predictions, Mapping) else predictions
+    listed = set(truth.listed)
+    lo, hi = score_range(rows(), listed)
+    by_key = {s: {(p.event, p.name): p for p in photos} for s, photos in truth.settings.items()}
+    totals = {s: np.zeros((THRESHOLDS, 2)) for s in truth.settings}
+    for key, dets in rows():
+        if key not in listed or not len(dets):
+            continue
+        dets = sort_detections(dets)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dets[:, 4] = (dets[:, 4] - lo) / (hi - lo)
+        for s, photos in by_key.items():
+            p = photos.get(key)
+            if p is not None and len(p.boxes):
+                totals[s] += photo_counts(dets, p.boxes, p.keep)
+    return {s: setting_ap(totals[s], truth.faces(s)) for s in truth.settings}
