@@ -165,7 +165,8 @@ def evaluate(
 ) -> EvalResult:  # fmt: skip
     """Evaluate every engine on ``dataset``; see the module's docstring. ``jobs``: worker processes (or Ray actors).
 
-    ``protocol``: one of :data:`~.upstream.PROTOCOLS`; ``metric``: ``omz-map``, ``wider`` or ``both``;
+    ``protocol``: one of :data:`~sshconv.evaluation.PROTOCOLS` (:mod:`.upstream`); ``metric``: ``omz-map``, ``wider``
+    or ``both``;
     ``submission_dir``: where each engine's WIDER submission files go (``<engine>/<event>/<photo>.txt``).
 
     ``work_dir`` holds one folder a run (:func:`~.ledger.run_folder`): the same run continues, another starts its own;

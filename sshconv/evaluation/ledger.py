@@ -168,7 +168,11 @@ class Ledger:
         cursor = self.conn.execute("SELECT p.path, w.lines FROM wider w JOIN photos p ON p.idx = w.idx WHERE w.engine = ?"
                                    " ORDER BY w.idx", (self.engine_ids[label],))  # fmt: skip
         for path, data in cursor:
-            yield path, zlib.decompress(data).decode()
+            try:
+                yield path, zlib.decompress(data).decode()
+            except (zlib.error, UnicodeDecodeError):
+                raise IntegrityError(f"{self.path}: {path}'s detections are damaged; remove the folder {self.folder} "
+                                     "to run again from scratch") from None  # fmt: skip
 
     def totals(self, label: str) -> dict[str, Any]:
         eid = self.engine_ids[label]
