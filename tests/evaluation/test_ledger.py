@@ -113,3 +113,21 @@ def test_a_second_process_on_the_same_run_is_refused_at_once_and_the_first_loses
     again = Ledger(folder)
     assert again.open(IDENTITY) == 1, "once the first has finished, the same run goes on from its ledger"
     again.close()
+
+
+def test_submission_lines_come_back_as_written_and_a_damaged_row_is_named(tmp_path):
+    import zlib
+
+    ledger = Ledger(run_folder(tmp_path, IDENTITY))
+    ledger.open(IDENTITY)
+    rng = np.random.default_rng(2)
+    for idx, text in enumerate(("1 2 30 40 0.9\n5 6 7 8 0.1", "")):
+        result, _ = _photo(rng, idx)
+        for label in IDENTITY["engines"]:
+            result["engines"][label]["wider"] = zlib.compress(text.encode())
+        ledger.add(result, f"{idx:064x}")
+    assert list(ledger.wider_lines("ir")) == [("e/0.jpg", "1 2 30 40 0.9\n5 6 7 8 0.1"), ("e/1.jpg", "")]
+    ledger.conn.execute("UPDATE wider SET lines = ? WHERE idx = 1", (b"not zlib",))
+    with pytest.raises(IntegrityError, match="e/1.jpg's detections are damaged"):
+        list(ledger.wider_lines("ir"))
+    ledger.close()
