@@ -5,7 +5,9 @@ an event (``event_list``), and in each: the photos' names without ``.jpg`` (``fi
 their faces ``x y w h`` as int32 rows (``face_bbx_list``; a face-free photo has one row of
 zeros, as the text file has), the six attribute lists, and in each setting's file
 ``gt_list``: the 1-based numbers of the faces that count in that setting (the others are
-ignored: a detection on one is neither right nor wrong).
+ignored: a detection on one is neither right nor wrong). ``face_bbx_list`` is of MATLAB's int32 class, which
+matters (:mod:`sshconv.evaluation.wider_ap`); ``gt_list`` is written as uint32 (WIDER's are doubles stored as
+small integers, which Python readers see as integers too: only indices and counts are taken of it).
 
 :func:`read_truth` reads the four files as shipped (untrusted: any flaw is one line, exit 2);
 :func:`write_mats` writes them for generated photos with sshconv's own rule of which face
@@ -138,7 +140,7 @@ def mat_bytes(photos: Iterable[Photo], setting: str | None = None) -> bytes:
         )
     if setting is not None:
         data["gt_list"] = per_photo(
-            lambda p: np.array([[i + 1] for i, f in enumerate(p.faces) if setting in settings_of(f)], dtype=np.float64).reshape(
+            lambda p: np.array([[i + 1] for i, f in enumerate(p.faces) if setting in settings_of(f)], dtype=np.uint32).reshape(
                 -1, 1
             )
         )
