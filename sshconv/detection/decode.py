@@ -82,6 +82,27 @@ def anchor_grid(height: int, width: int, stride: int) -> np.ndarray:
     return (shifts[:, :, None, :] + base_anchors(stride)[None, None]).reshape(-1, 4)
 
 
+def stride_candidates(
+    outputs: Mapping[str, np.ndarray], stride: int, cls_name: str, bbox_name: str, top_n: int = PRE_NMS_TOP_N,
+    score_threshold: float = SCORE_THRESHOLD, image: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """One stride's best anchors of image ``image``: at most ``top_n`` by face score, those at or above
+    ``score_threshold``; their boxes (input pixels, not clipped) and scores, best first.
+
+    The anchors are laid over the stride's actual map (the box deltas' height and width) and the class
+    map is cut to it first, as upstream's ``_clip_pad`` does. Upstream keeps the best anchors of each
+    stride, NMS's them, then thresholds: thresholding first gives the same boxes, since greedy NMS never
+    lets a lower score remove a higher one.
+    """
+    deltas = np.asarray(outputs[bbox_name], dtype=np.float32)[image]
+    fh, fw = deltas.shape[1], deltas.shape[2]
+    face = np.asarray(outputs[cls_name], dtype=np.float32)[image, NUM_ANCHORS:, :fh, :fw].transpose(1, 2, 0).reshape(-1)
+    d = deltas.transpose(1, 2, 0).reshape(-1, 4)  # (H, W, A*4) -> (H*W*A, 4)
+    best = np.argsort(-face, kind="stable")[:top_n]
+    best = best[face[best] >= score_threshold]
+    return apply_deltas(anchor_grid(fh, fw, stride)[best], d[best]), face[best]
+
+
 def decode(
     outputs: Mapping[str, np.ndarray],
     input_hw: tuple[int, int],
@@ -100,23 +121,14 @@ def decode(
     height, width = input_hw
     proposals, scores = [], []
     for s, cls_name, bbox_name in config.heads:
-        prob = np.asarray(outputs[cls_name], dtype=np.float32)
-        deltas = np.asarray(outputs[bbox_name], dtype=np.float32)
-        fh, fw = deltas.shape[2], deltas.shape[3]
-        face = prob[image, NUM_ANCHORS:, :fh, :fw]  # A, H, W
-        face = face.transpose(1, 2, 0).reshape(-1)
-        d = deltas[image].transpose(1, 2, 0).reshape(-1, 4)  # (H, W, A*4) -> (H*W*A, 4)
-        # Upstream keeps the best anchors of each stride, NMS's the rest, then thresholds: thresholding
-        # first gives the same boxes, since greedy NMS never lets a lower score remove a higher one.
-        best = np.argsort(-face, kind="stable")[: config.pre_nms_top_n]
-        best = best[face[best] >= config.score_threshold]
-        if not best.size:
+        boxes, face = stride_candidates(outputs, s, cls_name, bbox_name, config.pre_nms_top_n, config.score_threshold, image)
+        if not len(boxes):
             continue
-        boxes = clip_boxes(apply_deltas(anchor_grid(fh, fw, s)[best], d[best]), height, width)
+        boxes = clip_boxes(boxes, height, width)
         # A box clipped to nothing (zero width or height, beyond the picture's edge) is no face.
         real = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
         proposals.append(boxes[real])
-        scores.append(face[best][real])
+        scores.append(face[real])
     if not proposals:
         return np.zeros((0, 5), dtype=np.float32)
     dets = np.hstack([np.vstack(proposals), np.concatenate(scores)[:, None]]).astype(np.float32)

@@ -14,15 +14,12 @@ score remove a higher one).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 
-from ..detection.boxes import apply_deltas, clip_boxes, nms
-from ..detection.decode import NMS_THRESHOLD, PRE_NMS_TOP_N, anchor_grid
+from ..detection.boxes import clip_boxes, nms
+from ..detection.decode import NMS_THRESHOLD, PRE_NMS_TOP_N, stride_candidates
 from ..detection.fitting import UPSTREAM_LONG, UPSTREAM_SHORT, upstream_scale
 from ..model.shapes import MIN_SIDE
-from ..model.spec import NUM_ANCHORS
 
 PYRAMID_SIZES = (500, 800, 1200, 1600)
 PYRAMID_SHORT, PYRAMID_LONG = 800, 1200
@@ -62,7 +59,7 @@ def run_photo(runner, bgr: np.ndarray, heads, protocol: str) -> np.ndarray:
         for stride, cls_name, box_name in heads:
             if len(chosen) > 1 and stride == 32 and n == len(chosen) - 1:
                 continue
-            found, face = _stride_candidates(outputs, stride, cls_name, box_name)
+            found, face = stride_candidates(outputs, stride, cls_name, box_name, PRE_NMS_TOP_N, SCORE_THRESHOLD)
             if len(found):
                 candidates.append(clip_boxes(found, sh, sw) / np.float32(scale))
                 scores.append(face)
@@ -70,17 +67,6 @@ def run_photo(runner, bgr: np.ndarray, heads, protocol: str) -> np.ndarray:
         return np.zeros((0, 5), dtype=np.float32)
     dets = np.hstack([np.vstack(candidates), np.concatenate(scores)[:, None]]).astype(np.float32)
     return dets[nms(dets, NMS_THRESHOLD)]
-
-
-def _stride_candidates(outputs: Mapping[str, np.ndarray], stride: int, cls_name: str, box_name: str):
-    """A stride's best anchors (at most 1,000, score at or above the threshold): their boxes and scores."""
-    deltas = np.asarray(outputs[box_name], dtype=np.float32)[0]
-    fh, fw = deltas.shape[1], deltas.shape[2]
-    face = np.asarray(outputs[cls_name], dtype=np.float32)[0, NUM_ANCHORS:, :fh, :fw].transpose(1, 2, 0).reshape(-1)
-    d = deltas.transpose(1, 2, 0).reshape(-1, 4)
-    best = np.argsort(-face, kind="stable")[:PRE_NMS_TOP_N]
-    best = best[face[best] >= SCORE_THRESHOLD]
-    return apply_deltas(anchor_grid(fh, fw, stride)[best], d[best]), face[best]
 
 
 def settings(protocol: str) -> dict:
