@@ -53,6 +53,44 @@ def _test_cache() -> Path:
 
 os.environ["SSHCONV_CACHE_DIR"] = str(_test_cache())
 
+#: Where the suite keeps the synthetic checkpoint's training between runs and clones (default
+#: ``~/.cache/sshconv-tests``; ``none``: nowhere). Each file is named by the hash of the code that
+#: produces it (``sshconv.synthetic.synth.training_key``), so an edit of the training trains again.
+TRAINING_STORE_ENV = "SSHCONV_TEST_TRAINING_CACHE"
+TRAINED = "synthetic/heads-*.npz"
+
+
+def _training_store() -> Path | None:
+    value = os.environ.get(TRAINING_STORE_ENV, "")
+    if value == "none":
+        return None
+    return Path(value) if value else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sshconv-tests"
+
+
+def _copy_trainings(src: Path | None, dst: Path | None) -> None:
+    """Copy the kept trainings that ``dst`` lacks or holds otherwise (whole files: temporary name, then rename)."""
+    if src is None or dst is None:
+        return
+    for path in src.glob(TRAINED):
+        target = dst / path.relative_to(src)
+        if target.is_file() and target.stat().st_size == path.stat().st_size and target.read_bytes() == path.read_bytes():
+            continue
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            shutil.copyfile(path, tmp)
+            os.replace(tmp, target)
+        except OSError:  # a store that cannot be written costs a training next time, not this run
+            pass
+
+
+_copy_trainings(_training_store(), Path(os.environ["SSHCONV_CACHE_DIR"]))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Keep what this run trained for the next run (sshconv validates a kept file before using it)."""
+    _copy_trainings(Path(os.environ["SSHCONV_CACHE_DIR"]), _training_store())
+
 
 @functools.cache
 def conversion_stack() -> bool:

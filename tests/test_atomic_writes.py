@@ -6,7 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from sshconv import fsutil
+
+pytestmark = pytest.mark.quick
 
 #: Run in a fresh interpreter: a real SIGTERM sent inside the test process would meet whatever native libraries
 #: earlier tests loaded there (Ray's core worker crashes on it), which is not what is tested.

@@ -36,6 +36,7 @@ def _finals(folder):
     return sorted(p.name for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".") and ".part" not in p.name)
 
 
+@pytest.mark.quick
 def test_download_onto_a_full_disk(tmp_path):
     data = blob(3 * MiB, 41)
     copy = tmp_path / "copy.bin"
@@ -50,6 +51,7 @@ def test_download_onto_a_full_disk(tmp_path):
     assert not (out / "a.bin").exists() and _finals(tmp_path / "cache") == []
 
 
+@pytest.mark.quick
 def test_unpacking_onto_a_full_disk(tmp_path):
     member = blob(MiB + MiB // 2, 42) + b"\0" * MiB  # the archive fits under the limit, what it unpacks to does not
     buf = io.BytesIO()
@@ -69,6 +71,7 @@ def test_unpacking_onto_a_full_disk(tmp_path):
     assert not (out / "big.bin").exists() and leftovers(out) == []
 
 
+@pytest.mark.quick
 @pytest.mark.slow
 @pytest.mark.parametrize("limit", [64 * 1024, 8 * MiB], ids=["xml-cut-short", "bin-cut-short"])
 def test_convert_onto_a_full_disk(converted_dir, tmp_path, limit):
@@ -82,6 +85,7 @@ def test_convert_onto_a_full_disk(converted_dir, tmp_path, limit):
     assert not [p for p in out.rglob("*") if p.is_file()], "no temporary file left behind either"
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_verify_reports_onto_a_full_disk(converted_dir, golden_file, tmp_path):
     ir = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
@@ -121,6 +125,7 @@ def test_model_optimizer_onto_a_full_disk_blames_the_disk_not_model_yml(synth_di
     assert _finals(out) == []
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_eval_onto_a_full_disk_loses_nothing(converted_dir, tmp_path):
     """SQLite reports a full disk with errors of its own (not OSError): still one line naming the folder, and the photos

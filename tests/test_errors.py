@@ -10,6 +10,8 @@ from sshconv.errors import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TER
 
 from .conftest import ROOT, assert_one_line_error, run_cli
 
+pytestmark = pytest.mark.quick
+
 
 def test_every_exit_code_is_in_the_table_and_in_readme():
     assert {0, 1, 2, 3, 4, EXIT_WORKER, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED} == set(EXIT_CODES)

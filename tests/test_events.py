@@ -5,8 +5,12 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from sshconv.cli.progress import ProgressRenderer
 from sshconv.events import Emitter
+
+pytestmark = pytest.mark.quick
 
 
 def test_every_event_carries_stage_event_and_counts():

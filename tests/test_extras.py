@@ -21,6 +21,7 @@ def _without(tmp_path, module: str) -> dict[str, str]:
     return {"PYTHONPATH": str(blocker.parent)}
 
 
+@pytest.mark.quick
 def test_require_names_the_extra():
     assert install_hint("mxnet") == CONVERT_HINT
     assert install_hint("onnxruntime") == "pip install 'sshconv[onnxruntime]'"
@@ -52,6 +53,7 @@ def _fail_import(module: str):
     ],
     ids=["synth", "convert", "info", "verify"],
 )
+@pytest.mark.quick
 def test_checkpoint_commands_without_mxnet_name_the_convert_extra(tmp_path, argv):
     (tmp_path / "sshb-symbol.json").write_text("{}")
     (tmp_path / "sshb-0000.params").write_bytes(b"x")
@@ -70,6 +72,7 @@ def test_onnx_runtime_missing_names_its_extra(tmp_path):
     assert_one_line_error(proc, 2, "needs onnxruntime", "pip install 'sshconv[onnxruntime]'")
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("given", [None, "1"])
 def test_mxnet_gets_every_usable_core_unless_told_otherwise(given):
     """MXNet reads OMP_NUM_THREADS once, when it loads, and uses one thread without it: it is set before."""

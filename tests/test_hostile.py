@@ -63,6 +63,7 @@ def _near_valid():
     )
 
 
+@pytest.mark.quick
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(documents, _near_valid()))
 def test_fuzz_model_spec_raises_only_spec_error(tmp_path_factory, document):
@@ -72,6 +73,7 @@ def test_fuzz_model_spec_raises_only_spec_error(tmp_path_factory, document):
         assert "\n" not in str(exc)
 
 
+@pytest.mark.quick
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.one_of(st.text(max_size=200), st.binary(max_size=200), documents.map(lambda d: yaml.safe_dump(d))))
 def test_fuzz_model_yml_text_raises_only_spec_error(tmp_path_factory, content):
@@ -158,6 +160,7 @@ def _write_archive(path, fmt, members):
                 tf.addfile(info, io.BytesIO(b"t" * size))
 
 
+@pytest.mark.quick
 @pytest.mark.filterwarnings("ignore:Duplicate name")
 @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
@@ -221,6 +224,7 @@ def _assert_interrupted(proc, sig):
     assert ("terminated" if sig == signal.SIGTERM else "interrupted") in lines[0]
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_interrupted_download_leaves_no_final_file_and_next_run_finishes(tmp_path, signame):
     import signal
@@ -282,6 +286,7 @@ def _bad_models(folder):
     }
 
 
+@pytest.mark.neutral
 def test_bad_model_files_are_refused_by_verify_detect_and_bench(tmp_path):
     photo = tmp_path / "p.png"
     from PIL import Image
@@ -299,6 +304,7 @@ def test_bad_model_files_are_refused_by_verify_detect_and_bench(tmp_path):
         assert not (tmp_path / "out").exists(), case
 
 
+@pytest.mark.quick
 def test_bad_model_file_as_a_subprocess(tmp_path):
     from PIL import Image
 
@@ -335,6 +341,7 @@ def _image_cases(folder):
     return cases, [gray, alpha]
 
 
+@pytest.mark.quick
 @pytest.mark.slow
 def test_images_bad_ones_named_odd_ones_work(converted_dir, tmp_path):
     import json
@@ -353,6 +360,7 @@ def test_images_bad_ones_named_odd_ones_work(converted_dir, tmp_path):
         assert (tmp_path / "out" / (f["drawn"].split("/")[-1])).is_file()
 
 
+@pytest.mark.quick
 def test_unwritable_output_locations_are_named_exit_2(tmp_path):
     import yaml
 

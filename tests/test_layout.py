@@ -13,6 +13,8 @@ from sshconv.cli import build_parser
 
 from .conftest import ROOT
 
+pytestmark = pytest.mark.quick
+
 PACKAGE = ROOT / "sshconv"
 MAX_LINES = 450
 

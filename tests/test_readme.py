@@ -35,10 +35,12 @@ def _command_lines() -> list[str]:
     return lines
 
 
+@pytest.mark.quick
 def test_readme_has_command_examples():
     assert len(_command_lines()) > 40
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("line", _command_lines())
 def test_every_command_line_of_the_readme_parses(line):
     argv = shlex.split(line, comments=True)[1:]

@@ -11,8 +11,8 @@ tests run on this. It is made in three parts:
 3. the detection modules and heads, trained on the designed channels to find the faces of
    ``sshconv photos`` with upstream's anchor assignment and losses (:mod:`.training`).
 
-Training takes a few minutes, so its result is kept in the user cache, keyed by seed and
-:data:`TRAINING_VERSION`. Same seed, same bytes: weights come from seeded generators,
+Training takes minutes, so its result is kept in the user cache, keyed by the seed and a hash
+of what produces it (:func:`training_key`). Same seed, same bytes: weights come from seeded generators,
 training is deterministic on one machine, and each calibration factor is rounded to a
 power of 2**(1/8) so that last-bit differences in the sample pass cannot change them.
 """
@@ -46,7 +46,8 @@ MODEL_YML = "model.yml"
 CALIBRATION_SIZE = 160
 #: Target standard deviation of each random trunk convolution's output (before its ReLU).
 TRUNK_STD = 1.0
-#: Bumped whenever the designed features or the training change: the cached training is then redone.
+#: Bumped when something outside training.py and designed.py changes what training makes (the photos it
+#: learns from, the anchors): part of :func:`training_key`, so the cached training is then redone.
 TRAINING_VERSION = 2
 _ZIP_DATE = (2018, 1, 1, 0, 0, 0)
 
@@ -146,13 +147,39 @@ def calibrate_trunk(params: dict[str, np.ndarray], seed: int) -> None:
         log.debug("calibrated %s: std %.4g -> x%.4g", conv, std, factor)
 
 
+def training_key(seed: int) -> str:
+    """What a cached training is named by: 16 hex digits of a hash of what produces it.
+
+    The code that trains (training.py, designed.py, read as bytes), its settings, the seed,
+    :data:`TRAINING_VERSION` and MXNet's version: an edit of the training finds no cached
+    result, so nobody has to remember to bump a number for it.
+    """
+    import hashlib
+    import json
+
+    from ..versions import package_version
+    from .training import TrainSettings
+
+    h = hashlib.sha256()
+    for module in ("training.py", "designed.py"):
+        h.update((Path(__file__).with_name(module)).read_bytes())
+    facts = {"settings": TrainSettings().to_dict(), "seed": seed, "version": TRAINING_VERSION, "mxnet": package_version("mxnet")}
+    h.update(json.dumps(facts, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def training_cache_path(cache_dir: Path, seed: int) -> Path:
+    """Where the training for ``seed`` is kept in ``cache_dir``."""
+    return Path(cache_dir) / "synthetic" / f"heads-{training_key(seed)}-seed{seed}.npz"
+
+
 def trained_heads(
     seed: int, upsampling: np.ndarray, cache_dir: Path | None, on_event: EventHandler | None = None
 ) -> dict[str, np.ndarray]:
     """The trained modules and heads: from ``cache_dir`` if an intact earlier result is there, else trained (and kept)."""
     from .training import TrainSettings, train_heads
 
-    path = None if cache_dir is None else Path(cache_dir) / "synthetic" / f"heads-v{TRAINING_VERSION}-seed{seed}.npz"
+    path = None if cache_dir is None else training_cache_path(cache_dir, seed)
     if path is not None:
         cached = _read_cached(path)
         if cached is not None:

@@ -153,10 +153,16 @@ def pair_faces(ref: np.ndarray, pool: np.ndarray, got: np.ndarray, iou: float, t
                nms: float) -> dict[str, Any]:  # fmt: skip
     """Greedy one-to-one pairing by IoU, best reference score first; what is left is missed or extra.
 
-    Faces within ``slack`` of ``threshold`` may be on either side. A near tie in NMS is not a lost face:
-    a reference face with no partner is not missed if the artifact kept instead a box of the reference's
-    own pool (before NMS) that overlaps it past the NMS threshold with a score within ``slack``; an
-    artifact face with no partner is not extra if it is such a box of the pool, next to a kept face.
+    Faces within ``slack`` of ``threshold`` may be on either side. A near tie in NMS is not a lost face, and
+    one tie can decide a chain of suppressions (A over B, B over C: whether C is kept depends on which of
+    A and B won), so the artifact's faces are judged as one NMS outcome of the reference's own pool:
+
+    * a reference face with no partner is not missed if the artifact kept a box of the pool that overlaps
+      it past the NMS threshold and scores at least as high, less ``slack`` (it could have suppressed it);
+    * an artifact face with no partner is not extra if it is a box of the pool that no other kept face
+      overlaps past the NMS threshold (NMS would keep both of no such pair), and no reference face that
+      the artifact kept too overlaps it past the threshold with a clearly higher score (that one would
+      have suppressed it).
     """
     from ..detection.boxes import iou_matrix
 
@@ -175,17 +181,26 @@ def pair_faces(ref: np.ndarray, pool: np.ndarray, got: np.ndarray, iou: float, t
                 moved = max(moved, float(np.abs(ref[i, :4] - got[j, :4]).max()))
                 low = min(low, float(row[j]))
 
-    def tied(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """For each face of ``a``: a face of ``b`` overlapping it past NMS's threshold, scores within the slack."""
+    def suppressible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """For each face of ``a``: a face of ``b`` overlapping it past NMS's threshold that scores at least as high,
+        less the slack (in some order of the near ties, NMS keeps that one and drops this one)."""
         if not len(a) or not len(b):
             return np.zeros(len(a), bool)
-        close = np.abs(a[:, None, 4] - b[None, :, 4]) <= slack
-        return ((iou_matrix(a, b) > nms) & close).any(axis=1)
+        higher = b[None, :, 4] >= a[:, None, 4] - slack
+        return ((iou_matrix(a, b) > nms) & higher).any(axis=1)
 
     on_pool = iou_matrix(got, pool).max(axis=1) >= iou if len(got) and len(pool) else np.zeros(len(got), bool)
     clear = threshold + slack
-    missed = (ref[:, 4] >= clear) & ~paired & ~tied(ref, got[on_pool]) if len(ref) else np.zeros(0, bool)
-    extra = (got[:, 4] >= clear) & ~used & ~(on_pool & tied(got, ref)) if len(got) else np.zeros(0, bool)
+    missed = (ref[:, 4] >= clear) & ~paired & ~suppressible(ref, got[on_pool]) if len(ref) else np.zeros(0, bool)
+    if len(got):
+        crowded = iou_matrix(got, got) > nms
+        np.fill_diagonal(crowded, False)
+        kept = ref[paired]
+        outranked = ((iou_matrix(got, kept) > nms) & (kept[None, :, 4] > got[:, None, 4] + slack)).any(axis=1) if len(
+            kept) else np.zeros(len(got), bool)  # fmt: skip
+        extra = (got[:, 4] >= clear) & ~used & ~(on_pool & ~crowded.any(axis=1) & ~outranked)
+    else:
+        extra = np.zeros(0, bool)
     return {"reference": int((ref[:, 4] >= threshold).sum()), "candidate": int((got[:, 4] >= threshold).sum()),
             "matched": matched, "missed": int(missed.sum()), "extra": int(extra.sum()), "max_score_drift": drift,
             "min_iou": low, "max_box_drift": moved, "reference_clear": int((ref[:, 4] >= clear).sum()),

@@ -11,6 +11,8 @@ from sshconv.cli import build_parser
 
 from ..conftest import ROOT, assert_one_line_error, run_cli, run_sshconv
 
+pytestmark = pytest.mark.quick
+
 
 def _commands():
     parser = build_parser()

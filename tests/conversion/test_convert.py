@@ -58,6 +58,7 @@ def _manifest(folder: Path) -> dict:
         ("1,3,-32,640", "H=-32 is not a positive multiple of 32"),
     ],
 )
+@pytest.mark.quick
 def test_bad_input_shape_is_one_line_exit_2(tmp_path, text, fragment):
     with pytest.raises(UsageError, match=fragment):
         parse_input_shape(text, (1, 3, 640, 640))
@@ -67,6 +68,7 @@ def test_bad_input_shape_is_one_line_exit_2(tmp_path, text, fragment):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.quick
 def test_input_shape_forms():
     assert parse_input_shape(None, (1, 3, 640, 640)) == (1, 3, 640, 640)
     assert parse_input_shape("1, 3, 320, 480", (1, 3, 640, 640)) == (1, 3, 320, 480)
@@ -74,6 +76,7 @@ def test_input_shape_forms():
     assert parse_input_shape((1, 3, 96, 128), (1, 3, 640, 640)) == (1, 3, 96, 128)
 
 
+@pytest.mark.quick
 def test_bad_route_or_precision(tmp_path):
     assert_one_line_error(run_cli("convert", "--output-dir", tmp_path, "--via", "tf"), 2, "--via", "invalid choice")
     assert_one_line_error(run_cli("convert", "--output-dir", tmp_path, "--precision", "INT8"), 2, "--precision")
@@ -85,6 +88,7 @@ def test_bad_route_or_precision(tmp_path):
         convert(load_model_spec(), tmp_path, tmp_path / "o", precisions=("INT8",))
 
 
+@pytest.mark.quick
 def test_mo_arguments_come_from_model_yml(tmp_path):
     kwargs = mo_arguments(load_model_spec(), tmp_path, (1, 3, 320, 480))
     assert kwargs == {
@@ -96,6 +100,7 @@ def test_mo_arguments_come_from_model_yml(tmp_path):
     }
 
 
+@pytest.mark.quick
 def test_no_input_dir_and_no_download_is_exit_2(tmp_path, monkeypatch):
     monkeypatch.setenv("SSHCONV_HOME", str(tmp_path / "home"))
     res = run_cli("convert", "--output-dir", tmp_path / "out")
@@ -198,6 +203,7 @@ def test_bad_checkpoint_is_one_line_exit_2_and_writes_nothing(synth_dir, tmp_pat
 # ----------------------------------------------------------------------------- both routes, full size
 
 
+@pytest.mark.quick
 @pytest.mark.slow
 def test_layout_and_manifest_match_the_files(converted_dir, synth_dir):
     assert _files(converted_dir) == EXPECTED_FILES  # no temporary names left behind
@@ -229,6 +235,7 @@ def test_layout_and_manifest_match_the_files(converted_dir, synth_dir):
         assert 0.45 < fp16 / fp32 < 0.55
 
 
+@pytest.mark.quick
 @pytest.mark.slow
 @pytest.mark.parametrize("artifact", [f"ir/{r}/{p}/{ARTIFACT_NAME}.xml" for r, p in IRS] + [f"onnx/{ARTIFACT_NAME}.onnx"])
 def test_artifact_read_back_by_openvino(converted_dir, artifact):
@@ -285,6 +292,7 @@ def mxnet_reference(synth_dir):
     "artifact, precision",
     [(f"ir/{r}/{p}/{ARTIFACT_NAME}.xml", p) for r, p in IRS] + [(f"onnx/{ARTIFACT_NAME}.onnx", "FP32")],
 )
+@pytest.mark.quick
 def test_raw_bgr_input_matches_mxnet_on_rgb_minus_mean(converted_dir, mxnet_reference, artifact, precision):
     import openvino as ov
 

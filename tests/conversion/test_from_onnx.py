@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from sshconv.versions import openvino_version
 
 from ..conftest import assert_one_line_error, run_cli
 
 
+@pytest.mark.neutral
 def test_from_onnx_makes_ir_that_passes_against_the_golden_file(converted_dir, golden_file, tmp_path):
     out = tmp_path / "regenerated"
     res = run_cli("convert", "--from-onnx", converted_dir / "onnx" / "ssh-mxnet.onnx", "--output-dir", out, "--json")

@@ -9,6 +9,8 @@ import pytest
 from sshconv.conversion.manifest import MANIFEST_NAME, Artifact, Manifest, ir_path, onnx_path, read_manifest
 from sshconv.errors import IntegrityError, ModelFileError
 
+pytestmark = pytest.mark.quick
+
 
 def _folder(tmp_path):
     out = tmp_path / "conv"

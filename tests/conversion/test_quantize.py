@@ -29,25 +29,22 @@ def _fp32(folder):
 
 
 @pytest.fixture(scope="module")
-def quantized_dir(converted_dir, tmp_path_factory):
-    """A copy of the conversion with ``ir/mo/INT8`` added by ``sshconv quantize --artifacts``."""
-    out = tmp_path_factory.mktemp("quantized") / "converted"
-    shutil.copytree(converted_dir, out)
-    res = run_cli("quantize", "--artifacts", out, "--via", "mo", "--calibration-count", CALIBRATION, "--json")
-    assert res.code == 0, res.err
-    assert json.loads(res.out)["quantization"]["ir/mo/INT8"]["calibration"]["count"] == CALIBRATION
-    return out
+def quantized_dir(faces_dir):
+    """The session's one conversion folder with everything (conftest's ``faces_dir``): both routes, FP32 and FP16, faces
+    artifacts, and ``ir/mo/INT8`` with its faces twin, made by ``sshconv quantize --artifacts --via mo --faces`` with
+    :data:`CALIBRATION` photos. Read-only: a test that changes it works on a copy."""
+    return faces_dir
 
 
 def test_quantize_adds_the_int8_ir_to_the_manifest(quantized_dir, converted_dir):
     manifest = read_manifest(quantized_dir)
     manifest.check()  # every file, the new ones too, has the sha256 the manifest gives
-    int8 = {a.path: a for a in manifest.artifacts if a.weights == "INT8"}
+    int8 = {a.path: a for a in manifest.artifacts if a.weights == "INT8" and not a.kind.startswith("faces-")}
     assert set(int8) == {"ir/mo/INT8/ssh-mxnet.xml", "ir/mo/INT8/ssh-mxnet.bin"}
     assert "INT8" in manifest.weights
     # The FP32 and FP16 artifacts are listed as before, unchanged.
     before = {a.path: a.sha256 for a in read_manifest(converted_dir).artifacts}
-    assert {a.path: a.sha256 for a in manifest.artifacts if a.weights != "INT8"} == before
+    assert {a.path: a.sha256 for a in manifest.artifacts if a.weights != "INT8" and not a.kind.startswith("faces-")} == before
     record = manifest.quantization["ir/mo/INT8"]
     fp32 = next(a for a in manifest.irs(("mo",)) if a.weights == "FP32")
     assert record["from"] == {
@@ -66,6 +63,7 @@ def test_quantize_adds_the_int8_ir_to_the_manifest(quantized_dir, converted_dir)
     assert xml.with_suffix(".bin").stat().st_size < 0.3 * _fp32(quantized_dir).with_suffix(".bin").stat().st_size
 
 
+@pytest.mark.neutral
 def test_verify_judges_the_int8_ir_by_its_faces_and_self_test_catches_its_controls(quantized_dir, tmp_path):
     report = tmp_path / "report.json"
     res = run_cli("verify", "--against", _fp32(quantized_dir), "--ir", quantized_dir / "ir/mo/INT8/ssh-mxnet.xml",
@@ -87,6 +85,7 @@ def test_verify_judges_the_int8_ir_by_its_faces_and_self_test_catches_its_contro
     assert "judged by faces" in res.out and "recall" in res.out
 
 
+@pytest.mark.neutral
 def test_the_int8_ir_reshapes_and_keeps_its_faces_at_other_shapes(quantized_dir, tmp_path):
     """INT8 IRs take any frame and batch like the others: judged by faces at a 16:9 frame and a batch of 2."""
     manifest = json.loads((quantized_dir / "manifest.json").read_text())
@@ -101,6 +100,7 @@ def test_the_int8_ir_reshapes_and_keeps_its_faces_at_other_shapes(quantized_dir,
     assert check["detection_parity"]["recall"] >= 0.95
 
 
+@pytest.mark.neutral
 def test_a_wrong_conversion_then_quantized_fails_verify(quantized_dir, tmp_path):
     """Mean subtracted but channels not reversed, then quantized: the INT8 check must fail."""
     import openvino as ov
@@ -122,6 +122,7 @@ def test_a_wrong_conversion_then_quantized_fails_verify(quantized_dir, tmp_path)
     assert parity["recall"] < 0.95 and parity["missed"] >= 2
 
 
+@pytest.mark.neutral
 def test_quantize_one_ir_on_your_own_photos_and_time_it_in_throughput_mode(quantized_dir, tmp_path):
     photos = tmp_path / "photos"
     assert run_cli("photos", "--output-dir", photos, "--count", 4, "--seed", 5).code == 0
@@ -147,6 +148,7 @@ def test_quantize_one_ir_on_your_own_photos_and_time_it_in_throughput_mode(quant
     assert bench["engine_config"]["openvino"]["PERFORMANCE_HINT"].startswith("THROUGHPUT")
 
 
+@pytest.mark.neutral
 def test_bench_of_a_conversion_times_its_int8_ir(quantized_dir):
     res = run_cli("bench", "--artifacts", quantized_dir, "--no-mxnet", "--seconds", "0.3", "--json")
     assert res.code == 0, res.err
@@ -206,6 +208,7 @@ def test_a_changed_artifact_is_refused_before_quantizing(quantized_dir, tmp_path
     assert read_manifest(copy).quantization == read_manifest(quantized_dir).quantization
 
 
+@pytest.mark.neutral
 def test_an_int8_check_on_few_faces_says_so(quantized_dir, golden_file, tmp_path):
     """A golden file saved with the default inputs holds ~10 faces: the INT8 check runs, and notes that it says little."""
     report = tmp_path / "report.json"

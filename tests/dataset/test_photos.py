@@ -15,6 +15,8 @@ from sshconv.errors import InputError
 
 from ..conftest import assert_one_line_error, run_cli, run_sshconv
 
+pytestmark = pytest.mark.quick
+
 
 def _digests(folder):
     return {

@@ -8,6 +8,8 @@ import pytest
 from sshconv.dataset.voc_ap import average_precision, face_boxes, match_image
 from sshconv.dataset.wider import Face
 
+pytestmark = pytest.mark.quick
+
 FACES = [Face(10, 10, 40, 50), Face(100, 100, 30, 36), Face(200, 50, 12, 14)]  # the last one is under 24 px
 
 

@@ -22,6 +22,7 @@ CASE_KEYS = {
 GFLOP_640, GFLOP_481x777 = 266.657792, 242.233534848
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_bench_json_schema_on_a_short_run(converted_dir):
     # The FP16 IR: one engine (bf16 execution is planned for FP32 IRs only), so the run stays short;
@@ -57,6 +58,7 @@ def test_bench_json_schema_on_a_short_run(converted_dir):
     assert doc["cases"][0]["effective_execution"] == "f32"
 
 
+@pytest.mark.quick
 def test_artifacts_plan_every_ir_and_mxnet_from_the_manifest(converted_dir, synth_dir):
     engines = plan_bench(artifacts=converted_dir)
     assert [(e.route, e.weights, e.execution) for e in engines[1:]] == [
@@ -73,6 +75,7 @@ def test_artifacts_plan_every_ir_and_mxnet_from_the_manifest(converted_dir, synt
     assert [e.weights for e in plan_bench(ir=fp16)] == ["FP16"]
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("precision", ["f32", "bf16", "int8"])
 def test_each_precisions_ceiling_is_measured_with_openvino(precision):
     peak = measure_ceiling(precision, seconds=0.05, sizes=(256,))
@@ -81,16 +84,19 @@ def test_each_precisions_ceiling_is_measured_with_openvino(precision):
     assert peak.execution_used in ({"f32"} if precision == "f32" else {"int8"} if precision == "int8" else {"bf16", "f32"})
 
 
+@pytest.mark.quick
 def test_each_engine_is_held_against_its_own_precisions_ceiling():
     assert ceiling_key("f32", "FP32") == "f32" and ceiling_key("f32", "FP16") == "f32"
     assert ceiling_key("bf16", "FP32") == "bf16" and ceiling_key("f32", "INT8") == "int8"
     assert ceiling_key("f32", None) == "f32"  # MXNet
 
 
+@pytest.mark.quick
 def test_a_shape_bench_cannot_run_is_one_line_exit_2(tmp_path):
     assert_one_line_error(run_cli("bench", "--ir", tmp_path / "m.xml", "--shapes", "1x16x640"), 2, "at least 32 pixels")
 
 
+@pytest.mark.quick
 def test_usage_errors(tmp_path):
     assert_one_line_error(run_cli("bench"), 2, "--ir")
     empty = tmp_path / "empty"

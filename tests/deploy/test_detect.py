@@ -35,6 +35,7 @@ def ir_fp32(converted_dir):
     return converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
 
 
+@pytest.mark.quick
 @pytest.mark.slow
 def test_detect_writes_boxes_and_picture_in_photo_coordinates(ir_fp32, tmp_path):
     photo = _save(_picture(960, 540), tmp_path / "group.jpg")
@@ -62,6 +63,7 @@ def test_detect_writes_boxes_and_picture_in_photo_coordinates(ir_fp32, tmp_path)
     assert (np.diff(scores) <= 0).all(), "best score first"
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 @pytest.mark.parametrize("fit", ["resize", "letterbox"])
 def test_boxes_scale_with_the_photo(ir_fp32, tmp_path, fit):
@@ -81,6 +83,7 @@ def test_boxes_scale_with_the_photo(ir_fp32, tmp_path, fit):
     assert parity.max_box_drift < 0.02 * 960, parity
 
 
+@pytest.mark.quick
 @pytest.mark.slow
 def test_max_faces_and_single_out(ir_fp32, tmp_path):
     photo = _save(_picture(640, 480, faces=6), tmp_path / "p.png")
@@ -92,6 +95,7 @@ def test_max_faces_and_single_out(ir_fp32, tmp_path):
     assert res.out.startswith(f"{photo}: 3 faces (640x480)")
 
 
+@pytest.mark.quick
 def test_bad_image_is_named_and_exits_2(ir_fp32, tmp_path):
     good = _save(_picture(100, 80), tmp_path / "good.png")
     bad = tmp_path / "broken.jpg"
@@ -102,6 +106,7 @@ def test_bad_image_is_named_and_exits_2(ir_fp32, tmp_path):
     assert not out_dir.exists(), "nothing is written when an input is bad"
 
 
+@pytest.mark.quick
 def test_usage_errors(ir_fp32, tmp_path):
     a = _save(_picture(100, 80), tmp_path / "a.png")
     b = _save(_picture(100, 80), tmp_path / "b.png")
@@ -139,6 +144,7 @@ def _one_face_ir(folder, stride: int = 16, row: int = 10, col: int = 30, score: 
     return xml
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("fit", ["resize", "letterbox"])
 def test_a_face_at_a_known_place_lands_there_on_a_non_square_photo(tmp_path, fit):
     """Anchor 0 of stride 16 (128 px, as upstream's scales (8, 4) x base 16) at cell (10, 30) is the box
@@ -162,6 +168,7 @@ def test_a_face_at_a_known_place_lands_there_on_a_non_square_photo(tmp_path, fit
 # --------------------------------------------------------------------------- fits beyond 640x640
 
 
+@pytest.mark.quick
 def test_each_fit_picks_the_input_size_its_rule_says():
     from sshconv.detection.fitting import NATIVE_MAX_PIXELS, target_size, upstream_scale
 
@@ -184,11 +191,13 @@ def test_each_fit_picks_the_input_size_its_rule_says():
     [("squash", "expected one of resize, letterbox, native, upstream"), ("0x640", "every dimension must be at least 1"),
      ("16x640", "at least 32 pixels")],
 )  # fmt: skip
+@pytest.mark.quick
 def test_a_bad_fit_is_one_line_exit_2(tmp_path, fit, fragment):
     photo = _save(_picture(100, 80), tmp_path / "a.png")
     assert_one_line_error(run_cli("detect", photo, "--ir", tmp_path / "m.xml", "--fit", fit), 2, fragment)
 
 
+@pytest.mark.quick
 @pytest.mark.parametrize("fit, net_hw", [("native", (480, 1280)), ("upstream", (600, 1600)), ("240x560", (240, 560))])
 def test_a_face_at_a_known_place_lands_there_at_any_input_size(tmp_path, fit, net_hw):
     """A one-face IR made at the fit's size: anchor 0 of stride 16 at cell (10, 30) in network pixels,
@@ -204,6 +213,7 @@ def test_a_face_at_a_known_place_lands_there_at_any_input_size(tmp_path, fit, ne
     np.testing.assert_allclose(found.boxes[0, :4], expected, atol=1e-3)
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_native_fit_finds_faces_on_a_full_hd_frame_that_resize_misses(ir_fp32, tmp_path):
     """A generated 1920x1080 frame: stretched to 640x640 its faces shrink threefold across and small ones vanish."""
@@ -219,4 +229,6 @@ def test_native_fit_finds_faces_on_a_full_hd_frame_that_resize_misses(ir_fp32, t
         return set(np.flatnonzero(iou_matrix(truth, r.boxes[:, :4]).max(axis=1) >= 0.5)) if len(r.boxes) else set()
 
     native, resized = found("native"), found("resize")
-    assert resized < native, f"native found {sorted(native)}, resize {sorted(resized)} of {len(truth)} faces"
+    # More faces, and faces the stretched frame loses (which faces, exactly, depends on the synthetic detector's
+    # training, which differs from one CPU to another: a face resize finds may be one native scores just under).
+    assert len(native) > len(resized) and native - resized, f"native found {sorted(native)}, resize {sorted(resized)} of {len(truth)} faces"

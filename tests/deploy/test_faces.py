@@ -16,7 +16,7 @@ from sshconv.detection.boxes import iou_matrix
 from sshconv.errors import ModelFileError
 from sshconv.runtimes.openvino import rt_text
 
-from ..conftest import SWEEP_TEST_SHAPES, assert_one_line_error, conversion_stack, needs_conversion_stack, run_cli
+from ..conftest import assert_one_line_error, conversion_stack, needs_conversion_stack, run_cli
 
 pytestmark = pytest.mark.slow
 FACES = ("faces/ir/mo/FP32", "faces/ir/mo/INT8", "faces/ir/onnx/FP32", "faces/onnx")
@@ -59,27 +59,12 @@ def test_the_manifest_lists_each_faces_artifact_with_what_it_bakes_in(faces_dir)
     assert not custom
 
 
-def test_verify_passes_the_faces_artifacts_at_several_shapes_and_catches_each_control(
-    request, faces_dir, tmp_path, golden_shapes_file,
-):  # fmt: skip
-    """Boxes against the reference decoder: MXNet on the conversion stack, the golden file on the runtime stack."""
+@pytest.mark.neutral
+def test_verify_passes_the_faces_artifacts_at_several_shapes_and_catches_each_control(faces_dir, tmp_path, golden_shapes_file):
+    """Boxes against the reference decoder on MXNet's outputs, from the golden file of the sweep's shapes (made by MXNet
+    once a session, ``verify_shapes``), on both stacks."""
     report = tmp_path / "faces.json"
-    if conversion_stack():
-        synth = request.getfixturevalue("synth_dir")
-        ref = (
-            "--model",
-            synth / "model.yml",
-            "--input-dir",
-            synth,
-            "--shapes",
-            SWEEP_TEST_SHAPES,
-            "--samples",
-            "0",
-            "--photos",
-            "2",
-        )
-    else:
-        ref = ("--golden", golden_shapes_file)
+    ref = ("--golden", golden_shapes_file)
     res = run_cli("verify", *ref, "--ir", _faces_xml(faces_dir), "--self-test", "--json-file", report)
     assert res.code == 0, res.out + res.err
     doc = json.loads(report.read_text())
@@ -93,6 +78,7 @@ def test_verify_passes_the_faces_artifacts_at_several_shapes_and_catches_each_co
     assert "caught (FAIL as expected)" in res.out
 
 
+@pytest.mark.neutral
 def test_detect_with_the_faces_artifact_finds_what_the_raw_ir_and_python_decoder_find(faces_dir, tmp_path):
     from PIL import Image
 
@@ -158,6 +144,7 @@ def test_onnx_runtime_runs_the_faces_onnx_with_the_same_faces_as_openvino(faces_
         _same_boxes(a["faces"][a["face_image"] == i], b["faces"][b["face_image"] == i], 0.99)
 
 
+@pytest.mark.neutral
 @needs_conversion_stack
 @pytest.mark.parametrize("fit", ["upstream", "native", "320x480"])
 def test_each_fit_gives_the_network_detects_size_and_the_decoding_follows(faces_dir, fit, tmp_path):
@@ -221,6 +208,7 @@ def test_convert_faces_flags_and_their_errors(faces_dir, tmp_path):
     assert_one_line_error(again, 2, "bake in")
 
 
+@pytest.mark.neutral
 def test_bench_times_frame_to_faces_both_ways(faces_dir, tmp_path):
     """The faces artifact and the raw model + Python decoder, each against the network alone (figures: the script's)."""
     report = tmp_path / "bench.json"

@@ -9,6 +9,8 @@ from sshconv.detection.boxes import apply_deltas, nms
 from sshconv.detection.decode import DecodeConfig, anchor_grid, base_anchors, decode
 from sshconv.model.spec import default_outputs
 
+pytestmark = pytest.mark.quick
+
 # --------------------------------------------------------------------------- upstream, transcribed
 
 

@@ -8,6 +8,8 @@ import pytest
 from sshconv.detection.images import fit_to_network, load_bgr, resize_linear
 from sshconv.errors import InputError
 
+pytestmark = pytest.mark.quick
+
 
 @pytest.mark.parametrize(
     "src_hw, dst_hw",

@@ -7,6 +7,8 @@ import pytest
 
 from sshconv.detection.match import match_detections
 
+pytestmark = pytest.mark.quick
+
 
 def test_detection_parity_counts_missed_and_extra_faces_beyond_the_slack():
     ref = np.array([[10, 10, 50, 60, 0.95], [100, 100, 140, 150, 0.9], [200, 10, 240, 60, 0.51]], np.float32)

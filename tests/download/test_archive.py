@@ -18,6 +18,8 @@ from sshconv.errors import IntegrityError, SpecError
 
 from ..conftest import assert_one_line_error, run_cli
 
+pytestmark = pytest.mark.quick
+
 TAR_MODES = {"tar": "w", "gztar": "w:gz", "bztar": "w:bz2", "xztar": "w:xz"}
 EXT = {"zip": ".zip", "tar": ".tar", "gztar": ".tar.gz", "bztar": ".tar.bz2", "xztar": ".tar.xz"}
 

@@ -25,6 +25,8 @@ from sshconv.model import load_model_spec
 from ..conftest import assert_one_line_error, run_cli
 from ..httpserver import MisbehavingServer
 
+pytestmark = pytest.mark.quick
+
 KiB, MiB = 1024, 1024 * 1024
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05}
 

@@ -16,7 +16,7 @@ from ..conftest import assert_one_line_error, run_cli
 from ..httpserver import MisbehavingServer
 from .test_download import KiB, MiB, blob, download, file_entry, leftovers, sha, write_model
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.quick]
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])

@@ -12,6 +12,8 @@ from sshconv.engines.plan import check_copies, model_engine, with_execution
 from sshconv.errors import IntegrityError, ModelFileError, UsageError
 from sshconv.runtimes import MXNetRunner, OnnxRuntimeRunner, OpenVINORunner
 
+pytestmark = pytest.mark.quick
+
 
 def test_one_label_per_engine():
     assert engine_label("ir/mo/FP32") == "ir/mo/FP32"

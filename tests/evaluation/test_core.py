@@ -11,6 +11,8 @@ from sshconv.dataset.photos import make_photos
 from sshconv.errors import InputError
 from sshconv.evaluation.core import _tasks, find_dataset
 
+pytestmark = pytest.mark.quick
+
 
 def test_a_photo_that_is_a_named_pipe_is_refused_not_waited_on(tmp_path):
     make_photos(tmp_path, count=2, seed=3)

@@ -140,6 +140,7 @@ def test_resume_after_kill_9_gives_the_same_numbers(photos, engines, reference, 
     assert again.code == 0 and json.loads(again.out)["resumed_photos"] == PHOTOS, again.err
 
 
+@pytest.mark.neutral
 def test_a_different_run_in_the_same_work_folder_simply_runs(photos, converted_dir, reference, tmp_path):
     """Other models in a work folder that holds a run: a run of their own beside it, nothing mixed, nothing refused."""
     work = tmp_path / "w"
@@ -183,6 +184,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.neutral
 def test_a_worker_process_that_dies_is_its_own_exit_code_and_loses_nothing(photos, converted_dir, reference, tmp_path):
     """A worker killed as the kernel's OOM killer kills (SIGKILL): exit 5 in one line, the finished photos kept, and the
     same command run again goes on from them to the uninterrupted run's numbers."""
@@ -208,6 +210,7 @@ def test_a_worker_process_that_dies_is_its_own_exit_code_and_loses_nothing(photo
     assert {k: report["results"]["ir"][k] for k in keys} == {k: reference["report"]["results"]["ir"][k] for k in keys}
 
 
+@pytest.mark.neutral
 def test_the_spawn_pitfall_is_named_in_one_line_at_once(photos, converted_dir, tmp_path):
     """A script that calls evaluate(jobs=2) at its top level, with no __main__ guard: the workers import it again. Each
     stops at once, and the script's error names the guard (it used to run for 20 minutes, then blame memory)."""
@@ -280,6 +283,7 @@ def test_a_ray_cluster_gives_the_same_numbers(photos, engines, reference, ray_he
     assert time.time() - started < 600
 
 
+@pytest.mark.neutral
 def test_a_ray_worker_that_dies_is_exit_5_as_a_process_is_and_loses_nothing(photos, converted_dir, ray_head, tmp_path):
     """An actor killed as the OOM killer kills: the same one line and exit code as a local worker, not a bug report."""
     ir = ["--ir", str(converted_dir / "ir/mo/FP32/ssh-mxnet.xml")]
@@ -301,6 +305,7 @@ def test_a_ray_worker_that_dies_is_exit_5_as_a_process_is_and_loses_nothing(phot
     assert res.code == 0 and json.loads(res.out)["resumed_photos"] >= 1, res.err
 
 
+@pytest.mark.neutral
 def test_a_ray_address_where_something_else_answers_is_exit_3_at_once(photos, converted_dir, tmp_path):
     """A web server where the cluster should be: ray.init would retry for minutes; this says so within seconds."""
     import http.server
@@ -322,6 +327,7 @@ def test_a_ray_address_where_something_else_answers_is_exit_3_at_once(photos, co
         server.shutdown()
 
 
+@pytest.mark.neutral
 def test_a_ray_address_where_nothing_answers_is_exit_3_at_once(photos, converted_dir, tmp_path):
     started = time.time()
     res = run_cli("eval", "--dataset", photos, "--ir", converted_dir / "ir/mo/FP32/ssh-mxnet.xml", "--work-dir", tmp_path / "w",
@@ -333,6 +339,7 @@ def test_a_ray_address_where_nothing_answers_is_exit_3_at_once(photos, converted
     assert res.code == 0, res.err
 
 
+@pytest.mark.neutral
 def test_a_changed_model_photo_or_ground_truth_is_refused_not_mixed(photos, converted_dir, tmp_path):
     data = tmp_path / "photos"
     shutil.copytree(photos, data)
@@ -358,6 +365,7 @@ def test_a_changed_model_photo_or_ground_truth_is_refused_not_mixed(photos, conv
     assert_one_line_error(run_cli(*args, "--resume"), 4, "the dataset changed")
 
 
+@pytest.mark.neutral
 def test_bad_usage_is_one_line(photos, converted_dir, tmp_path):
     assert_one_line_error(run_cli("eval", "--dataset", tmp_path / "none", "--ir", tmp_path / "x.xml"), 2, "dataset")
     assert_one_line_error(run_cli("eval", "--dataset", photos), 2, "--input-dir", "--artifacts", "--ir")
@@ -383,6 +391,7 @@ def test_bad_usage_is_one_line(photos, converted_dir, tmp_path):
     assert_one_line_error(res, 2, "huge.jpg", "larger than")
 
 
+@pytest.mark.neutral
 def test_following_the_advice_of_an_error_loses_no_result(converted_dir, tmp_path):
     """A photo that cannot be read stops the run with advice; done to the letter, the same command goes on from the
     photos already in the ledger instead of starting over."""
@@ -424,7 +433,10 @@ def upstream_run(official, engines, converted_dir, tmp_path_factory) -> dict:
     after its first photo and then run again to the end (the run the tests below read)."""
     out = tmp_path_factory.mktemp("eval-upstream")
     good = converted_dir / "ir/mo/FP32/ssh-mxnet.xml"
-    broken = break_ir_weights(good, out / "broken", "conv4_2_weight", 1.6)
+    # A sign error in a class head: the stride-16 anchors, where most faces land at upstream's scale, score faces as
+    # background. (A trunk layer scaled by 1.6 lowers the OMZ mAP at 640x640, but on three photos at upstream's scale
+    # it can even raise the WIDER APs of a synthetic detector trained on another CPU.)
+    broken = break_ir_weights(good, out / "broken", "rpn_cls_score_stride16_weight", -1.0)
     flags = [f for f in engines if f != str(good) and f != "--ir"]
     args = ["--dataset", official, *flags, "--ir", good, "--ir", broken, "--protocol", "upstream", "--metric", "both",
             "--work-dir", out / "w"]  # fmt: skip

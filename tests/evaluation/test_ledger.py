@@ -12,6 +12,8 @@ from sshconv.errors import IntegrityError
 from sshconv.evaluation import omz_map
 from sshconv.evaluation.ledger import LEDGER_NAME, Ledger, run_folder
 
+pytestmark = pytest.mark.quick
+
 IDENTITY = {"dataset": {"ground_truth": "gt.txt", "sha256": "a" * 64}, "engines": {"mxnet": {}, "ir": {"x.xml": "b" * 64}},
             "settings": {"nms_threshold": 0.3}}  # fmt: skip
 

@@ -23,6 +23,8 @@ from sshconv.evaluation import omz, omz_map
 
 from ..conftest import _from_shared, _share
 
+pytestmark = pytest.mark.quick
+
 HEADS = ((32, "s32", "b32"), (16, "s16", "b16"), (8, "s8", "b8"))
 DETECTION_SEEDS = (0, 1, 2)
 MAP_SEEDS = tuple(range(6))

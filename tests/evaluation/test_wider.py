@@ -24,6 +24,8 @@ from tests.conftest import ROOT, assert_one_line_error, run_cli
 
 from . import wider_reference
 
+pytestmark = pytest.mark.quick
+
 SEEDS = (0, 1, 2, 3)
 
 

@@ -19,6 +19,8 @@ from sshconv.model.network import (
 )
 from sshconv.model.spec import default_outputs
 
+pytestmark = pytest.mark.quick
+
 mx = pytest.importorskip("mxnet")
 
 

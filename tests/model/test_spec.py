@@ -13,6 +13,8 @@ from sshconv.model.spec import RegexReplace, UnpackArchive
 
 from ..conftest import ROOT, assert_one_line_error, run_cli
 
+pytestmark = pytest.mark.quick
+
 # The zoo's own description of ssh-mxnet, as it ships (licence header left out).
 OMZ_VERBATIM = """\
 description: >-

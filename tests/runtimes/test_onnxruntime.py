@@ -12,6 +12,8 @@ from sshconv.runtimes import OnnxRuntimeRunner, OpenVINORunner
 
 from ..conftest import assert_one_line_error, run_cli
 
+pytestmark = pytest.mark.quick
+
 pytest.importorskip("onnxruntime", reason="the onnxruntime extra is not installed (pip install 'sshconv[onnxruntime]')")
 
 

@@ -12,6 +12,8 @@ from sshconv.runtimes import MXNetRunner, OpenVINORunner, check_raw_input, refer
 
 from ..conftest import tiny_ir
 
+pytestmark = pytest.mark.quick
+
 
 def test_plain_names():
     assert plain_name("rpn_bbox_pred_stride8:0") == "rpn_bbox_pred_stride8"

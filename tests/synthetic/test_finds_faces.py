@@ -34,6 +34,7 @@ def found(converted_dir, tmp_path_factory):
     return right, None, false_alarms
 
 
+@pytest.mark.neutral
 def test_faces_are_found(found):
     right, _, _ = found
     res = average_precision(right)

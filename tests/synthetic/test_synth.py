@@ -18,6 +18,7 @@ from ..conftest import needs_conversion_stack, run_sshconv
 MEAN = np.array([123.68, 116.779, 103.939], np.float32).reshape(1, 3, 1, 1)
 
 
+@pytest.mark.quick
 def test_layout_and_model_yml(synth_dir):
     for name in (SYMBOL_FILE, PARAMS_FILE, "ssh-model-final.zip", "model.yml"):
         assert (synth_dir / name).is_file()
@@ -62,6 +63,7 @@ def test_training_gives_the_same_bytes_in_another_process_and_other_bytes_for_an
     assert digests[0] == digests[1] != digests[2]
 
 
+@pytest.mark.quick
 @needs_conversion_stack
 def test_a_damaged_or_foreign_cache_file_is_not_used(tmp_path):
     from sshconv.synthetic.synth import _read_cached
@@ -80,6 +82,7 @@ def test_a_damaged_or_foreign_cache_file_is_not_used(tmp_path):
     assert _read_cached(tmp_path / "missing.npz") is None
 
 
+@pytest.mark.quick
 @pytest.mark.slow
 def test_the_designed_channels_are_closed_the_slim_network_gives_the_same_outputs(synth_dir):
     """Training sees only the designed channels: the full network must depend on nothing else."""

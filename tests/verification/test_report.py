@@ -61,6 +61,7 @@ def test_verify_html_report_holds_every_output_and_its_pictures(synth_dir, conve
     assert not re.search(r'(src|href)="(https?:|//)', page) and "<link" not in page and "<script" not in page
 
 
+@pytest.mark.quick
 def test_a_failing_verification_renders_as_fail_and_escapes_text(tmp_path):
     rng = np.random.default_rng(0)
     ref = rng.random((1, 4, 20, 20)).astype(np.float32)
@@ -79,6 +80,7 @@ def test_a_failing_verification_renders_as_fail_and_escapes_text(tmp_path):
     assert len(_embedded_images(page)) == 1
 
 
+@pytest.mark.quick
 def test_tolerance_units():
     ref = np.array([0.0, 1.0, -2.0, 10.0])
     cand = np.array([0.001, 1.0, -2.003, 10.02])
@@ -87,6 +89,7 @@ def test_tolerance_units():
     assert tolerance_units(ref, ref + 1, atol=0.0, rtol=0.0)[0] == np.inf
 
 
+@pytest.mark.quick
 def test_boxes_of_a_resized_photo_are_drawn_on_the_photo_in_its_own_proportions():
     from PIL import Image
 

@@ -21,6 +21,7 @@ from sshconv.verification.samples import make_shape_samples
 from ..conftest import SWEEP_TEST_SHAPES, assert_one_line_error, conversion_stack, run_cli
 
 
+@pytest.mark.quick
 def test_shapes_are_written_three_ways_and_sweep_names_the_default_sweep():
     assert parse_shape("1x720x1280") == (1, 3, 720, 1280)
     assert parse_shape("720x1280") == (1, 3, 720, 1280)
@@ -42,6 +43,7 @@ def test_shapes_are_written_three_ways_and_sweep_names_the_default_sweep():
         ("axbxc", "write it as NxHxW"),
     ],
 )
+@pytest.mark.quick
 def test_a_shape_the_network_cannot_take_is_one_line_exit_2(text, fragment):
     with pytest.raises(UsageError, match=fragment):
         parse_shape(text)
@@ -49,6 +51,7 @@ def test_a_shape_the_network_cannot_take_is_one_line_exit_2(text, fragment):
     assert_one_line_error(res, 2, fragment)
 
 
+@pytest.mark.quick
 def test_batch_samples_stack_distinct_images_and_each_is_first_once():
     samples = make_shape_samples([(1, 3, 64, 96), (3, 3, 64, 96)], samples=2, photos=1)
     single, batched = samples[:6], samples[6:]
@@ -62,6 +65,7 @@ def test_batch_samples_stack_distinct_images_and_each_is_first_once():
     assert "@ 3x3x64x96" in batched[0].label
 
 
+@pytest.mark.quick
 def test_onnx_runtime_refuses_a_fixed_file_at_another_shape_in_one_line():
     from sshconv.runtimes.onnxruntime import OnnxRuntimeRunner
 
@@ -74,6 +78,7 @@ def test_onnx_runtime_refuses_a_fixed_file_at_another_shape_in_one_line():
     runner._check_takes((2, 3, 481, 777))
 
 
+@pytest.mark.quick
 @pytest.mark.slow
 def test_the_onnx_file_declares_dynamic_axes_and_the_manifest_says_what_each_artifact_takes(converted_dir):
     manifest = json.loads((converted_dir / "manifest.json").read_text())
@@ -126,6 +131,7 @@ def test_onnx_runtime_runs_the_onnx_file_at_every_golden_shape(golden_shapes_fil
     assert "at 2 input shapes (1x3x481x777, 2x3x640x640)" in page and "rpn_bbox_pred_stride8 @ 2x3x640x640" in page
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_every_ir_reshapes_and_passes_the_golden_shapes_and_a_broken_one_fails_at_each(
     golden_shapes_file, converted_dir, tmp_path

@@ -33,6 +33,7 @@ def _ir(converted_dir: Path, route: str = "mo", precision: str = "FP32") -> Path
 # --------------------------------------------------------------------------- fast, no model
 
 
+@pytest.mark.quick
 def test_overrides_are_parsed_and_applied_output_over_family_over_spec():
     spec = load_model_spec()
     ov = parse_overrides(["cls_prob=0.5", "rpn_cls_prob_reshape_stride8=0.25"], ["bbox_pred=0.1"])
@@ -48,6 +49,7 @@ def test_overrides_are_parsed_and_applied_output_over_family_over_spec():
         resolve_tolerances(spec, "FP32", parse_overrides(["boxes=1"]))
 
 
+@pytest.mark.quick
 def test_compare_outputs_statistics_and_structural_problems():
     rng = np.random.default_rng(0)
     names = output_names()[:3]
@@ -68,6 +70,7 @@ def test_compare_outputs_statistics_and_structural_problems():
     assert all(m.problem == "missing in the converted model" for m in missing)
 
 
+@pytest.mark.quick
 def test_samples_are_seeded_patterns_and_resized_photos(tmp_path):
     from PIL import Image
 
@@ -138,6 +141,7 @@ def test_every_artifact_matches_mxnet_and_the_routes_match_each_other(verify_art
     assert checks["ir/mo/FP32"]["model_sha256"]["ssh-mxnet.bin"] == sha256_file(_ir(converted_dir).with_suffix(".bin"))
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_self_test_negative_controls_each_fail_by_a_wide_margin(golden_file, converted_dir, tmp_path):
     report_path = tmp_path / "self.json"
@@ -175,6 +179,7 @@ def test_hand_broken_conversion_fails_and_the_first_divergence_is_the_broken_lay
     assert errors["conv4_1"] < div["threshold"] < errors["conv4_2"]
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_golden_round_trip_needs_no_mxnet_and_detects_tampering(golden_file, converted_dir, tmp_path):
     assert golden_file.is_file()
@@ -205,6 +210,7 @@ def test_golden_round_trip_needs_no_mxnet_and_detects_tampering(golden_file, con
     assert_one_line_error(res, 4, "does not match its sha256")
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_tolerance_flags_override_the_spec(golden_file, converted_dir):
     res = run_cli(
@@ -233,6 +239,7 @@ def _tiny_ir(folder: Path, shape) -> Path:
     return tiny_ir(folder, shape, output_names())
 
 
+@pytest.mark.quick
 def test_bad_inputs_exit_2_with_one_line(tmp_path):
     golden = tmp_path / "g.npz"
     xml = tmp_path / "m.xml"
@@ -260,11 +267,13 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
     assert not golden.exists()
 
 
+@pytest.mark.quick
 def test_verify_help_has_an_example():
     proc = run_sshconv("verify", "--help")
     assert proc.returncode == 0 and "example:" in proc.stdout and "--self-test" in proc.stdout
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_a_wrong_ir_fails_against_the_golden_file_without_mxnet(golden_file, converted_dir, tmp_path):
     """What a deployment team runs on its own stack: a right IR passes, a hand-broken one exits 1."""
@@ -273,6 +282,7 @@ def test_a_wrong_ir_fails_against_the_golden_file_without_mxnet(golden_file, con
     assert res.code == 1 and "verdict: FAIL" in res.out, res.out + res.err
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_one_artifact_against_another(converted_dir, tmp_path):
     """--against: the FP32 IR is the reference for the ONNX-route FP16 IR (FP16 tolerances); a broken IR fails."""
@@ -332,6 +342,7 @@ def test_artifacts_changed_after_conversion_exit_4_before_anything_runs(converte
     assert_one_line_error(res, 4, "lists ir/mo/FP32/ssh-mxnet.xml, which is missing")
 
 
+@pytest.mark.quick
 @pytest.mark.slow
 def test_artifacts_converted_from_another_checkpoint_exit_2(synth_dir, converted_dir, tmp_path):
     copy = tmp_path / "converted"
@@ -343,6 +354,7 @@ def test_artifacts_converted_from_another_checkpoint_exit_2(synth_dir, converted
     assert_one_line_error(res, 2, "was converted from a different checkpoint", "sshb-0000.params differ", "--input-dir")
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_negative_controls_at_fp16_and_a_control_that_passes_fails_the_command(golden_file, converted_dir, tmp_path):
     """At FP16 every control is still caught (the 1 % weight control by the smallest margin); and when tolerances
@@ -361,6 +373,7 @@ def test_negative_controls_at_fp16_and_a_control_that_passes_fails_the_command(g
     assert "  ir: PASS" in loose.out and loose.out.count("NOT CAUGHT") == 3 and "verdict: FAIL" in loose.out
 
 
+@pytest.mark.neutral
 @pytest.mark.slow
 def test_bf16_tolerances_admit_bf16_arithmetic_and_still_catch_preprocessing_mistakes(golden_file, converted_dir):
     """Emulated bf16 (weights and activations rounded to bfloat16) passes the BF16 tolerances; a conversion
