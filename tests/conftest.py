@@ -87,6 +87,15 @@ def _copy_trainings(src: Path | None, dst: Path | None) -> None:
 _copy_trainings(_training_store(), Path(os.environ["SSHCONV_CACHE_DIR"]))
 
 
+def pytest_collection_modifyitems(config, items):
+    """A test the conversion stack leaves to the runtime stack (``neutral``) must be able to run there."""
+    for item in items:
+        if item.get_closest_marker("neutral") and any(
+            m.kwargs.get("reason") == NEEDS_CONVERSION_STACK for m in item.iter_markers("skipif")
+        ):
+            raise pytest.UsageError(f"{item.nodeid} is marked neutral but needs the conversion stack: it would run nowhere")
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Keep what this run trained for the next run (sshconv validates a kept file before using it)."""
     _copy_trainings(Path(os.environ["SSHCONV_CACHE_DIR"]), _training_store())

@@ -144,7 +144,6 @@ def test_onnx_runtime_runs_the_faces_onnx_with_the_same_faces_as_openvino(faces_
         _same_boxes(a["faces"][a["face_image"] == i], b["faces"][b["face_image"] == i], 0.99)
 
 
-@pytest.mark.neutral
 @needs_conversion_stack
 @pytest.mark.parametrize("fit", ["upstream", "native", "320x480"])
 def test_each_fit_gives_the_network_detects_size_and_the_decoding_follows(faces_dir, fit, tmp_path):
