@@ -237,7 +237,7 @@ def test_interrupted_download_leaves_no_final_file_and_next_run_finishes(tmp_pat
     try:
         data = blob(3 * MiB, 5)
         url = srv.put("/a.bin", data)
-        srv.rate = 2 * MiB
+        srv.rate = MiB // 2  # six seconds for the whole file: the signal lands mid-way even on a loaded machine
         model = write_model(tmp_path, [file_entry("a.bin", data, url)])
         out, cache = tmp_path / "out", tmp_path / "cache"
         proc = _spawn_download(model, out, cache)
