@@ -17,7 +17,7 @@ from sshconv.conversion.quantize import DEFAULT_CALIBRATION_SEED
 from sshconv.fsutil import sha256_file
 from sshconv.runtimes.openvino import ir_weights
 from sshconv.versions import package_version
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, conversion_stack, run_cli
 
 pytestmark = pytest.mark.slow
 #: Calibration photos in these tests: enough for a quantized IR that keeps every face (measured: 8 and 300 alike).
@@ -29,11 +29,18 @@ def _fp32(folder):
 
 
 @pytest.fixture(scope="module")
-def quantized_dir(faces_dir):
-    """The session's one conversion folder with everything (conftest's ``faces_dir``): both routes, FP32 and FP16, faces
-    artifacts, and ``ir/mo/INT8`` with its faces twin, made by ``sshconv quantize --artifacts --via mo --faces`` with
-    :data:`CALIBRATION` photos. Read-only: a test that changes it works on a copy."""
-    return faces_dir
+def quantized_dir(request, converted_dir, tmp_path_factory):
+    """A conversion folder with ``ir/mo/INT8`` by this stack's NNCF (``sshconv quantize --artifacts --via mo``, :data:`CALIBRATION`
+    photos). On the conversion stack that is the session's one folder with everything (conftest's ``faces_dir``, quantized with
+    ``--faces``); the runtime stack quantizes a copy of the shared conversion itself, with today's NNCF. Read-only."""
+    if conversion_stack():
+        return request.getfixturevalue("faces_dir")
+    out = tmp_path_factory.mktemp("quantized") / "converted"
+    shutil.copytree(converted_dir, out)
+    res = run_cli("quantize", "--artifacts", out, "--via", "mo", "--calibration-count", CALIBRATION, "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["quantization"]["ir/mo/INT8"]["calibration"]["count"] == CALIBRATION
+    return out
 
 
 def test_quantize_adds_the_int8_ir_to_the_manifest(quantized_dir, converted_dir):
