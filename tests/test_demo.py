@@ -1,8 +1,14 @@
-"""`sshconv demo` end to end, offline: download --from-file, convert both routes, quantize, verify + HTML, bench; then reuse."""
+"""`sshconv demo` end to end, offline: download --from-file, convert both routes, quantize, verify + HTML, bench; then reuse.
+
+One demo from an empty folder is made once for the module (its cost is that of the fixture: every step runs for real);
+the tests read it, run it again (everything reused) and, on a copy, make its verification fail.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 import pytest
 import yaml
@@ -11,18 +17,26 @@ from sshconv.demo import STEPS, _conversion_is_valid
 from sshconv.model.network import output_names
 from sshconv.release import check_bundle_files
 
-from .conftest import needs_conversion_stack, run_cli
+from .conftest import conversion_stack, needs_conversion_stack, run_cli
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(1800)  # three demos, the first from nothing: 12 minutes on 2 idle cores
-@needs_conversion_stack
-def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismatch(tmp_path):
-    """The README's main command, from nothing: every step runs for real (synth, import, convert, quantize, verify, bench)."""
-    work = tmp_path / "demo"
+@pytest.fixture(scope="module")
+def first_demo(tmp_path_factory):
+    """The README's main command, from nothing: ``(work folder, result)``."""
+    if not conversion_stack():
+        pytest.skip("the demo runs on the conversion stack")
+    work = tmp_path_factory.mktemp("demo") / "demo"
     res = run_cli(
         "demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0.01", "--eval-photos", "2", "--progress", "json"
     )
+    return work, res
+
+
+@pytest.mark.slow
+@needs_conversion_stack
+def test_demo_from_an_empty_folder_runs_every_step(first_demo):
+    """Every step runs for real (synth, import, convert, quantize, faces, verify, bench, eval, bundle)."""
+    work, res = first_demo
     assert res.code == 0, res.err
     # The demo's own events, one per step, and its steps' events passed on, each with its own stage.
     events = [json.loads(line) for line in res.err.splitlines()]
@@ -90,10 +104,21 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
     assert f"sshconv verify --bundle {work / 'bundle'} --public-key {work / 'signing' / 'key.pub'}" in res.out
     assert oct((work / "signing" / "key.pem").stat().st_mode & 0o777) == "0o600"
     bundle_step = next(line for line in res.out.splitlines() if line.startswith("bundle "))
-    assert "signed (the key key.pub: good), verified on arrival" in bundle_step, bundle_step
+    assert "signed (the key key.pub: good), files and card checked on arrival" in bundle_step, bundle_step
     assert check_bundle_files(work / "bundle", work / "signing" / "key.pub").signed_by == "the key key.pub"
+    # The bundle carries the verify step's own report: its models compared with MXNet itself, not run again.
+    report = json.loads((work / "bundle" / "reports" / "verify.json").read_text())
+    assert report["passed"] is True and report["reference"] == "mxnet" and report["golden_written"] == "golden/golden.npz"
+    assert {c["label"] for c in report["checks"]} == {c["label"] for c in verify_doc["checks"]}
+    # The receiver's whole check (every model against the bundle's golden file) is tests/release/test_bundle.py's.
 
-    # Second run: everything still valid is reused, nothing is recomputed.
+
+@pytest.mark.slow
+@needs_conversion_stack
+def test_a_second_demo_reuses_everything(first_demo):
+    """Everything still valid is reused, nothing is recomputed."""
+    work, first = first_demo
+    assert first.code == 0, first.err
     again = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0", "--eval-photos", "2", "--json")
     assert again.code == 0, again.err
     doc = json.loads(again.out)
@@ -105,22 +130,36 @@ def test_demo_from_an_empty_folder_then_reuses_everything_then_fails_on_a_mismat
     assert all(0 <= r["map"] <= 100 for r in doc["eval"].values()) and (work / "eval.html").is_file()
     assert sum(s["seconds"] for s in doc["steps"]) < 30
 
-    # A verification that fails makes the demo exit 1, and no stamp says it passed: here model.yml's
-    # tolerances are set to zero, and the stamp of the earlier pass is removed so that it verifies again.
+
+@pytest.mark.slow
+@needs_conversion_stack
+def test_a_failing_verification_is_exit_1_and_leaves_no_stamp(first_demo, tmp_path):
+    """model.yml's tolerances set to zero, and the stamp of the earlier pass removed so that it verifies again."""
+    source, first = first_demo
+    assert first.code == 0, first.err
+    work = tmp_path / "demo"  # a copy (its files linked: sshconv replaces a file, it never writes into one)
+    shutil.copytree(source, work, copy_function=os.link)
     model_yml = work / "synthetic" / "model.yml"
     doc = yaml.safe_load(model_yml.read_text())
     doc["verification"]["tolerances"] = {
         p: {f: {"atol": 0.0, "rtol": 0.0} for f in ("cls_prob", "bbox_pred")} for p in ("FP32", "FP16")
     }
+    model_yml.unlink()
     model_yml.write_text(yaml.safe_dump(doc))
     (work / "verified.json").unlink()
-    failed = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0", "--eval-photos", "0")
+    failed = run_cli("demo", "--workdir", work, "--samples", "0", "--bench-seconds", "0", "--eval-photos", "0", "--fail-fast")
     assert failed.code == 1, failed.out + failed.err
     assert "verification: FAIL" in failed.out and not (work / "verified.json").exists()
+    # --fail-fast: the first model that failed ended the verification (the others' runs are tests/verification's).
+    report = json.loads((work / "verify.json").read_text())
+    assert report["passed"] is False and [c["label"] for c in report["checks"]] == [report["stopped_after"]]
+    assert "fail fast: stopped after" in failed.out
 
     # A changed artifact invalidates the conversion (the next run converts again).
     xml = work / "converted" / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
-    xml.write_text(xml.read_text() + "\n")
+    text = xml.read_text()
+    xml.unlink()
+    xml.write_text(text + "\n")
     assert not _conversion_is_valid(work / "converted", work / "checkpoint")
 
 

@@ -437,6 +437,10 @@ def test_interrupted_verify_writes_no_report_and_next_run_passes(synth_dir, conv
         str(synth_dir),
         "--ir",
         str(ir),
+        "--samples",  # the patterns and one photo: a run long enough to interrupt, a next run soon done
+        "0",
+        "--photos",
+        "1",
         "--json-file",
         str(out / "report.json"),
         "--html",

@@ -170,6 +170,13 @@ def add_progress(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_fail_fast(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--fail-fast", action="store_true",
+        help="stop verifying after the first model that fails (the models after it are not run; exit 1 all the same)",
+    )  # fmt: skip
+
+
 def add_runtime(p: argparse.ArgumentParser) -> None:
     from ..extras import RUNTIMES
 

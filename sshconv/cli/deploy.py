@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .common import (
     add_artifacts,
+    add_fail_fast,
     add_input_dir,
     add_ir,
     add_json,
@@ -172,7 +173,7 @@ def cmd_demo(args) -> int:
 
     res = run_with_progress(
         args, run_demo, args.workdir, samples=args.samples, bench_seconds=args.bench_seconds, self_test=args.self_test,
-        eval_photos=args.eval_photos,
+        eval_photos=args.eval_photos, fail_fast=args.fail_fast,
     )  # fmt: skip
     if args.json:
         print_json(res.to_dict())
@@ -239,5 +240,6 @@ def add_demo(sub) -> None:
         help=f"generated photos the evaluation runs on; 0 skips it (default {DEMO_EVAL_PHOTOS})",
     )  # fmt: skip
     p.add_argument("--self-test", action="store_true", help="also run the verifier's negative controls (slower)")
+    add_fail_fast(p)
     add_progress(p)
     add_json(p)

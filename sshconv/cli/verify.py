@@ -11,6 +11,7 @@ from ..errors import UsageError
 from .common import (
     JSON_FILE_NOTE,
     add_artifacts,
+    add_fail_fast,
     add_html,
     add_images,
     add_input_dir,
@@ -40,7 +41,7 @@ def cmd_verify(args) -> int:
     options = VerifyOptions(
         samples=args.samples, photos=args.photos, seed=args.seed, images=args.images,
         overrides=parse_overrides(args.atol, args.rtol), self_test=args.self_test, bf16=args.bf16, runtime=args.runtime,
-        shapes=None if args.shapes is None else parse_shapes(args.shapes),
+        shapes=None if args.shapes is None else parse_shapes(args.shapes), fail_fast=args.fail_fast,
     )  # fmt: skip
     printed, json_file = json_targets(args)
     result = run_with_progress(
@@ -124,6 +125,8 @@ def _print_verify(result) -> None:
                 word += f" at {', '.join(c.missed_at)}"
             print(f"  {c.of:<14} {c.name:<14} {_score(c.check):<26} {word}  ({c.description})")
     _print_faces(result.faces)
+    if result.stopped_after:
+        print(f"\nfail fast: stopped after {result.stopped_after}, the models after it not run")
     verdict = "PASS" if result.passed else "FAIL"
     print(f"\nverdict: {verdict}")
 
@@ -248,6 +251,7 @@ def add_verify(sub) -> None:
         action="store_true",
         help="also run negative controls (no mean, no channel reversal, 1%% scaled weights); each must fail",
     )
+    add_fail_fast(p)
     p.add_argument("--save-golden", metavar="F", type=Path, help="save the inputs and MXNet outputs (npz, with hashes)")
     p.add_argument("--golden", metavar="F", type=Path, help="verify against a golden file instead of MXNet")
     p.add_argument(

@@ -62,9 +62,14 @@ def build_bundle(
     spec: ModelSpec, artifacts: str | Path, out: str | Path, *, golden: str | Path | None = None,
     input_dir: str | Path | None = None, eval_report: str | Path | None = None, bench_report: str | Path | None = None,
     sign_key: str | Path | None = None, sign_cert: str | Path | None = None, cert_chain: Sequence[str | Path] = (),
-    tarball: bool = False, on_event: EventHandler | None = None,
+    tarball: bool = False, verified: Any = None, on_event: EventHandler | None = None,
 ) -> BundleResult:  # fmt: skip
-    """Verify ``artifacts`` against ``golden`` (or MXNet on ``input_dir``) and write the bundle ``out``; see the module."""
+    """Verify ``artifacts`` against ``golden`` (or MXNet on ``input_dir``) and write the bundle ``out``; see the module.
+
+    ``verified``: a passing :class:`~sshconv.verification.VerifyResult` of exactly these artifacts that wrote ``golden``
+    (MXNet's outputs on its inputs), as ``demo`` has just made: the models are not run again on the same inputs to
+    compare with the same numbers; its report goes into the bundle.
+    """
     from ..conversion.manifest import read_manifest
     from ..model.shapes import parse_shapes
     from ..verification import VerifyOptions, verify
@@ -84,6 +89,8 @@ def build_bundle(
         check_signing(Path(sign_key), Path(sign_cert) if sign_cert else None, [Path(c) for c in cert_chain])
     manifest = read_manifest(artifacts)
     manifest.check()
+    if verified is not None:
+        _check_verified(verified, manifest, golden)
     reports = {EVAL_REPORT: eval_report, BENCH_REPORT: bench_report}
     for where, path in reports.items():
         if path is not None:
@@ -94,9 +101,12 @@ def build_bundle(
         golden_in = tmp / GOLDEN / (Path(golden).name if golden is not None else "golden.npz")
         if golden is not None:
             shutil.copyfile(golden, golden_in)
-        options = VerifyOptions(shapes=None if golden is not None else parse_shapes("sweep"))
-        result = verify(spec, input_dir=input_dir, golden=golden_in if golden is not None else None, artifacts=artifacts,
-                        options=options, save_golden_to=golden_in if golden is None else None, on_event=on_event)  # fmt: skip
+        if verified is not None:
+            result = verified
+        else:
+            options = VerifyOptions(shapes=None if golden is not None else parse_shapes("sweep"))
+            result = verify(spec, input_dir=input_dir, golden=golden_in if golden is not None else None, artifacts=artifacts,
+                            options=options, save_golden_to=golden_in if golden is None else None, on_event=on_event)  # fmt: skip
         if not result.passed:
             failed = [c.label for c in result.checks + result.pairs if not c.passed]
             failed += [f.label for f in result.faces if not f.control and not f.passed]
@@ -108,8 +118,9 @@ def build_bundle(
         read_manifest(tmp / ARTIFACTS).check()  # the bytes copied are the bytes verified (a file changed meanwhile: exit 4)
         (tmp / "reports").mkdir()
         text = json.dumps(result.to_dict(), indent=2, default=jsonable) + "\n"
-        text = text.replace(json.dumps(str(artifacts))[1:-1], ARTIFACTS).replace(json.dumps(str(golden_in))[1:-1],
-                                                                               f"{GOLDEN}/{golden_in.name}")  # fmt: skip
+        text = text.replace(json.dumps(str(artifacts))[1:-1], ARTIFACTS)
+        for where in {golden_in, *([Path(golden)] if golden is not None else [])}:
+            text = text.replace(json.dumps(str(where))[1:-1], f"{GOLDEN}/{golden_in.name}")
         (tmp / VERIFY_REPORT).write_text(text, encoding="utf-8")
         for where, path in reports.items():
             if path is not None:
@@ -128,6 +139,18 @@ def build_bundle(
     files = len(listing["files"]) + 1 + (sign_key is not None)  # the listed files, the listing, the signature
     return BundleResult(out, files, size, served, sign_key is not None, packed,
                         {"passed": True, "checks": [c.label for c in result.checks], "faces": [f.label for f in result.faces if not f.control]})  # fmt: skip
+
+
+def _check_verified(verified, manifest, golden: str | Path | None) -> None:
+    """``verified`` passed, checked the files of ``manifest`` as they are now, and wrote ``golden`` as it is now."""
+    if golden is None or not getattr(verified, "passed", False):
+        raise UsageError("bundle: a verification given in place of one of its own must have passed and written the golden file")
+    golden = Path(golden)
+    if verified.hashes.get(manifest.path.name) != sha256_file(manifest.path):
+        raise UsageError(f"bundle: the verification given checked other files than {manifest.path}: verify them again")
+    if verified.golden_written is None or Path(verified.golden_written).resolve() != golden.resolve() or \
+            verified.hashes.get(golden.name) != sha256_file(golden):  # fmt: skip
+        raise UsageError(f"bundle: the verification given did not write {golden} as it is now: verify again")
 
 
 def built_from(manifest, golden: Path, reports: dict[str, str | Path | None]) -> dict[str, Any]:

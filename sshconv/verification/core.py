@@ -60,7 +60,8 @@ class VerifyOptions:
     ``photos`` ``None`` means the default: 2, or 8 when a quantized IR is among the models checked.
     ``overrides`` is ``{family or output name: {"atol": v, "rtol": v}}`` on top of model.yml;
     ``bf16`` also runs each FP32 model with bf16 execution and the BF16 tolerance set;
-    ``self_test`` runs the negative controls, each of which must fail.
+    ``self_test`` runs the negative controls, each of which must fail; ``fail_fast`` stops after the first model
+    that fails (the models after it are not run; the result names it in ``stopped_after``).
     """
 
     samples: int = DEFAULT_SAMPLES
@@ -69,6 +70,7 @@ class VerifyOptions:
     images: str | Path | None = None
     overrides: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     self_test: bool = False
+    fail_fast: bool = False
     bf16: bool = False
     runtime: str = "openvino"  # what runs ONNX files: openvino or onnxruntime (IRs always run on OpenVINO)
     decode_config: DecodeConfig | None = None  # default: DecodeConfig.for_spec(spec)
@@ -170,10 +172,15 @@ def verify(
         result.golden_written = str(save_golden(save_golden_to, samples, refs, meta))
         result.hashes[Path(save_golden_to).name] = sha256_file(save_golden_to)
 
+    made = []
     for run in runs:
         done = _execute(run, samples, spec, emit, done, total)
-    _compare_all(result, runs, refs, tolerances, config, spec)
-    if plan.faces:
+        made.append(run)
+        if options.fail_fast and run.control is None and not _passes(run, result, refs, tolerances, config, spec):
+            result.stopped_after = run.label
+            break
+    _compare_all(result, made, refs, tolerances, config, spec)
+    if plan.faces and result.stopped_after is None:
         result.faces = check_faces(plan, samples, refs, spec, tolerances, config, input_dir, options.self_test)
         result.hashes.update({f"{e.label}:{name}": digest for e in plan.faces for name, digest in e.files.items()})
     for check in result.checks:
@@ -292,6 +299,13 @@ def _compare_all(result: VerifyResult, runs: Sequence[_Run], refs, tolerances, c
         boxes = faces(ref_run.outputs, a.weights)
         pair = CheckResult(f"{b.label} vs {a.label}", str(b.path), a.label, a.weights, "f32", "f32", b.weights)
         result.pairs.append(compare_run(pair, ref_run.outputs, cand_run.outputs, tolerances[a.weights], samples, boxes, config))
+
+
+def _passes(run: _Run, result: VerifyResult, refs, tolerances, config: DecodeConfig, spec: ModelSpec) -> bool:
+    """``run`` alone, compared as the one loop compares it, passes (what ``fail_fast`` asks after each model)."""
+    probe = VerifyResult([], result.samples, result.seed, result.reference)
+    _compare_all(probe, [run], refs, tolerances, config, spec)
+    return probe.passed
 
 
 def _check_same_checkpoint(reference: Engine, plan: Plan, artifacts, input_dir) -> None:

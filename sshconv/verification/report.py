@@ -381,7 +381,9 @@ def verdict_text(result) -> str:
     failed += [f.label for f in faces if not f.passed]
     if failed:
         total = len(checks) + len(result.pairs) + len(faces)
-        return f"{len(failed)} of {total} checks differ from {result.reference} beyond tolerance: {', '.join(failed)}"
+        text = f"{len(failed)} of {total} checks differ from {result.reference} beyond tolerance: {', '.join(failed)}"
+        stopped = getattr(result, "stopped_after", None)
+        return text + (f" (fail fast: stopped after {stopped}, the models after it not run)" if stopped else "")
     judged = [c for c in checks if c.detection_thresholds is None]
     worst = max((c.margin for c in judged), default=0.0)
     shapes = list(dict.fromkeys(tuple(s.tensor.shape) for s in result.samples))

@@ -281,6 +281,8 @@ class VerifyResult:
     golden_written: str | None = None
     #: What checkpoint the reference's outputs come from: its files' sha256 and whether sshconv synth made it.
     checkpoint: dict[str, Any] = field(default_factory=dict)
+    #: The model after which a ``fail_fast`` verification stopped (it failed; the models after it were not run).
+    stopped_after: str | None = None
     #: ``{"reference": [outputs per sample], check label: [outputs per sample]}``, for plots (not in JSON).
     raw_outputs: dict[str, list[dict[str, np.ndarray]]] = field(default_factory=dict, repr=False)
 
@@ -306,7 +308,7 @@ class VerifyResult:
             "checks": [c.to_dict(boxes) for c in self.checks], "pairs": [p.to_dict(boxes) for p in self.pairs],
             "self_test": self.self_test, "controls": [c.to_dict() for c in self.controls],
             "faces_artifacts": [f.to_dict() for f in self.faces],
-            "golden_written": self.golden_written, "checkpoint": self.checkpoint,
+            "golden_written": self.golden_written, "checkpoint": self.checkpoint, "stopped_after": self.stopped_after,
         }  # fmt: skip
 
 

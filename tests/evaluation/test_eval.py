@@ -26,7 +26,9 @@ from sshconv.model.parse import load_model_spec
 from tests.conftest import assert_one_line_error, break_ir_weights, conversion_stack, run_cli
 
 pytestmark = pytest.mark.slow
-PHOTOS = 8
+#: Photos of the tests that compare ways of running one evaluation (in this process, resumed, in workers, on Ray):
+#: their proof is the same numbers, which four photos give as well as eight.
+PHOTOS = 4
 
 
 @pytest.fixture(scope="module")
@@ -234,9 +236,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ray_head():
-    """A real Ray head on 127.0.0.1 (2 CPUs), in its own process group, stopped with it afterwards.
+    """A real Ray head on 127.0.0.1 (2 CPUs), in its own process group, stopped with it after the module's tests (one
+    head: starting and stopping one costs about half a minute; a test that kills a worker leaves the head running).
 
     ``ray start --block`` keeps the head in the foreground; ending its process group ends every
     process of this cluster and of no other. Its folder is short: Ray's sockets live in it.

@@ -113,3 +113,19 @@ def test_the_designed_channels_are_closed_the_slim_network_gives_the_same_output
         np.testing.assert_allclose(bbox, scores[2 * k + 1], atol=1e-4, err_msg=f"stride {stride}")
     # and the random channels are really there: the trunk's other channels are not zero
     assert np.abs(args["conv3_1_weight"][30:]).mean() > 0.01
+
+
+@pytest.mark.quick
+@needs_conversion_stack
+def test_the_committed_training_is_the_current_codes():
+    """tests/data holds the training of exactly the current code (and no stale one): a fresh clone does not train."""
+    from sshconv.synthetic.synth import DEFAULT_SEED, training_cache_path
+
+    from ..conftest import COMMITTED_TRAINING, TRAINED
+
+    current = training_cache_path(COMMITTED_TRAINING, DEFAULT_SEED)
+    kept = sorted(COMMITTED_TRAINING.glob(TRAINED))
+    assert kept == [current], (
+        f"tests/data should hold {current.name} alone: after an edit of the training, copy it from the training store "
+        f"(~/.cache/sshconv-tests/synthetic, where the suite keeps what it trained) and remove {[p.name for p in kept]}"
+    )

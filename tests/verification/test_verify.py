@@ -181,6 +181,22 @@ def test_hand_broken_conversion_fails_and_the_first_divergence_is_the_broken_lay
 
 @pytest.mark.neutral
 @pytest.mark.slow
+def test_fail_fast_stops_after_the_first_model_that_fails(golden_file, converted_dir, tmp_path):
+    """Zero tolerances: the IR's own run fails, and --fail-fast does not run its bf16 twin (which runs without it: the
+    round trip below)."""
+    argv = ["verify", "--golden", golden_file, "--ir", _ir(converted_dir, "onnx"), "--bf16", "--progress", "json",
+            "--atol", "cls_prob=0", "--rtol", "cls_prob=0", "--atol", "bbox_pred=0", "--rtol", "bbox_pred=0"]  # fmt: skip
+    res = run_cli(*argv, "--fail-fast", "--json-file", tmp_path / "fast.json")
+    assert res.code == 1, res.out + res.err
+    report = json.loads((tmp_path / "fast.json").read_text())
+    assert [c["label"] for c in report["checks"]] == [report["stopped_after"]] and not report["passed"]
+    runs = [json.loads(line) for line in res.err.splitlines()]
+    assert max(e.get("done", 0) for e in runs if e.get("event") == "progress") == len(report["samples"])
+    assert "fail fast: stopped after" in res.out
+
+
+@pytest.mark.neutral
+@pytest.mark.slow
 def test_golden_round_trip_needs_no_mxnet_and_detects_tampering(golden_file, converted_dir, tmp_path):
     assert golden_file.is_file()
     blocker = tmp_path / "no-mxnet"
