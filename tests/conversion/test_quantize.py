@@ -100,7 +100,7 @@ def test_the_int8_ir_reshapes_and_keeps_its_faces_at_other_shapes(quantized_dir,
     assert shapes["ir/mo/INT8/ssh-mxnet.xml"] == [1, 3, 640, 640]
     report = tmp_path / "report.json"
     res = run_cli("verify", "--against", _fp32(quantized_dir), "--ir", quantized_dir / "ir/mo/INT8/ssh-mxnet.xml",
-                  "--shapes", "1x720x1280,2x640x640", "--samples", "0", "--photos", "6", "--json-file", report)  # fmt: skip
+                  "--shapes", "1x720x1280,2x640x640", "--samples", "0", "--photos", "4", "--json-file", report)  # fmt: skip
     assert res.code == 0, res.out + res.err
     (check,) = json.loads(report.read_text())["checks"]
     assert set(check["shapes"]) == {"1x3x720x1280", "2x3x640x640"} and all(v["passed"] for v in check["shapes"].values())
@@ -120,10 +120,12 @@ def test_a_wrong_conversion_then_quantized_fails_verify(quantized_dir, tmp_path)
     wrong_xml.parent.mkdir()
     ov.save_model(wrong, str(wrong_xml), compress_to_fp16=False)
     int8 = tmp_path / "wrong-int8" / "ssh-mxnet.xml"
-    res = run_cli("quantize", "--ir", wrong_xml, "--out", int8, "--calibration-count", CALIBRATION)
+    # Two calibration photos and four to verify on: what is proven is that the check fails, not how well INT8 does.
+    res = run_cli("quantize", "--ir", wrong_xml, "--out", int8, "--calibration-count", 2)
     assert res.code == 0, res.err
     report = tmp_path / "report.json"
-    res = run_cli("verify", "--against", _fp32(quantized_dir), "--ir", int8, "--json-file", report)
+    res = run_cli("verify", "--against", _fp32(quantized_dir), "--ir", int8, "--samples", "0", "--photos", "4",
+                  "--json-file", report)  # fmt: skip
     assert res.code == 1, res.out
     parity = json.loads(report.read_text())["checks"][0]["detection_parity"]
     assert parity["recall"] < 0.95 and parity["missed"] >= 2
