@@ -312,3 +312,30 @@ def test_certificate_signing_verifies_against_its_chain_and_no_other(tmp_path):
     (folder / "model.xml").write_text("<net changed/>\n")
     with pytest.raises(IntegrityError, match=r"model\.xml: changed since it was signed"):
         check_signature(folder, None, [ca])
+
+
+def test_a_verification_handed_to_bundle_must_be_of_these_files_and_have_written_this_golden_file(
+    request, converted_dir, golden_file, tmp_path
+):
+    """``build_bundle(verified=...)`` (what the demo hands over) is refused, before anything is written, for a
+    verification of other files, one that wrote another golden file or none."""
+    from sshconv.errors import UsageError
+    from sshconv.fsutil import sha256_file
+    from sshconv.model import load_model_spec
+    from sshconv.release import build_bundle
+    from sshconv.verification.results import VerifyResult
+
+    spec = load_model_spec(_model_yml(request))
+    golden = tmp_path / "golden.npz"
+    shutil.copyfile(golden_file, golden)
+    good = {"manifest.json": sha256_file(converted_dir / "manifest.json"), golden.name: sha256_file(golden)}
+    cases = {
+        "other files": ({**good, "manifest.json": "0" * 64}, str(golden)),
+        "other golden": ({**good, golden.name: "0" * 64}, str(golden)),
+        "no golden written": (good, None),
+    }
+    for name, (hashes, written) in cases.items():
+        verified = VerifyResult([], [], 0, "mxnet", hashes=hashes, golden_written=written)
+        with pytest.raises(UsageError, match="verif"):
+            build_bundle(spec, converted_dir, tmp_path / name, golden=golden, verified=verified)
+        assert not (tmp_path / name).exists(), name
