@@ -70,7 +70,8 @@ def _verify_bundle(args) -> int:
     from ..verification import VerifyOptions
 
     options = VerifyOptions(
-        overrides=parse_overrides(args.atol, args.rtol), bf16=args.bf16, runtime=args.runtime, self_test=args.self_test
+        overrides=parse_overrides(args.atol, args.rtol), bf16=args.bf16, runtime=args.runtime, self_test=args.self_test,
+        fail_fast=args.fail_fast,
     )
     others = {k: getattr(args, k) for k in ("input_dir", "ir", "onnx", "artifacts", "golden", "against", "model", "save_golden",
                                             "images", "shapes", "photos")}  # fmt: skip
