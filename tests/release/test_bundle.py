@@ -141,6 +141,17 @@ def test_a_signed_bundle_verifies_on_arrival(signed_bundle):
     assert "model card: every figure matches" in res.out and "verdict: PASS" in res.out
 
 
+@pytest.mark.neutral
+def test_fail_fast_means_in_a_bundle_check_what_it_means_in_verify(signed_bundle, tmp_path):
+    """Zero tolerances on the class scores: the first model fails and the others are not run (exit 1)."""
+    bundle, public = signed_bundle
+    res = run_cli("verify", "--bundle", bundle, "--public-key", public, "--fail-fast", "--atol", "cls_prob=0",
+                  "--rtol", "cls_prob=0", "--progress", "none", "--json-file", tmp_path / "r.json")  # fmt: skip
+    assert res.code == 1, res.out + res.err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert [c["label"] for c in report["checks"]] == [report["stopped_after"]] and "fail fast: stopped after" in res.out
+
+
 @pytest.mark.parametrize("tamper", ["flipped byte", "added", "removed", "card figure", "other key", "link", "unlisted path"])
 def test_every_change_to_a_signed_bundle_is_exit_4_naming_it(signed_bundle, tmp_path, tamper):
     bundle, public = signed_bundle
