@@ -141,9 +141,13 @@ def temp_path_for(target: Path) -> Path:
 
 
 def remove_stale_temps(target: Path) -> list[Path]:
-    """Remove the temporary files of ``target`` left by writers that are no longer running; return them."""
+    """Remove the temporary files of ``target`` left by writers that are no longer running; return them.
+
+    Whatever a writing library added to the temporary name (OpenVINO writes ``NAME.tmp.xml`` and ``NAME.tmp.bin`` when
+    given ``NAME.tmp.xml``) is theirs too.
+    """
     removed = []
-    for path in target.parent.glob(f".{glob_escape(target.name)}.*{TEMP_SUFFIX}"):
+    for path in target.parent.glob(f".{glob_escape(target.name)}.*{TEMP_SUFFIX}*"):
         pid = path.name[len(target.name) + 2 :].split("-", 1)[0]
         if pid.isdigit() and not _running(int(pid)):
             with contextlib.suppress(FileNotFoundError):
@@ -199,8 +203,9 @@ def signals_deferred() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success rename it to ``target``.
+def atomic_path(target: str | Path, replace: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it to ``target``. With ``replace=False`` a
+    ``target`` that appeared meanwhile (another process's) is left as it is: :class:`OutputError` instead.
 
     On any exception (including KeyboardInterrupt, and SIGTERM as the CLI delivers it) the
     temporary file is removed and ``target`` is left as it was; temporary files of ``target``
@@ -218,7 +223,21 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp made it 0600; results are ordinary files
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            appeared = OutputError(f"{target}: appeared while it was being written; remove it or choose another name")
+            try:
+                os.link(tmp, target)  # fails if target exists, where a rename would replace it
+            except FileExistsError:
+                raise appeared from None
+            except OSError as exc:  # a file system without hard links: the check and the rename, a moment apart
+                if target.exists():
+                    raise appeared from None
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                os.replace(tmp, target)
+            tmp.unlink(missing_ok=True)
     except BaseException:
         if tmp is not None:
             with contextlib.suppress(FileNotFoundError):
@@ -248,9 +267,15 @@ def atomic_folder(target: str | Path, what: str = "folder") -> Iterator[Path]:
         os.chmod(tmp, 0o777 & ~_UMASK)
         with no_space_left(target.parent, what):
             yield tmp
-        if target.exists():
-            raise OutputError(f"{target}: appeared while the {what} was being written; remove it or choose another name")
-        os.replace(tmp, target)
+        appeared = OutputError(f"{target}: appeared while the {what} was being written; remove it or choose another name")
+        if target.exists() or target.is_symlink():
+            raise appeared
+        try:
+            os.replace(tmp, target)
+        except OSError as exc:  # another writer's folder, placed between the check and here
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise appeared from None
+            raise
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

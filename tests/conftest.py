@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import fcntl
 import functools
 import importlib.util
 import io
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -92,8 +94,34 @@ _copy_trainings(COMMITTED_TRAINING, Path(os.environ["SSHCONV_CACHE_DIR"]))
 _copy_trainings(_training_store(), Path(os.environ["SSHCONV_CACHE_DIR"]))
 
 
+#: The files that take longest (scripts/test_times.py on CI's logs), longest first. With ``-n 2 --dist loadfile`` a
+#: worker runs a whole file at a time, taking the next when it is done: starting with these, the two workers end
+#: close together instead of one waiting at the end for a long file started last. The other files follow in order.
+COSTLIEST_FIRST = (
+    "tests/test_demo.py",
+    "tests/release/test_bundle.py",
+    "tests/evaluation/test_eval.py",
+    "tests/conversion/test_quantize.py",
+    "tests/verification/test_verify.py",
+    "tests/deploy/test_faces.py",
+    "tests/test_hostile.py",
+    "tests/verification/test_shapes.py",
+    "tests/test_readme.py",
+    "tests/conversion/test_convert.py",
+)
+
+
+def pytest_configure(config):
+    if hasattr(config.option, "loadscopereorder"):  # pytest-xdist: hand files out in the order below, not by test count
+        config.option.loadscopereorder = False
+
+
 def pytest_collection_modifyitems(config, items):
-    """A test the conversion stack leaves to the runtime stack (``neutral``) must be able to run there."""
+    """A test the conversion stack leaves to the runtime stack (``neutral``) must be able to run there. In a worker of
+    ``-n 2``, the costliest files first (:data:`COSTLIEST_FIRST`)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        rank = {name: i for i, name in enumerate(COSTLIEST_FIRST)}
+        items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: in-file order kept
     for item in items:
         if item.get_closest_marker("neutral") and any(
             m.kwargs.get("reason") == NEEDS_CONVERSION_STACK for m in item.iter_markers("skipif")
@@ -144,6 +172,25 @@ def _from_shared(name: str) -> Path:
     return shared / name
 
 
+def built_once(tmp_path_factory, name: str, build):
+    """``build()``, once for the whole run: the first worker of ``pytest -n 2`` to ask builds under a lock, the others wait
+    and take its result (paths to read, never to change). Without workers, simply ``build()``. A build that fails is
+    tried again by the next worker that asks, which fails the same way with its own message."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return build()
+    root = tmp_path_factory.getbasetemp().parent  # this run's folder, shared by its workers
+    done = root / f"{name}.pickle"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        value = build()
+        tmp = done.with_suffix(".tmp")
+        tmp.write_bytes(pickle.dumps(value))
+        os.replace(tmp, done)
+        return value
+
+
 @dataclass
 class CliResult:
     code: int
@@ -189,13 +236,16 @@ def synth_dir(tmp_path_factory) -> Path:
         pytest.fail(f"the synthetic checkpoint could not be made earlier in this session: {_SYNTH_FAILED[0]}")
     from sshconv.synthetic.synth import synthesize
 
-    folder = tmp_path_factory.mktemp("synth")
-    try:
+    def build() -> Path:
+        folder = tmp_path_factory.mktemp("synth")
         synthesize(folder)  # its training takes minutes, far more on a loaded machine: fixtures have no time limit
+        return folder
+
+    try:
+        return built_once(tmp_path_factory, "synth", build)
     except BaseException as exc:
         _SYNTH_FAILED.append(f"{exc.__class__.__name__}: {exc}")
         raise
-    return folder
 
 
 _SYNTH_FAILED: list[str] = []
@@ -214,10 +264,13 @@ def converted_dir(request, tmp_path_factory) -> Path:
     from sshconv import convert
     from sshconv.model import load_model_spec
 
-    out = tmp_path_factory.mktemp("converted")
-    convert(load_model_spec(synth_dir / "model.yml"), synth_dir, out, via=("mo", "onnx"), precisions=("FP32", "FP16"))
-    _share(out, "converted")
-    return out
+    def build() -> Path:
+        out = tmp_path_factory.mktemp("converted")
+        convert(load_model_spec(synth_dir / "model.yml"), synth_dir, out, via=("mo", "onnx"), precisions=("FP32", "FP16"))
+        _share(out, "converted")
+        return out
+
+    return built_once(tmp_path_factory, "converted", build)
 
 
 #: Calibration photos of the faces fixture's INT8 IR (as test_quantize's).
@@ -235,15 +288,19 @@ def faces_dir(request, tmp_path_factory) -> Path:
     from sshconv.detection.decode import DecodeConfig
     from sshconv.model import load_model_spec
 
-    synth_dir = request.getfixturevalue("synth_dir")
-    out = tmp_path_factory.mktemp("faces") / "converted"
-    shutil.copytree(request.getfixturevalue("converted_dir"), out)
-    spec = load_model_spec(synth_dir / "model.yml")
-    add_faces(spec, out, FacesOptions(config=DecodeConfig.for_spec(spec)), weights=("FP32",))
-    res = run_cli("quantize", "--artifacts", out, "--via", "mo", "--calibration-count", FACES_CALIBRATION, "--faces")
-    assert res.code == 0, res.err
-    _share(out, "faces")
-    return out
+    synth_dir, converted_dir = request.getfixturevalue("synth_dir"), request.getfixturevalue("converted_dir")
+
+    def build() -> Path:
+        out = tmp_path_factory.mktemp("faces") / "converted"
+        shutil.copytree(converted_dir, out)
+        spec = load_model_spec(synth_dir / "model.yml")
+        add_faces(spec, out, FacesOptions(config=DecodeConfig.for_spec(spec)), weights=("FP32",))
+        res = run_cli("quantize", "--artifacts", out, "--via", "mo", "--calibration-count", FACES_CALIBRATION, "--faces")
+        assert res.code == 0, res.err
+        _share(out, "faces")
+        return out
+
+    return built_once(tmp_path_factory, "faces", build)
 
 
 @dataclass
@@ -260,14 +317,18 @@ def verify_artifacts(synth_dir, converted_dir, tmp_path_factory) -> VerifyRun:
     Also writes a golden file (inputs + MXNet outputs) so that later checks need no MXNet,
     and the JSON report. Read-only.
     """
-    out = tmp_path_factory.mktemp("verify")
-    golden, report = out / "golden.npz", out / "report.json"
-    res = run_cli(
-        "verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--artifacts", converted_dir,
-        "--save-golden", golden, "--json-file", report,
-    )  # fmt: skip
-    _share(golden, "golden.npz")
-    return VerifyRun(res, golden, report)
+
+    def build() -> VerifyRun:
+        out = tmp_path_factory.mktemp("verify")
+        golden, report = out / "golden.npz", out / "report.json"
+        res = run_cli(
+            "verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--artifacts", converted_dir,
+            "--save-golden", golden, "--json-file", report,
+        )  # fmt: skip
+        _share(golden, "golden.npz")
+        return VerifyRun(res, golden, report)
+
+    return built_once(tmp_path_factory, "verify-artifacts", build)
 
 
 #: The shapes the sweep fixture verifies at: a size no multiple of 8, and a batch (the card's shape is everywhere else).
@@ -276,17 +337,21 @@ SWEEP_TEST_SHAPES = "1x481x777,2x640x640"
 
 @pytest.fixture(scope="session")
 def verify_shapes(synth_dir, converted_dir, tmp_path_factory) -> VerifyRun:
-    """``sshconv verify --shapes`` of the ONNX file against MXNet at :data:`SWEEP_TEST_SHAPES`, with the negative
-    controls, on one generated photo and the patterns; writes a golden file of those shapes (shared)."""
-    out = tmp_path_factory.mktemp("verify-shapes")
-    golden, report = out / "golden-shapes.npz", out / "report.json"
-    res = run_cli(
-        "verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--onnx", converted_dir / "onnx" / "ssh-mxnet.onnx",
-        "--shapes", SWEEP_TEST_SHAPES, "--samples", "0", "--photos", "1", "--self-test",
-        "--save-golden", golden, "--json-file", report,
-    )  # fmt: skip
-    _share(golden, "golden-shapes.npz")
-    return VerifyRun(res, golden, report)
+    """``sshconv verify --shapes`` of the ONNX file against MXNet at :data:`SWEEP_TEST_SHAPES`, on one generated photo
+    and the patterns; writes a golden file of those shapes (shared). The negative controls at those shapes run from
+    the golden file, on the runtime stack (tests/verification/test_shapes.py)."""
+
+    def build() -> VerifyRun:
+        out = tmp_path_factory.mktemp("verify-shapes")
+        golden, report = out / "golden-shapes.npz", out / "report.json"
+        res = run_cli(
+            "verify", "--model", synth_dir / "model.yml", "--input-dir", synth_dir, "--onnx", converted_dir / "onnx" / "ssh-mxnet.onnx",
+            "--shapes", SWEEP_TEST_SHAPES, "--samples", "0", "--photos", "1", "--save-golden", golden, "--json-file", report,
+        )  # fmt: skip
+        _share(golden, "golden-shapes.npz")
+        return VerifyRun(res, golden, report)
+
+    return built_once(tmp_path_factory, "verify-shapes", build)
 
 
 @pytest.fixture(scope="session")
@@ -303,6 +368,46 @@ def golden_file(request) -> Path:
     if not conversion_stack():
         return _from_shared("golden.npz")
     return request.getfixturevalue("verify_artifacts").golden
+
+
+def golden_subset(src: Path, dst: Path, kinds=None, first: int | None = None, bbox_scale: float = 1.0) -> Path:
+    """A golden file of some of ``src``'s samples (those of ``kinds``, then the ``first`` of them), renumbered, with
+    ``bbox_scale`` x their bbox outputs (other than 1: a wrong reference). Its hashes are those of what it holds."""
+    from dataclasses import replace
+
+    from sshconv.verification.golden import load_golden, save_golden
+
+    samples, refs, meta = load_golden(src)
+    kept = [(s, r) for s, r in zip(samples, refs) if kinds is None or s.kind in kinds][:first]
+    samples = [replace(s, index=i) for i, (s, _) in enumerate(kept)]
+    refs = [{k: (v * bbox_scale if "bbox" in k else v) for k, v in r.items()} for _, r in kept]
+    extra = {k: v for k, v in meta.items() if k not in ("format", "samples", "outputs", "array_sha256")}
+    return save_golden(dst, samples, refs, extra)
+
+
+@pytest.fixture(scope="session")
+def golden_few_file(golden_file, tmp_path_factory) -> Path:
+    """The session's golden file cut to its extremes pattern and its first photo: for the tests whose proof is a
+    verdict or a margin (controls, bf16, another model as reference), not the six inputs every artifact is judged on
+    (``verify_artifacts``, and ``test_golden_round_trip_needs_no_mxnet_and_detects_tampering``)."""
+
+    def build() -> Path:
+        out = tmp_path_factory.mktemp("golden-few") / "golden-few.npz"
+        return golden_subset(golden_file, out, kinds=("extremes", "photo"), first=2)
+
+    return built_once(tmp_path_factory, "golden-few", build)
+
+
+@pytest.fixture(scope="session")
+def golden_shapes_photo_file(golden_shapes_file, tmp_path_factory) -> Path:
+    """The golden file of the sweep's shapes cut to its photo at each shape (the patterns at every shape are judged once,
+    on the ONNX file with the controls: ``verify_shapes``). For the tests that run many models at those shapes."""
+
+    def build() -> Path:
+        out = tmp_path_factory.mktemp("golden-shapes-photo") / "golden-shapes.npz"
+        return golden_subset(golden_shapes_file, out, kinds=("photo",))
+
+    return built_once(tmp_path_factory, "golden-shapes-photo", build)
 
 
 def tiny_ir(folder: Path, shape=(1, 3, 640, 640), names=None, card_shapes: bool = True) -> Path:

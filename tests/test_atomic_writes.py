@@ -69,6 +69,25 @@ def test_a_killed_writers_temporary_files_go_with_the_next_successful_write(tmp_
     mine.unlink()
 
 
+def test_a_killed_writers_files_go_whatever_suffix_its_library_added(tmp_path):
+    """An IR is saved under the temporary name plus ``.xml``, and its weights plus ``.bin`` (OpenVINO's writer names
+    the .bin after the .xml): killed there, both are a dead writer's leftovers, cleaned by the next write."""
+    target = tmp_path / "ssh-mxnet.xml"
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from sshconv.fsutil import atomic_path\n"
+        f"with atomic_path({str(target)!r}) as tmp:\n"
+        "    Path(str(tmp) + '.xml').write_text('<net/>')\n"
+        "    Path(str(tmp) + '.bin').write_bytes(b'weights')\n"
+        "    os.kill(os.getpid(), 9)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == -9
+    assert len(list(tmp_path.iterdir())) == 3, "the temporary name and the two the library added"
+    fsutil.atomic_write_text(target, "<net/>")
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]
+
+
 def test_a_folder_is_written_whole_or_not_at_all(tmp_path):
     """``atomic_folder`` (bundles): a failure halfway leaves nothing; a killed writer's temporary folder is removed by
     the next writer of the same folder; an existing target is refused."""
@@ -90,3 +109,25 @@ def test_a_folder_is_written_whole_or_not_at_all(tmp_path):
     with pytest.raises(OutputError, match="appeared while"), fsutil.atomic_folder(target) as tmp:
         pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["release"]
+
+
+def test_what_appears_while_a_file_or_folder_is_written_is_left_as_it_is(tmp_path):
+    """Another writer's file or folder, placed while ours was being written: kept, ours dropped, one clear error."""
+    from sshconv.errors import OutputError
+
+    target = tmp_path / "out.tar.gz"
+    with pytest.raises(OutputError, match="appeared while it was being written"):
+        with fsutil.atomic_path(target, replace=False) as tmp:
+            tmp.write_bytes(b"ours")
+            target.write_bytes(b"theirs")
+    folder = tmp_path / "out"
+    with pytest.raises(OutputError, match="appeared while the bundle was being written"):
+        with fsutil.atomic_folder(folder, "bundle") as tmp:
+            (tmp / "a").write_text("ours")
+            folder.mkdir()
+            (folder / "a").write_text("theirs")
+    assert target.read_bytes() == b"theirs" and (folder / "a").read_text() == "theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "out.tar.gz"]
+    with fsutil.atomic_path(tmp_path / "new", replace=False) as tmp:  # nothing there: written as usual
+        tmp.write_bytes(b"ours")
+    assert (tmp_path / "new").read_bytes() == b"ours" and len(list(tmp_path.iterdir())) == 3

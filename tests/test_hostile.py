@@ -387,7 +387,7 @@ def test_unwritable_output_locations_are_named_exit_2(tmp_path):
         if argv[0] == "synth" and not conversion_stack():
             continue  # without MXNet synth stops earlier, naming the extra (tests/test_extras.py)
         res = run_cli(*argv)
-        assert_one_line_error(res, 2, str(blocker))
+        assert_one_line_error(res, 2, str(blocker))  # at once: nothing ran (a progress line would say it did)
     res = run_cli("convert", "--input-dir", ckpt, "--output-dir", where)
     assert res.code == 2 and "Traceback" not in res.err
 
@@ -406,11 +406,12 @@ def test_unwritable_outputs_of_convert_verify_detect(synth_dir, converted_dir, t
         ["convert", "--input-dir", synth_dir, "--output-dir", where, "--via", "mo", "--precision", "FP32"],
         ["verify", "--input-dir", synth_dir, "--ir", ir, "--json-file", where / "report.json"],
         ["verify", "--input-dir", synth_dir, "--ir", ir, "--save-golden", where / "g.npz"],
+        ["verify", "--input-dir", synth_dir, "--ir", ir, "--html", where / "r.html"],
         ["detect", photo, "--ir", ir, "--out-dir", where],
         ["detect", photo, "--ir", ir, "--out", where / "x.png"],
     ):
         res = run_cli(*argv)
-        assert_one_line_error(res, 2, str(blocker))
+        assert_one_line_error(res, 2, str(blocker))  # at once: nothing ran (a progress line would say it did)
 
 
 # ----------------------------------------------------------------------------- interruption of convert and verify

@@ -44,6 +44,10 @@ def cmd_verify(args) -> int:
         shapes=None if args.shapes is None else parse_shapes(args.shapes), fail_fast=args.fail_fast,
     )  # fmt: skip
     printed, json_file = json_targets(args)
+    if args.html is not None:  # its folder checked before anything runs, as the JSON report's is
+        from ..fsutil import ensure_dir
+
+        ensure_dir(Path(args.html).parent, "HTML report folder")
     result = run_with_progress(
         args, verify, spec, input_dir=args.input_dir, ir=args.ir, onnx=args.onnx, artifacts=args.artifacts,
         golden=args.golden, against=args.against, options=options, save_golden_to=args.save_golden, json_report=json_file,

@@ -87,6 +87,22 @@ def photo_key(path: str) -> tuple[str, str]:
     return (parts[-2] if len(parts) > 1 else ""), (name[: -len(".jpg")] if name.lower().endswith(".jpg") else name)
 
 
+def check_same_photos(truth: WiderTruth, photo_paths: Iterable[str], ground_truth: str) -> None:
+    """The .mat files and the dataset's ground truth (``ground_truth``, its name) list the same photos, else one line
+    (exit 2): with another photo set's .mat files every photo would run and Easy, Medium and Hard come out 0."""
+    ours = {photo_key(p) for p in photo_paths}
+    files = {FACE_MAT: set(truth.listed), **{setting_mat(s): {(p.event, p.name) for p in ps} for s, ps in truth.settings.items()}}
+    for name, listed in files.items():
+        for extra, where, other in ((listed - ours, name, ground_truth), (ours - listed, ground_truth, name)):
+            if extra:
+                event, photo = sorted(extra)[0]
+                raise InputError(
+                    f"ground truth {truth.folder / name}: {where} lists {len(extra)} photo(s) that {other} does not "
+                    f"({event}/{photo} the first); the .mat files must be those of the dataset's photos (WIDER FACE's "
+                    "eval_tools/ground_truth for its val set, or those `sshconv photos` wrote with them)"
+                )
+
+
 def find_mats(root: Path) -> Path | None:
     """The folder under ``root`` holding all four .mat files, or ``None``."""
     names = [FACE_MAT, *(setting_mat(s) for s in SETTINGS)]

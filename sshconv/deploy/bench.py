@@ -269,6 +269,18 @@ def time_frame_to_faces(engine: Engine, frame: np.ndarray, seconds: float, spec)
     return case
 
 
+_PURPOSES = {"mxnet": "timing the MXNet checkpoint", "onnxruntime": "timing the ONNX file with ONNX Runtime"}
+
+
+def _require_frameworks(engines: Sequence[Engine]) -> None:
+    """Import each framework the planned engines run on (OpenVINO is always there), or name its extra."""
+    from ..extras import require
+
+    for runtime in dict.fromkeys(e.runtime for e in engines):
+        if runtime in _PURPOSES:
+            require(runtime, _PURPOSES[runtime])
+
+
 def run_bench(
     input_dir: str | Path | None = None,
     ir: str | Path | None = None,
@@ -313,6 +325,7 @@ def run_bench(
     shapes = [check_shape(x) for x in (shapes or [spec.input.shape])]
     engines = plan_bench(input_dir, ir, artifacts, bf16=bf16, mxnet=mxnet, routes=routes, onnx=onnx, runtime=runtime)
     to_faces = _faces_plan(artifacts, engines, routes, runtime) if faces else []
+    _require_frameworks(engines + to_faces)  # a missing extra is said before the ceilings take their seconds
     total = (len(engines) + len(to_faces)) * len(shapes) + 1
     emit = Emitter("bench", on_event)
     emit.start(total, item="matrix-multiply ceilings (f32, bf16, int8)")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dataset.wider import GT_NAME, IMAGES
-from ..dataset.wider_mat import find_mats
+from ..dataset.wider_mat import check_same_photos, find_mats
 from ..engines import REFERENCE, Engine
 from ..engines.plan import EXECUTION
 from ..errors import InputError, IntegrityError, UsageError, param
@@ -195,6 +195,14 @@ def evaluate(
         "settings": {**settings(protocol, metric), "submission_lines": method.wider},
     }
     total = _count_photos(ds)  # a ground truth that cannot be used stops here, before the ledger exists
+    if truth is not None or submission_dir is not None:
+        paths = [photo.path for photo in ds.photos()]
+        if truth is not None:  # as do .mat files of other photos
+            check_same_photos(truth, paths, ds.ground_truth.name)
+        if submission_dir is not None:  # and a submission that would write where it should not
+            from .submission import check_submissions
+
+            check_submissions(submission_dir, [e.label for e in engines], paths)
     ledger = Ledger(run_folder(Path(work_dir) if work_dir is not None else Path(DEFAULT_WORK_DIR), identity, resume))
     try:
         held = ledger.open(identity)

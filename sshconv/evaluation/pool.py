@@ -14,6 +14,7 @@ grow with the dataset. Each worker loads every engine once (:class:`~.worker.Wor
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -299,9 +300,10 @@ def _on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict,
                 except Exception as exc:  # noqa: BLE001
                     raise _ray_error(exc) from None
     finally:
-        for ref in busy:
-            ray.cancel(ref, force=True)
+        # Killing an actor ends its running and queued calls (Ray refuses force-cancelling an actor's call: a
+        # ValueError that, raised here, hid the error that brought the run here).
         for actor in actors:
-            ray.kill(actor)
+            with contextlib.suppress(Exception):  # one already dead, or its node gone: nothing left to end
+                ray.kill(actor)
         if not already:
             ray.shutdown()

@@ -132,7 +132,15 @@ def build_bundle(
         listing = write_listing(tmp, built_from(manifest, golden_in, reports))
         if sign_key is not None:
             sign_folder(tmp, Path(sign_key), Path(sign_cert) if sign_cert else None, [Path(c) for c in cert_chain])
-        packed = _pack(tmp, out) if tarball else None
+    # The tarball only once the folder is in place, and never over one that appeared meanwhile: two runs writing the
+    # same bundle at once leave one run's folder and tarball, or an error, never a folder and a tarball that disagree.
+    packed = None
+    if tarball:
+        try:
+            packed = _pack(out, out)
+        except BaseException:
+            shutil.rmtree(out, ignore_errors=True)  # this run's folder, placed a moment ago: not left without its tarball
+            raise
     emit.progress(4, 4, item="done")
     emit("done", folder=str(out))
     size = sum(e["size"] for e in listing["files"].values())
@@ -224,7 +232,7 @@ def _pack(folder: Path, out: Path) -> Path:
         info.mode = 0o755 if info.isdir() else 0o644
         return info
 
-    with atomic_path(target) as tmp, open(tmp, "wb") as raw:
+    with atomic_path(target, replace=False) as tmp, open(tmp, "wb") as raw:
         with (
             gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
             tarfile.open(fileobj=gz, mode="w") as tar,

@@ -229,8 +229,10 @@ def _check_arguments(
         raise UsageError(f"{param('runtime')} {options.runtime!r}: expected one of {', '.join(RUNTIMES)}")
     if options.runtime == "onnxruntime" and ir is not None:
         raise UsageError(f"verify: ONNX Runtime runs ONNX files; pass {param('onnx')}, or run the IR with openvino")
-    if json_report is not None:
+    if json_report is not None:  # every folder written to is checked before anything runs
         ensure_dir(Path(json_report).parent, "JSON report folder")
+    if save_golden_to is not None:
+        ensure_dir(Path(save_golden_to).parent, "golden file folder")
 
 
 def _plan_runs(engines: Sequence[Engine], models: Mapping[str, Any], spec: ModelSpec, options: VerifyOptions) -> list[_Run]:

@@ -49,9 +49,15 @@ def load_golden(path: str | Path) -> tuple[list[Sample], list[dict[str, np.ndarr
     """Read a golden file back; its arrays are checked against their stored sha256."""
     import zipfile
 
+    from ..fsutil import file_kind
+
     path = Path(path)
-    if not path.is_file():
+    kind = file_kind(path)
+    if kind == "missing":
         raise InputError(f"golden file {path}: no such file; write one with {param('save_golden_to')} {path}")
+    if kind != "file":  # a pipe or a device would be waited on, or read for ever
+        raise InputError(f"golden file {path}: a {kind}, not a regular file; pass the .npz file "
+                         f"{param('save_golden_to')} wrote")  # fmt: skip
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}

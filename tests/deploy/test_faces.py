@@ -60,11 +60,13 @@ def test_the_manifest_lists_each_faces_artifact_with_what_it_bakes_in(faces_dir)
 
 
 @pytest.mark.neutral
-def test_verify_passes_the_faces_artifacts_at_several_shapes_and_catches_each_control(faces_dir, tmp_path, golden_shapes_file):
+def test_verify_passes_the_faces_artifacts_at_several_shapes_and_catches_each_control(
+    faces_dir, tmp_path, golden_shapes_photo_file
+):
     """Boxes against the reference decoder on MXNet's outputs, from the golden file of the sweep's shapes (made by MXNet
-    once a session, ``verify_shapes``), on both stacks."""
+    once a session, ``verify_shapes``; its photo at each), on both stacks."""
     report = tmp_path / "faces.json"
-    ref = ("--golden", golden_shapes_file)
+    ref = ("--golden", golden_shapes_photo_file)
     res = run_cli("verify", *ref, "--ir", _faces_xml(faces_dir), "--self-test", "--json-file", report)
     assert res.code == 0, res.out + res.err
     doc = json.loads(report.read_text())

@@ -22,7 +22,7 @@ from sshconv.release.layout import CARD, LISTING, check_listing, write_listing
 from sshconv.release.ovms import CONFIG, FACES, MAPPING, RAW
 from sshconv.release.signing import SIGNATURE
 
-from ..conftest import _from_shared, _share, conversion_stack, run_cli
+from ..conftest import _from_shared, _share, built_once, conversion_stack, golden_subset, run_cli
 
 pytest.importorskip("model_signing", reason="the sign extra (pip install 'sshconv[sign]')")
 pytestmark = pytest.mark.slow
@@ -43,7 +43,8 @@ def _model_yml(request) -> Path:
 
 @pytest.fixture(scope="session")
 def signed_bundle(request, tmp_path_factory) -> tuple[Path, Path]:
-    """``(bundle folder, public key)``: built from a conversion with faces artifacts and the two-shape golden file, signed;
+    """``(bundle folder, public key)``: built from a conversion with faces artifacts and a golden file of a photo at two shapes
+    (one of them a batch), signed;
     on the runtime stack, the conversion stack's (shared as ``bundle`` and ``bundle-key.pub``)."""
     if not conversion_stack():
         return _from_shared("bundle"), _from_shared("bundle-key.pub")
@@ -52,24 +53,28 @@ def signed_bundle(request, tmp_path_factory) -> tuple[Path, Path]:
     from sshconv.detection.decode import DecodeConfig
     from sshconv.model import load_model_spec
 
-    work = tmp_path_factory.mktemp("bundle")
-    key, public = _keys(work / "keys")
-    # The conversion (both routes, FP32 and FP16) with faces artifacts beside its FP32 models. Not the INT8 IRs' faces
-    # twins: judged by recall on this golden file's one photo, a fresh quantization of the synthetic detector passes
-    # or fails by a face (README: the faces check's limits).
-    spec = load_model_spec(_model_yml(request))
-    folder = work / "converted"
-    shutil.copytree(request.getfixturevalue("converted_dir"), folder)
-    add_faces(spec, folder, FacesOptions(config=DecodeConfig.for_spec(spec)), weights=("FP32",))
-    res = run_cli(
-        "bundle", "--model", _model_yml(request), "--artifacts", folder,
-        "--golden", request.getfixturevalue("golden_shapes_file"), "--out", work / "release", "--sign-key", key, "--progress", "none",
-    )  # fmt: skip
-    assert res.code == 0, res.err
-    assert "signed: yes" in res.out and "models/ssh-mxnet-faces" in res.out, res.out
-    _share(work / "release", "bundle")
-    _share(public, "bundle-key.pub")
-    return work / "release", public
+    yml, converted_dir = _model_yml(request), request.getfixturevalue("converted_dir")
+    golden = request.getfixturevalue("golden_shapes_photo_file")
+
+    def build() -> tuple[Path, Path]:
+        work = tmp_path_factory.mktemp("bundle")
+        key, public = _keys(work / "keys")
+        # The conversion (both routes, FP32 and FP16) with faces artifacts beside its FP32 models. Not the INT8 IRs'
+        # faces twins: judged by recall on this golden file's one photo, a fresh quantization of the synthetic detector
+        # passes or fails by a face (README: the faces check's limits).
+        spec = load_model_spec(yml)
+        folder = work / "converted"
+        shutil.copytree(converted_dir, folder)
+        add_faces(spec, folder, FacesOptions(config=DecodeConfig.for_spec(spec)), weights=("FP32",))
+        res = run_cli("bundle", "--model", yml, "--artifacts", folder, "--golden", golden, "--out", work / "release",
+                      "--sign-key", key, "--progress", "none")  # fmt: skip
+        assert res.code == 0, res.err
+        assert "signed: yes" in res.out and "models/ssh-mxnet-faces" in res.out, res.out
+        _share(work / "release", "bundle")
+        _share(public, "bundle-key.pub")
+        return work / "release", public
+
+    return built_once(tmp_path_factory, "signed-bundle", build)
 
 
 def _copy(bundle: Path, to: Path) -> Path:
@@ -220,16 +225,6 @@ def test_a_signed_bundle_needs_the_key_and_an_unsigned_one_says_so(signed_bundle
     assert res.code == 2 and "--golden" in res.err and "--input-dir" in res.err, res.err
 
 
-def _small_golden(src: Path, dst: Path, keep: int, scale: float = 1.0) -> Path:
-    """The first ``keep`` samples of a golden file (``scale`` x its bbox outputs: a wrong reference)."""
-    from sshconv.verification.golden import load_golden, save_golden
-
-    samples, refs, meta = load_golden(src)
-    refs = [{k: (v * scale if "bbox" in k else v) for k, v in r.items()} for r in refs[:keep]]
-    extra = {k: v for k, v in meta.items() if k not in ("format", "samples", "outputs", "array_sha256")}
-    return save_golden(dst, samples[:keep], refs, extra)
-
-
 def _tree(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
@@ -237,7 +232,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 @pytest.mark.skipif(not conversion_stack(), reason="bundles are built on the conversion stack")
 def test_bundles_are_reproducible_and_refused_when_verification_fails(request, converted_dir, golden_file, tmp_path):
     yml = _model_yml(request)
-    golden = _small_golden(golden_file, tmp_path / "small.npz", keep=2)
+    golden = golden_subset(golden_file, tmp_path / "small.npz", first=1)
     for run in ("first", "second"):  # the same inputs, the same bundle name: the same bytes, tarball included
         res = run_cli("bundle", "--model", yml, "--artifacts", converted_dir, "--golden", golden, "--out",
                       tmp_path / "x" / "release", "--tar", "--progress", "none")  # fmt: skip
@@ -257,7 +252,7 @@ def test_bundles_are_reproducible_and_refused_when_verification_fails(request, c
     res = run_cli("verify", "--bundle", tmp_path / "first" / "release", "--progress", "none")
     assert res.code == 0 and "unsigned" in res.out, res.out + res.err
     # A reference the models do not match: refused, and nothing is left (no folder, no temporary one).
-    wrong = _small_golden(golden_file, tmp_path / "wrong.npz", keep=1, scale=1.5)
+    wrong = golden_subset(golden_file, tmp_path / "wrong.npz", first=1, bbox_scale=1.5)
     res = run_cli("bundle", "--model", yml, "--artifacts", converted_dir, "--golden", wrong, "--out", tmp_path / "c",
                   "--progress", "none")  # fmt: skip
     assert res.code == 1 and "refused, verification failed for" in res.err, res.err
@@ -270,6 +265,29 @@ def test_bundles_are_reproducible_and_refused_when_verification_fails(request, c
     res = run_cli("bundle", "--model", yml, "--artifacts", converted_dir, "--golden", golden, "--out", tmp_path / "d",
                   "--bench", tmp_path / "bench.json")  # fmt: skip
     assert res.code == 2 and "not a file of" in res.err and not (tmp_path / "d").exists(), res.err
+
+
+@pytest.mark.skipif(not conversion_stack(), reason="bundles are built on the conversion stack")
+def test_a_bundle_another_run_writes_meanwhile_is_left_whole(request, converted_dir, golden_file, tmp_path):
+    """Two runs of the same ``bundle --out B --tar`` at once: the one that finishes second changes nothing of the
+    first one's folder and tarball (they would disagree) and says so in one line."""
+    from sshconv.errors import OutputError
+    from sshconv.model import load_model_spec
+    from sshconv.release.bundle import build_bundle
+
+    golden = golden_subset(golden_file, tmp_path / "one.npz", first=1)
+    out = tmp_path / "x" / "release"
+
+    def first_run_finishes(event):  # while this run verifies, the other one puts its folder and tarball in place
+        if not out.exists():
+            out.mkdir(parents=True)
+            (out / LISTING).write_text("the first run's")
+            (tmp_path / "x" / "release.tar.gz").write_bytes(b"the first run's")
+
+    with pytest.raises(OutputError, match="appeared while the bundle was being written"):
+        build_bundle(load_model_spec(_model_yml(request)), converted_dir, out, golden=golden, tarball=True,
+                     on_event=first_run_finishes)  # fmt: skip
+    assert _tree(tmp_path / "x") == {"release/BUNDLE.json": b"the first run's", "release.tar.gz": b"the first run's"}
 
 
 def _certificates(folder: Path) -> tuple[Path, Path, Path]:

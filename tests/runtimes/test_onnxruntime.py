@@ -30,19 +30,19 @@ def test_onnx_runtime_matches_openvino_on_the_onnx_file(converted_dir):
         assert got[name].shape == ref[name].shape and np.abs(got[name] - ref[name]).max() < 1e-4, name
 
 
-def test_verify_under_onnx_runtime(converted_dir, golden_file, tmp_path):
+def test_verify_under_onnx_runtime(converted_dir, golden_few_file, tmp_path):
     onnx = converted_dir / "onnx" / "ssh-mxnet.onnx"
     report = tmp_path / "r.json"
-    ok = run_cli("verify", "--golden", golden_file, "--onnx", onnx, "--runtime", "onnxruntime", "--json-file", report)
+    ok = run_cli("verify", "--golden", golden_few_file, "--onnx", onnx, "--runtime", "onnxruntime", "--json-file", report)
     assert ok.code == 0 and "(FP32 tolerances, onnxruntime, ran f32)" in ok.out, ok.out + ok.err
     check = json.loads(report.read_text())["checks"][0]
     assert check["runtime"] == "onnxruntime" and check["passed"]
     # The same path fails when the outputs differ beyond tolerance (zero tolerance on box deltas).
-    strict = run_cli("verify", "--golden", golden_file, "--onnx", onnx, "--runtime", "onnxruntime", "--atol", "bbox_pred=0")
+    strict = run_cli("verify", "--golden", golden_few_file, "--onnx", onnx, "--runtime", "onnxruntime", "--atol", "bbox_pred=0")
     assert strict.code == 1 and "verdict: FAIL" in strict.out
     ir = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
     assert_one_line_error(
-        run_cli("verify", "--golden", golden_file, "--ir", ir, "--runtime", "onnxruntime"), 2, "ONNX Runtime runs ONNX files"
+        run_cli("verify", "--golden", golden_few_file, "--ir", ir, "--runtime", "onnxruntime"), 2, "ONNX Runtime runs ONNX files"
     )
     with pytest.raises(ModelFileError, match="ONNX Runtime runs .onnx files"):
         with OnnxRuntimeRunner(ir):

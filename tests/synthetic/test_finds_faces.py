@@ -17,6 +17,9 @@ from sshconv.deploy.detect import detect_faces
 from sshconv.detection.images import load_bgr
 from sshconv.runtimes.openvino import OpenVINORunner
 
+#: Stack-neutral (one OpenVINO IR): proven once, on the runtime stack.
+pytestmark = pytest.mark.neutral
+
 #: Seeds of the photos here: not the training stream, not scripts/measure_detector.py's.
 SEED = 31
 
@@ -34,7 +37,6 @@ def found(converted_dir, tmp_path_factory):
     return right, None, false_alarms
 
 
-@pytest.mark.neutral
 def test_faces_are_found(found):
     right, _, _ = found
     res = average_precision(right)

@@ -7,6 +7,7 @@ file); later checks verify against that golden file, so they need only OpenVINO.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -143,10 +144,10 @@ def test_every_artifact_matches_mxnet_and_the_routes_match_each_other(verify_art
 
 @pytest.mark.neutral
 @pytest.mark.slow
-def test_self_test_negative_controls_each_fail_by_a_wide_margin(golden_file, converted_dir, tmp_path):
+def test_self_test_negative_controls_each_fail_by_a_wide_margin(golden_few_file, converted_dir, tmp_path):
     report_path = tmp_path / "self.json"
     res = run_cli(
-        "verify", "--golden", golden_file, "--ir", _ir(converted_dir), "--self-test", "--json-file", report_path
+        "verify", "--golden", golden_few_file, "--ir", _ir(converted_dir), "--self-test", "--json-file", report_path
     )  # fmt: skip
     assert res.code == 0, res.out + res.err
     report = json.loads(report_path.read_text())
@@ -181,10 +182,10 @@ def test_hand_broken_conversion_fails_and_the_first_divergence_is_the_broken_lay
 
 @pytest.mark.neutral
 @pytest.mark.slow
-def test_fail_fast_stops_after_the_first_model_that_fails(golden_file, converted_dir, tmp_path):
+def test_fail_fast_stops_after_the_first_model_that_fails(golden_few_file, converted_dir, tmp_path):
     """Zero tolerances: the IR's own run fails, and --fail-fast does not run its bf16 twin (which runs without it: the
     round trip below)."""
-    argv = ["verify", "--golden", golden_file, "--ir", _ir(converted_dir, "onnx"), "--bf16", "--progress", "json",
+    argv = ["verify", "--golden", golden_few_file, "--ir", _ir(converted_dir, "onnx"), "--bf16", "--progress", "json",
             "--atol", "cls_prob=0", "--rtol", "cls_prob=0", "--atol", "bbox_pred=0", "--rtol", "bbox_pred=0"]  # fmt: skip
     res = run_cli(*argv, "--fail-fast", "--json-file", tmp_path / "fast.json")
     assert res.code == 1, res.out + res.err
@@ -228,11 +229,11 @@ def test_golden_round_trip_needs_no_mxnet_and_detects_tampering(golden_file, con
 
 @pytest.mark.neutral
 @pytest.mark.slow
-def test_tolerance_flags_override_the_spec(golden_file, converted_dir):
+def test_tolerance_flags_override_the_spec(golden_few_file, converted_dir):
     res = run_cli(
         "verify",
         "--golden",
-        golden_file,
+        golden_few_file,
         "--ir",
         _ir(converted_dir),
         "--atol",
@@ -291,10 +292,10 @@ def test_verify_help_has_an_example():
 
 @pytest.mark.neutral
 @pytest.mark.slow
-def test_a_wrong_ir_fails_against_the_golden_file_without_mxnet(golden_file, converted_dir, tmp_path):
+def test_a_wrong_ir_fails_against_the_golden_file_without_mxnet(golden_few_file, converted_dir, tmp_path):
     """What a deployment team runs on its own stack: a right IR passes, a hand-broken one exits 1."""
     broken = break_ir_weights(_ir(converted_dir), tmp_path / "broken", "conv4_2_weight", 1.02)
-    res = run_cli("verify", "--golden", golden_file, "--ir", broken)
+    res = run_cli("verify", "--golden", golden_few_file, "--ir", broken)
     assert res.code == 1 and "verdict: FAIL" in res.out, res.out + res.err
 
 
@@ -303,13 +304,16 @@ def test_a_wrong_ir_fails_against_the_golden_file_without_mxnet(golden_file, con
 def test_one_artifact_against_another(converted_dir, tmp_path):
     """--against: the FP32 IR is the reference for the ONNX-route FP16 IR (FP16 tolerances); a broken IR fails."""
     report = tmp_path / "against.json"
-    ok = run_cli("verify", "--against", _ir(converted_dir), "--ir", _ir(converted_dir, "onnx", "FP16"), "--json-file", report)
+    few = ("--samples", "0", "--photos", "1")  # the patterns and a photo: a verdict needs no more
+    ok = run_cli(
+        "verify", "--against", _ir(converted_dir), "--ir", _ir(converted_dir, "onnx", "FP16"), *few, "--json-file", report
+    )
     assert ok.code == 0, ok.out + ok.err
     doc = json.loads(report.read_text())
     assert doc["reference"] == f"model:{_ir(converted_dir)}" and doc["checks"][0]["tolerance_set"] == "FP16"
     assert doc["hashes"]["reference:ssh-mxnet.bin"] == sha256_file(_ir(converted_dir).with_suffix(".bin"))
     broken = break_ir_weights(_ir(converted_dir), tmp_path / "broken", "conv4_2_weight", 1.02)
-    assert run_cli("verify", "--against", _ir(converted_dir), "--ir", broken).code == 1
+    assert run_cli("verify", "--against", _ir(converted_dir), "--ir", broken, *few).code == 1
     both = run_cli("verify", "--against", _ir(converted_dir), "--golden", tmp_path / "g.npz", "--ir", broken)
     assert_one_line_error(both, 2, "--golden and --against are two references")
 
@@ -323,6 +327,11 @@ def test_golden_files_not_golden_files_exit_2_and_damaged_ones_exit_4(golden_fil
     np.savez_compressed(other, weights=np.zeros(3))
     for bad in (text, other):
         assert_one_line_error(run_cli("verify", "--golden", bad, "--ir", ir), 2, f"golden file {bad}: not a golden npz")
+    # Not a file at all: never read (a pipe would be waited on, a device read for ever), said as it is.
+    pipe = tmp_path / "pipe.npz"
+    os.mkfifo(pipe)
+    for bad, kind in ((pipe, "a named pipe (FIFO)"), ("/dev/zero", "a character device"), (tmp_path, "a folder")):
+        assert_one_line_error(run_cli("verify", "--golden", bad, "--ir", ir), 2, f"golden file {bad}: {kind}, not a regular file")
     # Damage is an integrity failure wherever it is: cut off, or one flipped bit anywhere (20 places tried).
     blob = golden_file.read_bytes()
     truncated = tmp_path / "truncated.npz"
@@ -372,18 +381,18 @@ def test_artifacts_converted_from_another_checkpoint_exit_2(synth_dir, converted
 
 @pytest.mark.neutral
 @pytest.mark.slow
-def test_negative_controls_at_fp16_and_a_control_that_passes_fails_the_command(golden_file, converted_dir, tmp_path):
+def test_negative_controls_at_fp16_and_a_control_that_passes_fails_the_command(golden_few_file, converted_dir, tmp_path):
     """At FP16 every control is still caught (the 1 % weight control by the smallest margin); and when tolerances
     are so loose that a control passes, the verifier reports itself blind and the command exits 1."""
     fp16 = _ir(converted_dir, "mo", "FP16")
     report = tmp_path / "fp16.json"
-    res = run_cli("verify", "--golden", golden_file, "--ir", fp16, "--self-test", "--json-file", report)
+    res = run_cli("verify", "--golden", golden_few_file, "--ir", fp16, "--self-test", "--json-file", report)
     assert res.code == 0, res.out + res.err
     controls = {c["name"]: c["check"]["margin"] for c in json.loads(report.read_text())["controls"]}
     assert controls["no_mean"] > 50 and controls["no_reverse"] > 50, controls
     assert 1.5 < controls["scaled_weight"] < 50, controls  # caught, but closest to the tolerance
     loose = run_cli(
-        "verify", "--golden", golden_file, "--ir", fp16, "--self-test", "--atol", "cls_prob=10", "--atol", "bbox_pred=1000"
+        "verify", "--golden", golden_few_file, "--ir", fp16, "--self-test", "--atol", "cls_prob=10", "--atol", "bbox_pred=1000"
     )  # fmt: skip
     assert loose.code == 1, loose.out + loose.err
     assert "  ir: PASS" in loose.out and loose.out.count("NOT CAUGHT") == 3 and "verdict: FAIL" in loose.out
@@ -391,7 +400,7 @@ def test_negative_controls_at_fp16_and_a_control_that_passes_fails_the_command(g
 
 @pytest.mark.neutral
 @pytest.mark.slow
-def test_bf16_tolerances_admit_bf16_arithmetic_and_still_catch_preprocessing_mistakes(golden_file, converted_dir):
+def test_bf16_tolerances_admit_bf16_arithmetic_and_still_catch_preprocessing_mistakes(golden_few_file, converted_dir):
     """Emulated bf16 (weights and activations rounded to bfloat16) passes the BF16 tolerances; a conversion
     without its mean subtraction, run the same way, fails them. Under the old tolerances (atol 1.0 / 5.0) it passed."""
     import openvino as ov
@@ -402,7 +411,7 @@ def test_bf16_tolerances_admit_bf16_arithmetic_and_still_catch_preprocessing_mis
     from sshconv.verification.golden import load_golden
 
     spec = load_model_spec()
-    samples, refs, _ = load_golden(golden_file)
+    samples, refs, _ = load_golden(golden_few_file)
     model = ov.Core().read_model(str(_ir(converted_dir)))
     bf16 = resolve_tolerances(spec, "BF16")
 
