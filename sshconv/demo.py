@@ -46,7 +46,7 @@ from typing import Any
 from .conversion.options import ROUTES, WEIGHTS
 from .errors import MissingExtraError, SourceUnreachableError, UsageError, param
 from .events import Emitter, EventHandler
-from .fsutil import atomic_write_text, ensure_dir, sha256_file
+from .fsutil import atomic_write_text, ensure_dir, read_json_file, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def _verification_key(artifacts_dir: Path, samples: int, self_test: bool) -> dic
 
 def _verified_stamp(workdir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     try:
-        stamp = json.loads((workdir / STAMP).read_text(encoding="utf-8"))
+        stamp = read_json_file(workdir / STAMP)
     except (OSError, ValueError):
         return None
     if stamp.get("key") != key or not stamp.get("passed"):
@@ -400,7 +400,7 @@ def _demo_bundle(spec, work: Path, converted: Path, res: DemoResult, verified, o
                if path.is_file() and report_fits(path, manifest, where)}  # fmt: skip
     out = work / "bundle"
     try:
-        listing = json.loads((out / LISTING).read_text(encoding="utf-8"))
+        listing = read_json_file(out / LISTING)
         made_of = {k: v for k, v in built_from(manifest, res.golden, {}).items() if k != "reports"}
         same = {k: v for k, v in listing.get("built_from", {}).items() if k != "reports"} == made_of
         checked = check_bundle_files(out, public) if same else None

@@ -50,10 +50,21 @@ def param(name: str) -> str:
     return f"{_MARK}{name}{_MARK}"
 
 
+#: Lines of a framework's message that say where in its sources it failed, not why (OpenVINO's
+#: ``Exception from src/inference/src/cpp/core.cpp:84:``, ``Check 'x' failed at src/....cpp:900:``).
+_WHERE_LINE = re.compile(r"^(Exception from \S+:\d+:?|Check '.*' failed at \S+:\d+:?)$")
+_NO_MEMORY = ("bad_alloc", "out of memory", "cannot allocate memory", "failed to allocate", "memoryerror")
+
+
 def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's text (frameworks' messages run to pages)."""
+    """The first line of an exception's text that says why (frameworks' messages run to pages, and OpenVINO's begin
+    with lines saying where in its sources it failed); ``not enough memory`` first when the library ran out of it."""
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    return (lines[0] if lines else exc.__class__.__name__)[:200]
+    why = [ln for ln in lines if not _WHERE_LINE.match(ln)] or lines
+    text = (why[0] if why else exc.__class__.__name__)[:200]
+    if isinstance(exc, MemoryError) or any(k in str(exc).lower() for k in _NO_MEMORY):
+        text = f"not enough memory: {text}"
+    return text
 
 
 class SshconvError(Exception):

@@ -317,3 +317,34 @@ def file_kind(path: str | Path) -> str:
     kinds = ((stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "named pipe (FIFO)"), (stat.S_ISSOCK, "socket"),
              (stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"))  # fmt: skip
     return next((name for test, name in kinds if test(mode)), "special file")
+
+
+#: The largest JSON file sshconv reads back (a manifest, a listing, a report, a symbol, an index): real ones are a few
+#: MiB at most; a larger one is refused before it is read, so a hand-made file cannot take the memory.
+JSON_LIMIT = 64 << 20
+
+
+def parse_json(text: str | bytes):
+    """``json.loads``; a document nested deeper than Python's recursion allows is a ``ValueError`` like any other bad
+    JSON (``json`` raises ``RecursionError`` for ``[[[[...]]]]``), so every caller's one ``except ValueError`` holds."""
+    import json
+
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply to be one of ours") from None
+
+
+def read_json_file(path: str | Path, limit: int = JSON_LIMIT):
+    """The JSON document in ``path``: ``OSError`` if it cannot be read, ``ValueError`` if it is not a regular file
+    (a pipe or a device is never read), larger than ``limit`` bytes, not UTF-8, not JSON or nested too deeply."""
+    kind = file_kind(path)
+    if kind == "missing":
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+    if kind != "file":
+        raise ValueError(f"a {kind}, not a regular file")
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than the {limit >> 20} MiB a file of ours can be")
+    return parse_json(data.decode("utf-8"))

@@ -133,8 +133,8 @@ def add_shapes(p: argparse.ArgumentParser) -> None:
 
 def add_faces(p: argparse.ArgumentParser, what: str) -> None:
     """``--faces`` and what a faces artifact bakes in (convert and quantize)."""
-    from ..conversion.options import FACES_FITS
     from ..conversion.options import FACES_FLOOR as DEFAULT_FLOOR
+    from ..detection.fitting import FACES_FITS
 
     p.add_argument(
         "--faces", action="store_true",

@@ -16,13 +16,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from ..detection.fitting import FACES_FITS
 from ..errors import ModelFileError, UsageError, first_line, param
 from ..fsutil import atomic_path, no_space_left
 from ..model.spec import ModelSpec, plain_name
 from .faces_graph import FRAME, OUTPUTS, FacesOptions, wrapper_model
 from .ir import save_ir
 from .manifest import Artifact, Manifest, faces_path, read_manifest
-from .options import FACES_FITS
 
 #: Model API's detection wrapper settings written into every faces IR (``model_info``).
 MODEL_API_TYPE = "SSD"

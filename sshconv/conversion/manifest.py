@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import IntegrityError, ModelFileError
-from ..fsutil import atomic_write_text, sha256_file
+from ..fsutil import atomic_write_text, read_json_file, sha256_file
 from ..model.shapes import MIN_SIDE
 from ..model.spec import ModelSpec
 
@@ -252,11 +252,11 @@ def read_manifest(folder: str | Path) -> Manifest:
     if not path.is_file():
         raise ModelFileError(f"artifacts folder {folder}: no {MANIFEST_NAME}; run `sshconv convert` into {folder} first")
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = read_json_file(path)
         if not isinstance(doc, dict):
             raise ValueError("not an object")
         artifacts = [_artifact(e) for e in doc["artifacts"]]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, KeyError, TypeError, ValueError) as exc:
         raise IntegrityError(
             f"{path}: damaged, or not a `sshconv convert` manifest ({exc.__class__.__name__}: {exc}); convert again"
         ) from None

@@ -11,9 +11,7 @@ from ..errors import UsageError, param
 ROUTES = ("mo", "onnx")
 #: How an IR stores its weights: FP32, or compressed to FP16 (computation precision is the runtime's choice).
 WEIGHTS = ("FP32", "FP16")
-#: What a faces artifact can do to a frame before the network: none (as it is), upstream's scale rule, native's
-#: pixel budget (or a size HxW, stretched); and the score floor it bakes in by default (upstream's evaluation threshold).
-FACES_FITS = ("none", "upstream", "native")
+#: The score floor a faces artifact bakes in by default (upstream's evaluation threshold); its fits: detection.fitting.
 FACES_FLOOR = 0.05
 #: H and W of the input shape must be multiples of this (the coarsest stride, 32).
 INPUT_SHAPE_MULTIPLE = 32

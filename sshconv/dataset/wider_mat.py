@@ -18,6 +18,7 @@ how hard each face was for a proposal method), so generated sets use a documente
 from __future__ import annotations
 
 import io
+import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,8 +39,13 @@ MAT_FOLDERS = ("eval_tools/ground_truth", "ground_truth", ".")
 OFFICIAL_EVENTS = 61
 #: The text header of the .mat files written here (MATLAB 5's is 116 bytes of text).
 MAT_HEADER = b"MATLAB 5.0 MAT-file, written by sshconv".ljust(116, b" ")
-#: A ground-truth .mat larger than this is refused before it is read (WIDER's are ~0.4 MB).
+#: A ground-truth .mat larger than this is refused before it is read (WIDER's are ~0.4 MB), and so is one whose
+#: compressed parts would expand beyond it (measured by decompressing into nothing, before scipy reads it).
 MAX_MAT_BYTES = 64 * 1024 * 1024
+#: At most this many photos in a .mat, and faces in one photo (WIDER's: 16,097 photos in its test set, under 2,000
+#: faces in its most crowded photo): a file listing more is not WIDER's, and its rows would take memory and time.
+MAX_MAT_PHOTOS = 100_000
+MAX_MAT_FACES = 20_000
 #: sshconv's rule for generated photos: a valid face counts in Hard from this height (pixels), in Medium from
 #: MEDIUM_HEIGHT when at most partly occluded, in Easy from EASY_HEIGHT when unoccluded and in a typical pose.
 HARD_HEIGHT = 10
@@ -197,6 +203,13 @@ def _read_mat(path: Path, setting: str | None) -> list[MatPhoto]:
     if size > MAX_MAT_BYTES:
         raise InputError(f"ground truth {path}: {size:,} bytes, more than a WIDER FACE .mat can be; {fix}")
     try:
+        expanded = mat_expanded_bytes(path, MAX_MAT_BYTES)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"ground truth {path}: not a MATLAB 5 .mat file ({exc}); {fix}") from None
+    if expanded > MAX_MAT_BYTES:
+        raise InputError(f"ground truth {path}: expands to more than {MAX_MAT_BYTES:,} bytes when read, more than a WIDER "
+                         f"FACE .mat can; {fix}")  # fmt: skip
+    try:
         import scipy.io
 
         mat = scipy.io.loadmat(str(path))
@@ -220,9 +233,13 @@ def _read_mat(path: Path, setting: str | None) -> list[MatPhoto]:
             kept = _flat(kept) if kept is not None else [None] * len(names)
             if not (len(names) == len(rows) == len(kept)):
                 raise ValueError(f"event {event} lists {len(names)} photos but {len(rows)} box sets")
+            if len(photos) + len(names) > MAX_MAT_PHOTOS:
+                raise ValueError(f"it lists more than {MAX_MAT_PHOTOS:,} photos")
             for name, box, keep in zip(names, rows, kept):
                 name = _text(name)
                 box = np.asarray(box)
+                if box.size > 4 * MAX_MAT_FACES:
+                    raise ValueError(f"{event}/{name}: more than {MAX_MAT_FACES:,} faces in one photo")
                 box = box.reshape(-1, 4) if box.size else np.zeros((0, 4))
                 if not np.issubdtype(box.dtype, np.number) or not np.isfinite(box).all():
                     raise ValueError(f"{event}/{name}: its boxes are not numbers")
@@ -233,6 +250,44 @@ def _read_mat(path: Path, setting: str | None) -> list[MatPhoto]:
     except (ValueError, TypeError, IndexError) as exc:
         raise InputError(f"ground truth {path}: not WIDER FACE's layout ({exc}); {fix}") from None
     return photos
+
+
+def mat_expanded_bytes(path: Path, budget: int) -> int:
+    """How many bytes a MATLAB 5 .mat file's variables take once read, counted without keeping them: its compressed
+    variables are decompressed into nothing, a chunk at a time, and the count stops once past ``budget``."""
+    import zlib
+
+    total = 0
+    with open(path, "rb") as f:
+        header = f.read(128)
+        if len(header) < 128 or header[126:128] not in (b"IM", b"MI"):
+            raise ValueError("no MATLAB 5 header")
+        order = "<" if header[126:128] == b"IM" else ">"
+        if struct.unpack(order + "H", header[124:126])[0] != 0x0100:
+            return 0  # MATLAB 7.3 (HDF5), which scipy does not read: its own error says so
+        while total <= budget:
+            tag = f.read(8)
+            if len(tag) < 8:
+                return total
+            kind, nbytes = struct.unpack(order + "II", tag)
+            if kind >> 16:  # a small element: its bytes are in the tag
+                total += kind >> 16
+                continue
+            if kind != 15:  # miCOMPRESSED is 15; anything else is stored as it is, padded to 8 bytes
+                total += nbytes
+                f.seek(nbytes + (-nbytes % 8), 1)
+                continue
+            inflate, left = zlib.decompressobj(), nbytes
+            while left > 0 and total <= budget:
+                chunk = f.read(min(left, 1 << 16))
+                if not chunk:
+                    raise ValueError("truncated")
+                left -= len(chunk)
+                data = inflate.decompress(chunk, 1 << 20)
+                total += len(data)
+                while inflate.unconsumed_tail and total <= budget:
+                    total += len(inflate.decompress(inflate.unconsumed_tail, 1 << 20))
+    return total
 
 
 def _flat(cell) -> list:

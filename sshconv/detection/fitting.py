@@ -29,6 +29,9 @@ if TYPE_CHECKING:  # numpy and the image code load when a photo is fitted (`--he
 FIXED_FITS = ("resize", "letterbox")
 FITS = (*FIXED_FITS, "native", "upstream")
 DEFAULT_FIT = "resize"
+#: What a faces artifact can do to a frame before the network (or a size HxW, stretched): none (as it is), upstream's
+#: scale rule, native's pixel budget.
+FACES_FITS = ("none", "upstream", "native")
 #: upstream's test scale: the shorter side this many pixels, the longer at most UPSTREAM_LONG.
 UPSTREAM_SHORT = 1200
 UPSTREAM_LONG = 1600

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import IntegrityError, OutputError
 from ..events import Emitter
-from ..fsutil import atomic_write_text, hash_file, no_space_left, resolve_inside
+from ..fsutil import atomic_write_text, hash_file, no_space_left, read_json_file, resolve_inside
 from ..model.spec import FileSpec, ModelSpec, RegexReplace, UnpackArchive
 from .cache import file_matches
 from .settings import MANIFEST
@@ -44,7 +44,7 @@ def read_download_record(output_dir: Path) -> dict:
     Not the conversion's manifest (:func:`sshconv.conversion.manifest.read_manifest`): this one records a download.
     """
     try:
-        return json.loads((output_dir / MANIFEST).read_text())
+        return read_json_file(output_dir / MANIFEST)
     except (OSError, ValueError):
         return {}
 

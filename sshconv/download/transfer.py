@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ..events import Emitter
-from ..fsutil import CHUNK, atomic_write_text, copy_hashing, hash_file
+from ..fsutil import CHUNK, atomic_write_text, copy_hashing, hash_file, read_json_file
 from ..model.spec import FileSpec
 from .cache import mismatch_reason
 from .settings import RETRY_STATUSES, USER_AGENT
@@ -56,7 +56,7 @@ class Part:
 
     def read_sidecar(self) -> dict:
         try:
-            return json.loads(self.sidecar.read_text())
+            return read_json_file(self.sidecar)
         except (OSError, ValueError):
             return {}
 

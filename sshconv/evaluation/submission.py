@@ -58,15 +58,14 @@ def _folder_names(labels: Iterable[str]) -> dict[str, str]:
 
 def _read_index(root: Path) -> dict[str, str]:
     """Engine label -> folder, of the folders earlier runs of sshconv wrote in ``root`` (its index); none without one."""
-    import json
-
     from ..errors import UsageError, param
+    from ..fsutil import read_json_file
 
     index = root / INDEX_NAME
     if not index.exists() and not index.is_symlink():
         return {}
     try:
-        doc = json.loads(index.read_text(encoding="utf-8")) if index.is_file() and not index.is_symlink() else None
+        doc = read_json_file(index) if not index.is_symlink() else None
     except (OSError, ValueError):
         doc = None
     if not isinstance(doc, dict) or not all(isinstance(v, str) and v == folder_name(v) for v in doc.values()):

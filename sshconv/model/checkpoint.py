@@ -6,13 +6,12 @@ names the file and says what to do.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, param
-from ..fsutil import sha256_file
+from ..fsutil import parse_json, sha256_file
 from .spec import plain_name
 
 PREFIX = "sshb"
@@ -69,8 +68,8 @@ def read_symbol_json(path: Path):
 
     try:
         text = path.read_text(encoding="utf-8")
-        doc = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        doc = parse_json(text)
+    except ValueError as exc:
         raise CheckpointError(f"{path}: not a JSON file ({exc}); the symbol file is damaged, {_FIX}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("nodes"), list) or "heads" not in doc:
         raise CheckpointError(f"{path}: JSON but not an MXNet symbol (no 'nodes'/'heads'); {_FIX}")

@@ -352,13 +352,27 @@ def parse_model_spec(document: Any, source: Path) -> ModelSpec:
     )
 
 
+#: The largest model.yml read (the Open Model Zoo's are about 2 KiB).
+MODEL_YML_LIMIT = 1 << 20
+
+
 def load_model_spec(path: str | Path | None = None) -> ModelSpec:
     """Read and parse ``path`` (default: the packaged model.yml)."""
     import yaml
 
+    from ..fsutil import file_kind
+
     path = Path(path) if path is not None else PACKAGED_MODEL_YML
+    kind = file_kind(path)
+    if kind not in ("file", "missing", "folder"):  # a pipe or a device: never read (it could wait, or never end)
+        raise SpecError(f"{path}: is a {kind}, not a file; pass a model.yml file with {param('model')}")
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as f:
+            data = f.read(MODEL_YML_LIMIT + 1)
+        if len(data) > MODEL_YML_LIMIT:
+            raise SpecError(f"{path}: larger than {MODEL_YML_LIMIT >> 10} KiB, which no model.yml is; pass a model.yml "
+                            f"file with {param('model')}")  # fmt: skip
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file; pass a model.yml with {param('model')}") from None
     except IsADirectoryError:

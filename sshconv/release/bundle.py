@@ -26,7 +26,8 @@ from ..errors import InputError, OutputError, UsageError, VerificationMismatch, 
 from ..events import Emitter, EventHandler
 from ..fsutil import atomic_folder, atomic_path, sha256_file
 from ..model.spec import ModelSpec
-from .card import card_facts, render_card
+from .card import card_facts, render_card, report_facts
+from .fields import Field
 from .layout import (
     ARTIFACTS,
     BENCH_REPORT,
@@ -184,18 +185,19 @@ def read_json_input(path: Path) -> dict[str, Any]:
 
 
 def _check_report(path: Path, doc: dict[str, Any], manifest, where: str) -> None:
-    """A report is bundled only if every model it measured is one of the conversion's (by sha256), or the checkpoint."""
+    """A report is bundled only if every model it measured is one of the conversion's (by sha256), or the checkpoint,
+    and every field the card shows from it is there and of its kind (one line naming the field, exit 2)."""
     known = {a.sha256.lower() for a in manifest.artifacts} | {s.lower() for s in manifest.source_hashes().values()}
+    report = Field(doc, path, InputError, "give the report as sshconv wrote it, or leave it out")
     if where == EVAL_REPORT:
-        engines = doc.get("engines")
-        files = {label: e.get("sha256") for label, e in engines.items()} if isinstance(engines, dict) else None
-        if not isinstance(doc.get("results"), dict) or files is None:
+        if not isinstance(doc.get("results"), dict) or not isinstance(doc.get("engines"), dict):
             raise InputError(f"{path}: not an `sshconv eval` JSON report (no results and engines); write it again")
+        files = {label: e.get("sha256").raw for label, e in report["engines"].items()}
     else:
         cases = doc.get("cases")
         if not isinstance(cases, list) or not all(isinstance(c, dict) for c in cases):
             raise InputError(f"{path}: not an `sshconv bench` JSON report (no cases); write it again")
-        files = {c.get("name"): c.get("files") for c in cases}
+        files = {c["name"].text(): c.get("files").raw for c in report["cases"].each()}
     for label, hashes in files.items():
         if not isinstance(hashes, dict) or not hashes:
             raise InputError(f"{path}: {label} does not record its files' sha256; measure again with this sshconv")
@@ -203,6 +205,7 @@ def _check_report(path: Path, doc: dict[str, Any], manifest, where: str) -> None
         if stray:
             raise InputError(f"{path}: {label} measured {stray[0]}, which is not a file of {manifest.folder} "
                              "(another conversion); measure these files, or leave the report out")  # fmt: skip
+    report_facts(report, where)
 
 
 def _copy_conversion(manifest, target: Path) -> None:

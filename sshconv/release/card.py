@@ -15,20 +15,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import IntegrityError
+from ..errors import IntegrityError, SshconvError
 from ..model.parse import load_model_spec
 from ..synthetic.synth import is_synthetic
+from .fields import Field
 from .layout import ARTIFACTS, BENCH_REPORT, CARD, EVAL_REPORT, MODEL_YML, VERIFY_REPORT, read_json
 
 
-def card_facts(bundle: Path) -> dict[str, Any]:
-    """Every figure the card shows, from the files of ``bundle`` (a bundle folder, or one being built)."""
+def card_facts(bundle: Path, error: type[SshconvError] = IntegrityError) -> dict[str, Any]:
+    """Every figure the card shows, from the files of ``bundle`` (a bundle folder, or one being built).
+
+    A report whose fields are missing or of another kind is ``error`` naming the file and the field: damage in a
+    bundle received (:class:`IntegrityError`, the default), bad input in one being built from reports given.
+    """
     from ..conversion.manifest import read_manifest
 
     spec = load_model_spec(bundle / MODEL_YML)
     manifest = read_manifest(bundle / ARTIFACTS)
-    verify = read_json(bundle / VERIFY_REPORT)
-    shapes = sorted({tuple(s["shape"]) for s in verify.get("samples", [])}, key=lambda s: (s[2] * s[3], s))
+    verify = _report(bundle, VERIFY_REPORT, error)
+    shapes = sorted({_shape(s["shape"]) for s in verify.get("samples", []).each()}, key=lambda s: (s[2] * s[3], s))
     counted = _count(manifest, [(1, 3, h, w) for _, _, h, w in shapes] or [tuple(spec.input.shape)])
     facts: dict[str, Any] = {
         "description": spec.description, "task": spec.task_type, "license": spec.license, "framework": spec.framework,
@@ -39,10 +44,28 @@ def card_facts(bundle: Path) -> dict[str, Any]:
         "verified": _verified(verify), "shapes": ["x".join(map(str, s)) for s in shapes], **counted,
     }  # fmt: skip
     if (bundle / EVAL_REPORT).is_file():
-        facts["eval"] = _evaluated(read_json(bundle / EVAL_REPORT))
+        facts["eval"] = _evaluated(_report(bundle, EVAL_REPORT, error))
     if (bundle / BENCH_REPORT).is_file():
-        facts["bench"] = _benched(read_json(bundle / BENCH_REPORT))
+        facts["bench"] = _benched(_report(bundle, BENCH_REPORT, error))
     return facts
+
+
+def _shape(field: Field) -> tuple:
+    dims = field.numbers()
+    if len(dims) != 4 or not all(isinstance(d, int) and d > 0 for d in dims):
+        raise field.fail(f"expected an input shape N,C,H,W, found {dims[:8]}")
+    return tuple(dims)
+
+
+def _report(bundle: Path, name: str, error: type[SshconvError]) -> Field:
+    fix = "ask for the bundle again" if error is IntegrityError else "give the report as sshconv wrote it"
+    path = bundle / name
+    return Field(read_json(path, error, fix), Path(name) if error is IntegrityError else path, error, fix)
+
+
+def report_facts(report: Field, where: str) -> dict[str, Any]:
+    """What the card shows from an evaluation (``EVAL_REPORT``) or benchmark report: the figures, each field checked."""
+    return _evaluated(report) if where == EVAL_REPORT else _benched(report)
 
 
 def _count(manifest, shapes) -> dict[str, Any]:
@@ -63,42 +86,60 @@ def _count(manifest, shapes) -> dict[str, Any]:
     return {"counted_on": f"{ARTIFACTS}/{ir.path}", "mparams": round(count_parameters(model) / 1e6, 4), "gflops": gflops}
 
 
-def _verified(report: dict) -> dict[str, Any]:
+def _verified(report: Field) -> dict[str, Any]:
     """What the verification report says of each model: tolerances and margin, or recall/precision, or faces."""
     checks = []
-    for c in report.get("checks", []):
+    for c in report.get("checks", []).each():
         tolerances = {}
-        for o in c.get("outputs", []):
-            family = "cls_prob" if "cls_prob" in o["name"] else "bbox_pred"
-            tolerances[family] = (o["tolerance"]["atol"], o["tolerance"]["rtol"])
+        for o in c.get("outputs", []).each():
+            family = "cls_prob" if "cls_prob" in o["name"].text() else "bbox_pred"
+            tolerances[family] = (o["tolerance"]["atol"].number(), o["tolerance"]["rtol"].number())
         parity = c.get("detection_parity", {})
-        checks.append({"label": c["label"], "set": c["tolerance_set"], "passed": c["passed"], "margin": float(c["margin"]),
-                       "tolerances": tolerances, "thresholds": parity.get("thresholds"),
-                       "recall": parity.get("recall"), "precision": parity.get("precision")})  # fmt: skip
-    faces = [{"label": f["label"], "passed": f["passed"], "faces": f["faces"], "min_iou": f["min_iou"],
-              "box_drift": f["max_box_drift"], "recall": f.get("recall"), "precision": f.get("precision")}
-             for f in report.get("faces_artifacts", []) if not f.get("control")]  # fmt: skip
+        thresholds = parity.get("thresholds").raw
+        checks.append({"label": c["label"].text(), "set": c["tolerance_set"].text(), "passed": c["passed"].flag(),
+                       "margin": c["margin"].number(), "tolerances": tolerances, "thresholds": thresholds,
+                       "recall": parity["recall"].number() if thresholds else None,
+                       "precision": parity["precision"].number() if thresholds else None})  # fmt: skip
+    faces = []
+    for f in report.get("faces_artifacts", []).each():
+        if f.get("control").raw:
+            continue
+        recall = f.get("recall").optional("number")  # with recall (at a floor) the card gives precision, else IoU and drift
+        faces.append({"label": f["label"].text(), "passed": f["passed"].flag(), "faces": f["faces"].number(),
+                      "recall": recall, "precision": f["precision"].number() if recall is not None else None,
+                      "min_iou": f["min_iou"].number() if recall is None else None,
+                      "box_drift": f["max_box_drift"].number() if recall is None else None})  # fmt: skip
     margins = [c["margin"] for c in checks if c["thresholds"] is None]
-    return {"passed": report.get("passed"), "reference": report.get("reference"), "checks": checks, "faces": faces,
-            "worst_margin": max(margins) if margins else None, "environment": report.get("environment", {})}  # fmt: skip
+    return {"passed": report.get("passed").optional("flag"), "reference": report.get("reference").optional("text"),
+            "checks": checks, "faces": faces, "worst_margin": max(margins) if margins else None,
+            "environment": report.get("environment", {}).obj()}  # fmt: skip
 
 
-def _evaluated(report: dict) -> dict[str, Any]:
-    results = {label: {"map": r.get("map"), "wider": r.get("wider")} for label, r in report.get("results", {}).items()}
+def _evaluated(report: Field) -> dict[str, Any]:
+    results = {}
+    for label, r in report.get("results", {}).items():
+        wider = r.get("wider").optional("obj")
+        results[label] = {"map": r.get("map").optional("number"),
+                          "wider": None if wider is None else {k: r["wider"].get(k).optional("number") for k in WIDER_SETS}}  # fmt: skip
     metric = report.get("metric", {})
-    return {"photos": report.get("dataset", {}).get("photos"), "protocol": metric.get("description") or metric.get("protocol"),
-            "results": results}  # fmt: skip
+    protocol = metric.get("description").optional("text") or metric.get("protocol").optional("text")
+    return {"photos": report.get("dataset", {}).get("photos").optional("number"), "protocol": protocol, "results": results}
 
 
-def _benched(report: dict) -> dict[str, Any]:
-    cases = [{"name": c["name"], "shape": "x".join(map(str, c["input_shape"])), "fps": c["fps"],
-              "execution": c.get("effective_execution") or c.get("execution")} for c in report.get("cases", [])]  # fmt: skip
+def _benched(report: Field) -> dict[str, Any]:
+    cases = [{"name": c["name"].text(), "shape": "x".join(map(str, c["input_shape"].numbers())), "fps": c["fps"].number(),
+              "execution": c.get("effective_execution").optional("text") or c.get("execution").optional("text")}
+             for c in report.get("cases", []).each()]  # fmt: skip
     return {
-        "cpu": report.get("cpu", ""),
-        "cpu_flags": (report.get("engine_config") or {}).get("cpu_flags", ""),
-        "mode": report.get("mode"),
+        "cpu": report.get("cpu", "").text(),
+        "cpu_flags": report.get("engine_config", {}).get("cpu_flags", "").text(),
+        "mode": report.get("mode").optional("text"),
         "cases": cases,
     }
+
+
+#: The WIDER sets an evaluation report gives an AP for.
+WIDER_SETS = ("easy", "medium", "hard")
 
 
 def render_card(facts: dict[str, Any]) -> str:

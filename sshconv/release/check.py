@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import IntegrityError, UsageError, param
 from ..events import Emitter, EventHandler
 from ..model.parse import load_model_spec
 from .card import check_card
-from .layout import ARTIFACTS, GOLDEN, LISTING, MODEL_YML, check_listing
+from .fields import Field
+from .layout import ARTIFACTS, BENCH_REPORT, EVAL_REPORT, GOLDEN, LISTING, MODEL_YML, MODELS, check_listing
+from .ovms import CONFIG, MOUNT, expected_repository, served_config, served_models
 from .signing import SIGNATURE, check_signature
 
 
@@ -53,7 +55,53 @@ def check_bundle_files(
     goldens = sorted(p for p in listing["files"] if p.startswith(f"{GOLDEN}/"))
     if len(goldens) != 1:
         raise IntegrityError(f"bundle {folder}: {LISTING} lists {len(goldens)} golden files, expected one")
+    check_agreement(folder, listing, goldens[0])
     return BundleCheck(folder, len(listing["files"]), who, goldens[0])
+
+
+def check_agreement(folder: Path, listing: dict[str, Any], golden: str) -> None:
+    """What the bundle says of itself agrees, signed or not (exit 4 naming what disagrees): the manifest, golden file
+    and reports its listing says it was built from are the ones it carries; ``artifacts/`` holds exactly the files its
+    manifest lists; ``models/`` serves exactly the models the manifest picks for the Model Server, byte for byte."""
+    from ..conversion.manifest import MANIFEST_NAME, read_manifest
+
+    files = {rel: e.get("sha256") for rel, e in listing["files"].items()}
+    bad = f"{folder}: {LISTING}"
+
+    def disagree(what: str) -> IntegrityError:
+        return IntegrityError(f"bundle {what}; it contradicts itself: ask for the bundle again")
+
+    made = Field(listing, folder / LISTING, IntegrityError, "ask for the bundle again").get("built_from", {})
+    if made["manifest_sha256"].text() != files.get(f"{ARTIFACTS}/{MANIFEST_NAME}"):
+        raise disagree(f"{bad} says it was built from another manifest than {ARTIFACTS}/{MANIFEST_NAME}")
+    if (made["golden"]["name"].text(), made["golden"]["sha256"].text()) != (PurePosixPath(golden).name, files[golden]):
+        raise disagree(f"{bad} says it was built from another golden file than {golden}")
+    reports = {where: sha for where, sha in made.get("reports", {}).items()}
+    carried = {where for where in (EVAL_REPORT, BENCH_REPORT) if where in files}
+    for where in sorted(carried | set(reports)):
+        if where not in carried or reports.get(where) is None or reports[where].raw != files[where]:
+            raise disagree(f"{bad} and {where} disagree (the report built from is not the report carried)")
+    manifest = read_manifest(folder / ARTIFACTS)
+    listed = {f"{ARTIFACTS}/{a.path}" for a in manifest.artifacts} | {f"{ARTIFACTS}/{MANIFEST_NAME}"}
+    stray = sorted(set(p for p in files if p.startswith(f"{ARTIFACTS}/")) ^ listed)
+    if stray:
+        raise disagree(f"{folder}: {stray[0]} is {'not in' if stray[0] in files else 'missing from'} {ARTIFACTS}/"
+                       f"{MANIFEST_NAME}'s files")  # fmt: skip
+    served = expected_repository(manifest)
+    stray = sorted(set(p for p in files if p.startswith(f"{MODELS}/")) ^ set(served))
+    if stray:
+        raise disagree(f"{folder}: {stray[0]} is {'not' if stray[0] in files else 'missing'} in the Model Server "
+                       "repository its manifest gives")  # fmt: skip
+    for rel, sha in served.items():
+        if sha is not None and files[rel] != sha:
+            raise disagree(f"{folder}: {rel} is not the model {ARTIFACTS}/ carries (its sha256 differs)")
+    config = served_config(folder)
+    names = sorted(str(name) for name, _ in config)
+    if names != sorted(served_models(manifest)):
+        raise disagree(f"{folder}: {MODELS}/{CONFIG} serves {names}, not the models of {MODELS}/")
+    for name, base in config:
+        if base != f"{MOUNT}/{name}":
+            raise disagree(f"{folder}: {MODELS}/{CONFIG} serves {name} from {str(base)[:80]!r}, not {MOUNT}/{name}")
 
 
 def verify_bundle(

@@ -21,8 +21,8 @@ import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import InputError, IntegrityError, SshconvError
-from ..fsutil import sha256_file
+from ..errors import InputError, IntegrityError, SshconvError, first_line
+from ..fsutil import read_json_file, sha256_file
 from .signing import SIGNATURE
 
 LISTING = "BUNDLE.json"
@@ -43,9 +43,9 @@ def read_json(path: Path, error: type[SshconvError] = IntegrityError, fix: str =
     """A JSON object from a file; anything else is ``error`` saying ``fix``. A bundle's file was listed and hashed:
     damage there is an :class:`IntegrityError`; a report given to the builder is input (:class:`InputError`)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise error(f"{path}: unreadable or not JSON ({exc.__class__.__name__}); {fix}") from None
+        doc = read_json_file(path)
+    except (OSError, ValueError) as exc:
+        raise error(f"{path}: unreadable or not JSON ({exc.__class__.__name__}: {first_line(exc)}); {fix}") from None
     if not isinstance(doc, dict):
         raise error(f"{path}: not a JSON object; {fix}")
     return doc
@@ -79,7 +79,8 @@ def check_listing(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         what = "a file" if folder.is_file() else "no such folder"
         raise InputError(f"bundle {folder}: {what}; unpack the bundle (tar xzf B.tar.gz) and pass its folder")
-    doc = read_json(folder / LISTING) if (folder / LISTING).is_file() else None
+    found = bundle_files(folder)  # a link or a special file anywhere is refused before anything is read through it
+    doc = read_json(folder / LISTING) if LISTING in found else None
     if doc is None or doc.get("format") != LISTING_FORMAT or not isinstance(doc.get("files"), dict):
         raise IntegrityError(f"bundle {folder}: no {LISTING} of format {LISTING_FORMAT}; this is not an sshconv bundle")
     listed: dict[str, Any] = doc["files"]
@@ -87,7 +88,10 @@ def check_listing(folder: Path) -> dict[str, Any]:
         p = PurePosixPath(rel)
         if p.is_absolute() or ".." in p.parts or rel in UNLISTED:
             raise IntegrityError(f"bundle {folder}: {LISTING} lists {rel!r}, a path that leaves the bundle; refuse it")
-    present = [rel for rel in bundle_files(folder) if rel not in UNLISTED]
+        if not rel or "\x00" in rel or "\\" in rel or p.as_posix() != rel or "." in p.parts:
+            raise IntegrityError(f"bundle {folder}: {LISTING} lists {rel[:80]!r}, not a plain relative path; this "
+                                 "listing was not written by sshconv, ask for the bundle again")  # fmt: skip
+    present = [rel for rel in found if rel not in UNLISTED]
     for rel in present:
         if rel not in listed:
             raise IntegrityError(

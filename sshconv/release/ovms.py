@@ -40,6 +40,30 @@ def served_models(manifest) -> dict[str, object]:
     return served
 
 
+def expected_repository(manifest) -> dict[str, str | None]:
+    """Every file ``models/`` holds for ``manifest``: ``{bundle path: the sha256 it must have}`` (``None``: made here,
+    its bytes not from the conversion). An unsigned bundle's receiver checks that it serves what it carries."""
+    by_path = {a.path: a.sha256 for a in manifest.artifacts}
+    files: dict[str, str | None] = {f"{MODELS}/{CONFIG}": None}
+    for name, artifact in served_models(manifest).items():
+        version = f"{MODELS}/{name}/{VERSION}"
+        files[f"{version}/model.xml"] = artifact.sha256
+        files[f"{version}/model.bin"] = by_path.get(str(Path(artifact.path).with_suffix(".bin")), "")
+        files[f"{version}/{MAPPING}"] = None
+    return files
+
+
+def served_config(bundle: Path) -> list[tuple[object, object]]:
+    """``[(name, base_path)]`` of ``models/config.json`` as the Model Server reads it (``[]`` when it is not its shape)."""
+    from ..fsutil import read_json_file
+
+    try:
+        doc = read_json_file(bundle / MODELS / CONFIG)
+        return [(c["config"].get("name"), c["config"].get("base_path")) for c in doc["model_config_list"]]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
 def write_repository(bundle: Path, manifest) -> dict[str, str]:
     """Write ``models/`` into ``bundle``; return ``{served name: the artifact's label}``."""
     import openvino as ov

@@ -26,14 +26,85 @@ def _hashing():
     return hashing.Config().set_ignored_paths(paths=[SIGNATURE], ignore_git_paths=False)
 
 
+#: A key or certificate file larger than this is not one (a PEM key is under 4 KiB, a long chain under 100 KiB).
+PEM_LIMIT = 1 << 20
+_NEW_KEY = "openssl ecparam -name prime256v1 -genkey -noout -out key.pem"
+
+
 def check_signing(key: Path, cert: Path | None = None, chain: Sequence[Path] = ()):
-    """The signing library and the key files are there (before minutes of verification); return the library."""
+    """The signing library and the key files are there and are what they must be (before minutes of verification):
+    an unencrypted elliptic-curve private key, its certificate, a chain of certificates. Return the library."""
     ms = require("model_signing", _PURPOSE)
     require("model_signing.signing", _PURPOSE)  # its certificate signer imports pyOpenSSL, which it does not declare
-    for what, path in (("sign_key", key), ("sign_cert", cert), *(("cert_chain", c) for c in chain)):
-        if path is not None and not Path(path).is_file():
-            raise InputError(f"{param(what)} {path}: no such file; give a PEM file")
+    private = load_pem(key, "sign_key", "private")
+    if cert is not None:
+        (leaf, *_) = load_pem(cert, "sign_cert", "certificates")
+        if leaf.public_key().public_bytes(*_SPKI) != private.public_key().public_bytes(*_SPKI):
+            raise InputError(f"{param('sign_cert')} {cert}: certifies another key than {param('sign_key')} {key}; "
+                             "give the certificate issued for this key")  # fmt: skip
+    for c in chain:
+        load_pem(c, "cert_chain", "certificates")
     return ms
+
+
+_SPKI: tuple = ()  # (Encoding.PEM, PublicFormat.SubjectPublicKeyInfo), set on first use: cryptography loads lazily
+
+
+def load_pem(path: Path, what: str, kind: str):
+    """The PEM file ``path`` given as ``--what``, loaded as ``kind`` (``private``, ``public`` elliptic-curve key, or
+    ``certificates``, a list); anything else (no such file, a pipe, another kind of key, an encrypted key, a PEM that
+    holds no key, bytes that are not PEM) is one :class:`InputError` naming the file and what to give instead."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    global _SPKI
+    _SPKI = (serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    path = Path(path)
+    wanted = {"private": "an elliptic-curve private key", "public": "an elliptic-curve public key",
+              "certificates": "X.509 certificates"}[kind]  # fmt: skip
+    fix = f"give {wanted} in PEM" + (f" ({_NEW_KEY})" if kind == "private" else "")
+    if not path.is_file():
+        raise InputError(f"{param(what)} {path}: no such file (or not a regular file); {fix}")
+    if path.stat().st_size > PEM_LIMIT:
+        raise InputError(f"{param(what)} {path}: {path.stat().st_size} bytes, too large for a key or certificate; {fix}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{param(what)} {path}: cannot read it ({exc.strerror or exc}); {fix}") from None
+    try:
+        if kind == "private":
+            loaded = serialization.load_pem_private_key(data, password=None)
+        elif kind == "public":
+            loaded = serialization.load_pem_public_key(data)
+        else:
+            loaded = x509.load_pem_x509_certificates(data)
+    except TypeError:  # cryptography's word for a key that needs a password
+        raise InputError(f"{param(what)} {path}: the key is encrypted; give it unencrypted (openssl ec -in {path.name} "
+                         "-out plain.pem), kept where only you can read it") from None  # fmt: skip
+    except (ValueError, UnsupportedAlgorithm):
+        found = _pem_label(data)
+        said = f"it holds {found}" if found else "it is not a PEM file"
+        raise InputError(f"{param(what)} {path}: not {wanted} ({said}); {fix}") from None
+    if kind != "certificates" and not isinstance(loaded, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        algorithm = re.sub(r"(Private|Public)Key$", "", type(loaded).__name__.lstrip("_"))
+        raise InputError(f"{param(what)} {path}: an {algorithm} key, but bundles are signed with elliptic-curve keys; "
+                         f"{fix}")  # fmt: skip
+    if kind != "certificates" and loaded.curve.name not in _CURVES:
+        raise InputError(f"{param(what)} {path}: a key on the curve {loaded.curve.name}, which model signing does not "
+                         f"take (it takes {', '.join(_CURVES.values())}); {fix}")  # fmt: skip
+    return loaded
+
+
+#: The curves model_signing signs with (Sigstore's), by cryptography's names.
+_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+
+
+def _pem_label(data: bytes) -> str | None:
+    """What a PEM file says it holds (its first ``-----BEGIN X-----``), for the error line."""
+    m = re.search(rb"-----BEGIN ([A-Z0-9 ]{1,40})-----", data[:PEM_LIMIT])
+    return f"a PEM {m.group(1).decode().lower()}" if m else None
 
 
 def sign_folder(folder: Path, key: Path, cert: Path | None = None, chain: Sequence[Path] = ()) -> Path:
@@ -65,9 +136,10 @@ def check_signature(folder: Path, public_key: Path | None = None, cert_chain: Se
     signature = folder / SIGNATURE
     if not signature.is_file():
         raise IntegrityError(f"{folder}: carries no signature ({SIGNATURE}); ask its maker for a signed bundle")
-    for what, path in (("public_key", public_key), *(("cert_chain", c) for c in cert_chain)):
-        if path is not None and not Path(path).is_file():
-            raise InputError(f"{param(what)} {path}: no such file; give a PEM file")
+    if public_key is not None:
+        load_pem(public_key, "public_key", "public")
+    for c in cert_chain:
+        load_pem(c, "cert_chain", "certificates")
     config = ms.verifying.Config().set_hashing_config(_hashing())
     if public_key is not None:
         config.use_elliptic_key_verifier(public_key=public_key)

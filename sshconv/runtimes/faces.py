@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError, ModelFileError, first_line
+from ..errors import InputError, ModelFileError, SshconvError, UsageError, first_line
 from ..extras import EXECUTION
 from ..model.spec import plain_name
 from .openvino import EXECUTION_HINTS, _is_ov_model, _with_extra_outputs, check_model_file, precision_name, rt_text
@@ -34,6 +34,7 @@ class FacesRunner:
         self.with_input = with_input  # the fitted input's tensor name, to return too (OpenVINO only)
         self.threads = threads
         self.execution_used: str | None = None
+        self.fit = "none"  # what the artifact does to a frame before the network (its baked-in sshconv.fit)
         self._run = None
 
     @property
@@ -64,6 +65,10 @@ class FacesRunner:
                 raise ModelFileError(f"{path}: OpenVINO cannot read it ({first_line(exc)}); convert it again") from None
         _check_faces_model([plain_name(n) for p in model.inputs for n in p.get_names()],
                            [plain_name(n) for p in model.outputs for n in p.get_names()], self.label)  # fmt: skip
+        try:
+            self.fit = rt_text(model, ["sshconv", "fit"])
+        except RuntimeError:  # no such runtime info: frames go in as they are
+            pass
         if self.with_input:
             model = _with_extra_outputs(model, [self.with_input], self.label)
         config = {} if self.execution is None else {"INFERENCE_PRECISION_HINT": EXECUTION_HINTS[self.execution]}
@@ -105,6 +110,7 @@ class FacesRunner:
         names = [o.name for o in session.get_outputs()]
         _check_faces_model([i.name for i in session.get_inputs()], names, self.label)
         self.execution_used = EXECUTION
+        self.fit = session.get_modelmeta().custom_metadata_map.get("sshconv.fit", "none")
 
         def run(frames: np.ndarray) -> dict[str, np.ndarray]:
             return dict(zip(names, session.run(None, {FRAME_INPUT: frames})))
@@ -121,7 +127,21 @@ class FacesRunner:
                 f"{self.label}: takes uint8 frames N x H x W x 3 (BGR, as OpenCV decodes them), got {frames.dtype} "
                 f"{list(frames.shape)}"
             )
+        if self.fit == "none":
+            self._check_unfitted(frames.shape)
         return self._run(np.ascontiguousarray(frames))
+
+    def _check_unfitted(self, shape: tuple[int, ...]) -> None:
+        """Frames that go into the network as they are must be a size it takes, within the memory budget: refused
+        here, in one line, before OpenVINO compiles for them (a 20000 x 20000 frame would take tens of GB)."""
+        from ..model.shapes import check_shape
+
+        n, h, w, _ = shape
+        try:
+            check_shape((n, 3, h, w))
+        except UsageError as exc:
+            raise InputError(f"{self.label} takes frames as they are (fit none, baked in): {exc}; or give frames to "
+                             "a faces artifact converted with a fit (native or upstream)") from None  # fmt: skip
 
     def faces(self, bgr: np.ndarray) -> np.ndarray:
         """The faces (K x 5) of one frame."""
@@ -148,13 +168,37 @@ def faces_file(path: str | Path) -> dict[str, str] | None:
     if FRAME_INPUT not in {plain_name(n) for p in model.inputs for n in p.get_names()}:
         return None
     if path.suffix.lower() == ".onnx":  # the facts are the file's metadata, which OpenVINO does not read
-        return _onnx_facts(path)
+        return _checked_facts(path, _onnx_facts(path))
     facts = {}
     for key in ("fit", "score_floor"):
         try:
             facts[key] = rt_text(model, ["sshconv", key])
         except RuntimeError:
             pass
+    return _checked_facts(path, facts)
+
+
+def _checked_facts(path: Path, facts: dict[str, str]) -> dict[str, str]:
+    """The baked-in facts as a faces artifact of sshconv writes them: a floor in [0, 1), a fit it knows; a file whose
+    metadata says otherwise (edited, or not ours) is a :class:`ModelFileError` naming the field, not a crash later."""
+    from ..detection.fitting import FACES_FITS, check_fit
+
+    def bad(key: str, what: str) -> ModelFileError:
+        return ModelFileError(f"{path}: its baked-in sshconv.{key} is {str(facts[key])[:40]!r}, not {what}; "
+                              "convert it again")  # fmt: skip
+
+    if "score_floor" in facts:
+        try:
+            floor = float(facts["score_floor"])
+        except ValueError:
+            floor = float("nan")
+        if not 0.0 <= floor < 1.0:
+            raise bad("score_floor", "a score in [0, 1)")
+    if "fit" in facts:
+        try:
+            check_fit(facts["fit"], FACES_FITS)
+        except SshconvError:  # a UsageError for a flag; here it is the file's
+            raise bad("fit", f"{', '.join(FACES_FITS)} or HxW") from None
     return facts
 
 

@@ -243,24 +243,42 @@ def _check_output_shapes(model, label: str, spec: ModelSpec) -> None:
             )
 
 
+#: The largest model files sshconv opens, judged by their size before anything is read (this network's own: an IR
+#: .xml of 1 to 3 MB, weights of about 80 MB in the .bin or .onnx). Larger ones are not this model, and would take
+#: memory in proportion: refused in one line.
+MODEL_XML_LIMIT = 64 << 20
+MODEL_WEIGHTS_LIMIT = 1 << 30
+
+
 def check_model_file(path: str | Path) -> Path:
-    """Cheap checks of an IR/ONNX path before anything is loaded; one-line errors for each problem."""
+    """Cheap checks of an IR/ONNX path before anything is loaded (its kind, its size, its first bytes); one-line
+    errors for each problem."""
+    from ..fsutil import file_kind
+
     path = Path(path)
-    if not path.exists():
+    kind = file_kind(path)
+    if kind == "missing":
         raise ModelFileError(f"{path}: no such file; pass the IR .xml (or .onnx) that `sshconv convert` wrote")
-    if not path.is_file():
-        raise ModelFileError(f"{path}: is a folder; pass the IR .xml (or .onnx) file inside it")
+    if kind != "file":
+        raise ModelFileError(f"{path}: is a {kind}, not a model file; pass the IR .xml (or .onnx) that `sshconv convert` wrote")
     suffix = path.suffix.lower()
     if suffix not in (".xml", ".onnx"):
         raise ModelFileError(f"{path}: expected an IR .xml or an .onnx file, got a {suffix or 'suffix-less'} file")
+    files = [(path, MODEL_XML_LIMIT if suffix == ".xml" else MODEL_WEIGHTS_LIMIT)]
     if suffix == ".xml":
-        head = path.read_bytes()[:512].lstrip()
+        with open(path, "rb") as f:
+            head = f.read(512).lstrip()
         if not head.startswith(b"<"):
             raise ModelFileError(f"{path}: not an XML file; pass the IR .xml that `sshconv convert` wrote")
-        if not path.with_suffix(".bin").is_file():
-            raise ModelFileError(
-                f"{path}: its weights {path.with_suffix('.bin').name} are missing; keep the .xml and .bin together"
-            )
+        weights = path.with_suffix(".bin")
+        if file_kind(weights) != "file":
+            raise ModelFileError(f"{path}: its weights {weights.name} are missing; keep the .xml and .bin together")
+        files.append((weights, MODEL_WEIGHTS_LIMIT))
+    for file, limit in files:
+        size = file.stat().st_size
+        if size > limit:
+            raise ModelFileError(f"{file}: {size:,} bytes, more than the {limit >> 20:,} MiB a model file of this network "
+                                 "can be (its own are under 100 MB); pass the file `sshconv convert` wrote")  # fmt: skip
     return path
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, IntegrityError, param
-from ..fsutil import atomic_path
+from ..fsutil import atomic_path, parse_json
 from .results import Sample
 
 GOLDEN_FORMAT = 1
@@ -61,7 +61,7 @@ def load_golden(path: str | Path) -> tuple[list[Sample], list[dict[str, np.ndarr
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-        meta = json.loads(bytes(data.pop("meta")).decode())
+        meta = parse_json(bytes(data.pop("meta")).decode())
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, UnicodeDecodeError, zlib.error) as exc:
         if _names_golden_arrays(path):  # a golden file that no longer reads: damage, not the wrong kind of file
             raise IntegrityError(

@@ -106,6 +106,40 @@ def test_a_raw_model_is_not_taken_for_a_faces_artifact(faces_dir):
             pass
 
 
+@pytest.mark.parametrize("field, value", [("score_floor", "high"), ("score_floor", "1.5"), ("fit", "../../x")])
+def test_baked_in_facts_edited_by_hand_are_one_line_naming_the_field(faces_dir, tmp_path, field, value):
+    """The faces IR's runtime info is read back by detect: a value sshconv never writes is the file's fault (exit 2)."""
+    import shutil
+
+    src = _faces_xml(faces_dir)
+    edited = tmp_path / src.name
+    text = src.read_text()
+    assert text.count(f"<{field} value=") == 1
+    edited.write_text(text.replace(f'<{field} value="{rt_text_value(text, field)}"', f'<{field} value="{value}"'))
+    shutil.copyfile(src.with_suffix(".bin"), edited.with_suffix(".bin"))
+    photo = tmp_path / "p.png"
+    from sshconv.detection.images import save_bgr
+
+    save_bgr(_photo(64, 48, 1, faces=0), photo)
+    res = run_cli("detect", "--ir", edited, photo)
+    assert_one_line_error(res, 2, str(edited), f"sshconv.{field}", value)
+
+
+@pytest.mark.parametrize("height, width, said", [(16, 900, "at least 32 pixels"), (2100, 2100, "over the budget")])
+def test_a_frame_the_network_cannot_take_as_it_is_is_refused_before_it_runs(faces_dir, tmp_path, height, width, said):
+    """The faces IRs here fit nothing (fit none): a frame goes into the network as it is, so it must be a size the
+    network takes (one stride-32 cell) and within the memory budget (two 1920x1080 frames), checked before compiling."""
+    from sshconv.detection.images import save_bgr
+
+    photo = save_bgr(np.zeros((height, width, 3), np.uint8), tmp_path / "p.png")
+    res = run_cli("detect", "--ir", _faces_xml(faces_dir), photo)
+    assert_one_line_error(res, 2, "fit none", said, "converted with a fit")
+
+
+def rt_text_value(xml: str, field: str) -> str:
+    return xml.split(f"<{field} value=\"", 1)[1].split('"', 1)[0]
+
+
 @pytest.mark.skipif(conversion_stack(), reason="OpenVINO Model API needs OpenVINO >= 2025.3: the runtime stack")
 def test_openvino_model_api_opens_the_faces_irs_and_finds_the_faces_detect_finds(faces_dir):
     """No sshconv code on Model API's side: model_info makes it a detection model, FP32 and INT8 alike."""

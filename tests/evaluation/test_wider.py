@@ -155,6 +155,51 @@ def test_a_bad_mat_file_is_one_line_exit_2(tmp_path, damage):
     assert_one_line_error(res, 2, "wider_hard_val.mat" if damage != "missing" else "eval_tools/ground_truth")
 
 
+def _mat_of_zeros(path, rows: int) -> None:
+    """A MATLAB 5 .mat whose one variable, ``face_bbx_list``, is ``rows`` x 4 zeros, compressed: a few MB on disk that
+    a reader decompressing it whole would hold as ``rows * 32`` bytes."""
+    import struct
+    import zlib
+
+    def element(kind: int, data: bytes) -> bytes:
+        return struct.pack("<II", kind, len(data)) + data + b"\0" * (-len(data) % 8)
+
+    payload = rows * 4 * 8
+    head = (element(6, struct.pack("<II", 6, 0)) + element(5, struct.pack("<ii", rows, 4)) + element(1, b"face_bbx_list")
+            + struct.pack("<II", 9, payload))  # fmt: skip
+    matrix_size = len(head) + payload
+    z = zlib.compressobj(1)
+    body = [z.compress(struct.pack("<II", 14, matrix_size) + head)]
+    zeros = bytes(1 << 24)
+    for _ in range(payload >> 24):
+        body.append(z.compress(zeros))
+    body.append(z.compress(bytes(payload & ((1 << 24) - 1))))
+    body.append(z.flush())
+    stream = b"".join(body)
+    header = b"MATLAB 5.0 MAT-file, made by a test".ljust(116, b" ") + bytes(8) + struct.pack("<H", 0x0100) + b"IM"
+    path.write_bytes(header + struct.pack("<II", 15, len(stream)) + stream)
+
+
+def test_a_mat_file_that_expands_beyond_the_budget_is_refused_before_it_is_read(tmp_path):
+    """A few MB on disk, 1 GiB of rows once decompressed: refused in one line while what the reader allocates stays
+    small (Python's and NumPy's allocations, traced)."""
+    import tracemalloc
+
+    make_photos(tmp_path / "d", count=2, seed=4)
+    mats = tmp_path / "d/eval_tools/ground_truth"
+    _mat_of_zeros(mats / "wider_face_val.mat", rows=1 << 25)
+    assert (mats / "wider_face_val.mat").stat().st_size < 8 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="wider_face_val.mat: expands to more than") as err:
+            read_truth(mats)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"the reader allocated {peak >> 20} MiB"
+    assert "\n" not in str(err.value)
+
+
 def test_upstream_scales_and_the_pyramid():
     assert upstream.scales(480, 640, "upstream") == [2.5]  # shorter side to 1200, longer 1600
     assert upstream.scales(300, 1000, "upstream") == [1.6]  # the longer side would pass 1600

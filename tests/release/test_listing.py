@@ -46,6 +46,9 @@ def _flip(path):
         ("same size, other bytes", "MODEL_CARD.md"),
         ("link", "reports/eval.json"),
         ("listed path outside", "../outside"),
+        ("listed path with a NUL", "reports/v\x00.json"),
+        ("listed path not plain", "reports/./verify.json"),
+        ("listing nested too deeply", "BUNDLE.json"),
     ],
 )
 def test_every_change_is_an_integrity_failure_naming_the_file(listed, change, named):
@@ -59,10 +62,12 @@ def test_every_change_is_an_integrity_failure_naming_the_file(listed, change, na
         (listed / named).write_text("| MParams | 9.76840 |\n")
     elif change == "link":
         (listed / named).symlink_to("/etc/hostname")
+    elif change == "listing nested too deeply":  # json raises RecursionError: still one line, exit 4
+        (listed / LISTING).write_text("[" * 200_000 + "]" * 200_000)
     else:
         doc = json.loads((listed / LISTING).read_text())
         doc["files"][named] = {"size": 1, "sha256": "0" * 64}
         (listed / LISTING).write_text(json.dumps(doc))
     with pytest.raises(IntegrityError) as err:
         check_listing(listed)
-    assert named in str(err.value) and "\n" not in str(err.value)
+    assert repr(named)[1:-1] in str(err.value) and "\n" not in str(err.value)

@@ -53,6 +53,42 @@ def test_bad_model_files_are_one_line_errors(tmp_path, make, fragment):
             pass
 
 
+def _sparse(path, size: int, head: bytes = b""):
+    with open(path, "wb") as f:  # a hole: no disk used, the size all the same
+        f.write(head)
+        f.truncate(size)
+    return path
+
+
+@pytest.mark.parametrize("case", ["pipe", "huge xml", "huge bin", "huge onnx", "bin too short"])
+def test_model_files_are_judged_by_kind_and_size_before_they_are_read(tmp_path, case):
+    """A pipe is never opened, a file of absurd size never read (it would take memory in proportion); what OpenVINO
+    refuses is said by its reason, not by where in OpenVINO's sources it failed."""
+    import os
+    import time
+
+    xml = tiny_ir(tmp_path / "ok", names=output_names())
+    said = {"pipe": "is a named pipe", "huge xml": "more than the 64 MiB", "huge bin": "more than the 1,024 MiB",
+            "huge onnx": "more than the 1,024 MiB", "bin too short": "Incorrect weights in bin file"}[case]  # fmt: skip
+    if case == "pipe":
+        os.mkfifo(tmp_path / "p.xml")
+        xml = tmp_path / "p.xml"
+    elif case == "huge xml":
+        _sparse(xml, (64 << 20) + 1, b"<?xml")
+    elif case == "huge bin":
+        _sparse(xml.with_suffix(".bin"), (1 << 30) + 1)
+    elif case == "huge onnx":
+        xml = _sparse(tmp_path / "m.onnx", (1 << 30) + 1)
+    else:
+        weights = xml.with_suffix(".bin")
+        weights.write_bytes(weights.read_bytes()[:8])
+    t0 = time.perf_counter()
+    with pytest.raises(ModelFileError, match=said) as err:
+        with OpenVINORunner(xml):
+            pass
+    assert time.perf_counter() - t0 < 5 and "Exception from" not in str(err.value) and "\n" not in str(err.value)
+
+
 def test_wrong_input_shape_and_missing_outputs_are_rejected(tmp_path):
     small = tiny_ir(tmp_path / "small", shape=(1, 3, 320, 320), names=output_names())
     with pytest.raises(
