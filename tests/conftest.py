@@ -206,6 +206,16 @@ def run_cli(*argv: str) -> CliResult:
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
+def spawn_sshconv(*argv: str) -> subprocess.Popen:
+    """Start ``python -m sshconv`` to be interrupted: SIGINT restored to its default first, as a shell that starts
+    commands in the background (``cmd &`` without job control, as some CI runners do) leaves it ignored, and Python
+    then never raises KeyboardInterrupt."""
+    import signal
+
+    return subprocess.Popen([sys.executable, "-m", "sshconv", *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+
+
 def run_sshconv(*argv: str, timeout: float = 600, **kw) -> subprocess.CompletedProcess:
     """Run ``python -m sshconv`` as a subprocess (what a user's shell does)."""
     env = {**os.environ, **kw.pop("env", {})}

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sshconv.errors import SpecError
 from sshconv.model import load_model_spec, parse_model_spec
 
-from .conftest import assert_one_line_error, conversion_stack, run_cli
+from .conftest import assert_one_line_error, conversion_stack, run_cli, spawn_sshconv
 
 # ----------------------------------------------------------------------------- model.yml fuzz
 
@@ -425,8 +425,6 @@ def _no_temporaries(folder):
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_interrupted_verify_writes_no_report_and_next_run_passes(synth_dir, converted_dir, tmp_path, signame):
     import signal
-    import subprocess
-    import sys
     import time
 
     ir = converted_dir / "ir" / "mo" / "FP32" / "ssh-mxnet.xml"
@@ -447,7 +445,7 @@ def test_interrupted_verify_writes_no_report_and_next_run_passes(synth_dir, conv
         "--html",
         str(out / "r.html"),
     ]
-    proc = subprocess.Popen([sys.executable, "-m", "sshconv", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = spawn_sshconv(*argv)
     time.sleep(6)  # inside the MXNet or OpenVINO runs
     assert proc.poll() is None, proc.stderr.read()
     _assert_interrupted(proc, getattr(signal, signame))
@@ -463,12 +461,10 @@ def test_interrupted_verify_writes_no_report_and_next_run_passes(synth_dir, conv
 def test_interrupted_convert_by_sigint_then_next_run_succeeds(synth_dir, tmp_path):
     import json
     import signal
-    import subprocess
-    import sys
 
     out = tmp_path / "converted"
     argv = ["convert", "--input-dir", str(synth_dir), "--output-dir", str(out), "--via", "mo", "--precision", "all"]
-    proc = subprocess.Popen([sys.executable, "-m", "sshconv", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = spawn_sshconv(*argv)
     _wait_for(lambda: (out / "ir").exists(), proc)
     _assert_interrupted(proc, signal.SIGINT)
     assert not (out / "manifest.json").exists()

@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from sshconv.errors import IntegrityError, LockTimeout, SourceUnreachableError
 from sshconv.locking import file_lock
 from sshconv.model import load_model_spec
 
-from ..conftest import assert_one_line_error, run_cli
+from ..conftest import assert_one_line_error, run_cli, spawn_sshconv
 from ..httpserver import MisbehavingServer
 
 pytestmark = pytest.mark.quick
@@ -254,9 +253,7 @@ def test_etag_change_between_runs_restarts(server, dirs, tmp_path):
 
 
 def _spawn_download(model: Path, out: Path, cache: Path, *extra: str) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "sshconv", "download", "--model", str(model), "--output-dir", str(out),
-           "--cache-dir", str(cache), "--json", *extra]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return spawn_sshconv("download", "--model", model, "--output-dir", out, "--cache-dir", cache, "--json", *extra)
 
 
 def test_sigkill_then_next_run_resumes_only_the_missing_bytes(server, dirs, tmp_path):

@@ -15,21 +15,21 @@ pytestmark = pytest.mark.quick
 LABEL = "ir/mo/FP32"
 
 
-def _eval(bundle, **result):
+def _eval(folder, **result):
     from sshconv.fsutil import sha256_file
 
     xml = "ir/mo/FP32/ssh-mxnet.xml"
     return {"results": {LABEL: {"map": 84.8, "wider": {"easy": 0.9, "medium": 0.8, "hard": 0.5}, **result}},
-            "engines": {LABEL: {"sha256": {xml: sha256_file(bundle / "artifacts" / xml)}}},
+            "engines": {LABEL: {"sha256": {xml: sha256_file(folder / "artifacts" / xml)}}},
             "metric": {"protocol": "omz"}, "dataset": {"photos": 3}}  # fmt: skip
 
 
-def _bench(bundle, **case):
+def _bench(folder, **case):
     from sshconv.fsutil import sha256_file
 
     xml = "ir/mo/FP32/ssh-mxnet.xml"
     return {"cases": [{"name": LABEL, "input_shape": [1, 3, 640, 640], "fps": 5.0, "execution": "f32",
-                       "files": {xml: sha256_file(bundle / "artifacts" / xml)}, **case}], "cpu": "x", "mode": "latency"}  # fmt: skip
+                       "files": {xml: sha256_file(folder / "artifacts" / xml)}, **case}], "cpu": "x", "mode": "latency"}  # fmt: skip
 
 
 CASES = {
