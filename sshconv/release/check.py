@@ -3,7 +3,9 @@
 In order, each step stopping at the first problem: the listing (no file changed, added or
 removed, no link, no path leaving the bundle: exit 4 naming the file), the signature (when a key
 or a certificate chain is given: exit 4 naming the file the signature does not cover, or saying
-another key made it), the models against the bundle's golden file at every shape it holds (raw
+another key made it), the bundle's agreement with itself (what it says it was built from, its
+artifacts against its manifest, the Model Server repository against the artifacts: exit 4 naming
+what disagrees; an unsigned bundle proves no more than this), the models against the bundle's golden file at every shape it holds (raw
 outputs and faces: exit 1 on a mismatch, as ``verify``), and the model card against the figures the
 bundle's files give (exit 4 naming the line).
 """
@@ -76,7 +78,7 @@ def check_agreement(folder: Path, listing: dict[str, Any], golden: str) -> None:
         raise disagree(f"{bad} says it was built from another manifest than {ARTIFACTS}/{MANIFEST_NAME}")
     if (made["golden"]["name"].text(), made["golden"]["sha256"].text()) != (PurePosixPath(golden).name, files[golden]):
         raise disagree(f"{bad} says it was built from another golden file than {golden}")
-    reports = {where: sha for where, sha in made.get("reports", {}).items()}
+    reports = dict(made.get("reports", {}).items())
     carried = {where for where in (EVAL_REPORT, BENCH_REPORT) if where in files}
     for where in sorted(carried | set(reports)):
         if where not in carried or reports.get(where) is None or reports[where].raw != files[where]:
