@@ -196,6 +196,11 @@ def _read_mat(path: Path, setting: str | None) -> list[MatPhoto]:
     import numpy as np
 
     fix = "pass the .mat files of WIDER FACE's eval_tools/ground_truth (or those `sshconv photos` writes)"
+    from ..fsutil import file_kind
+
+    kind = file_kind(path)
+    if kind not in ("file", "missing"):  # a pipe or a device would be waited on, or read for ever
+        raise InputError(f"ground truth {path}: is a {kind}, not a file; {fix}")
     try:
         size = path.stat().st_size
     except OSError as exc:

@@ -127,7 +127,7 @@ def test_photos_write_the_official_layout_that_eval_finds(tmp_path):
     assert find_dataset(tmp_path / "p").images == tmp_path / "p/images" and plain.mats
 
 
-@pytest.mark.parametrize("damage", ["garbage", "no_gt_list", "index_out_of_range", "missing"])
+@pytest.mark.parametrize("damage", ["garbage", "no_gt_list", "index_out_of_range", "missing", "pipe"])
 def test_a_bad_mat_file_is_one_line_exit_2(tmp_path, damage):
     make_photos(tmp_path / "d", count=2, seed=4)
     mats = tmp_path / "d/eval_tools/ground_truth"
@@ -136,6 +136,9 @@ def test_a_bad_mat_file_is_one_line_exit_2(tmp_path, damage):
         target.write_bytes(b"MATLAB 5.0 MAT-file" + os.urandom(300))
     elif damage == "missing":
         target.unlink()
+    elif damage == "pipe":  # read, it would wait for ever
+        target.unlink()
+        os.mkfifo(target)
     else:
         import scipy.io
 
@@ -152,7 +155,7 @@ def test_a_bad_mat_file_is_one_line_exit_2(tmp_path, damage):
             read_truth(mats)
     res = run_cli("eval", "--dataset", tmp_path / "d", "--onnx", tmp_path / "none.onnx", "--metric", "wider",
                   "--work-dir", tmp_path / "w")  # fmt: skip
-    assert_one_line_error(res, 2, "wider_hard_val.mat" if damage != "missing" else "eval_tools/ground_truth")
+    assert_one_line_error(res, 2, "wider_hard_val.mat" if damage not in ("missing", "pipe") else "eval_tools/ground_truth")
 
 
 def _mat_of_zeros(path, rows: int) -> None:
