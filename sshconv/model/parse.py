@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import reprlib
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -104,8 +105,13 @@ class _Field:
 def _show(value: Any) -> str:
     if isinstance(value, str):  # JSON quoting escapes newlines: messages stay one line
         return json.dumps(value if len(value) <= 80 else value[:77] + "...", ensure_ascii=False)
-    text = repr(value)
+    text = _SHORT_REPR.repr(value)  # bounded: a YAML alias bomb's repr would walk billions of elements
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+_SHORT_REPR = reprlib.Repr()  # its limits as attributes: Python 3.10 and 3.11 take no arguments
+_SHORT_REPR.maxlevel, _SHORT_REPR.maxlist, _SHORT_REPR.maxtuple, _SHORT_REPR.maxdict = 3, 4, 4, 4
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = 60
 
 
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")

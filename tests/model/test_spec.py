@@ -236,3 +236,19 @@ def test_model_optimizer_arguments_that_describe_the_model_pass():
     ]
     spec = parse_model_spec(doc(model_optimizer_args=allowed), Path("model.yml"))
     assert spec.model_optimizer_args == tuple(allowed)
+
+
+def test_a_yaml_alias_bomb_is_refused_at_once(tmp_path):
+    """Nine levels of aliases, each repeating the one below nine times (9**9 strings if walked): the typed parser
+    stops at the first element that is not what the field takes, without walking the rest."""
+    import time
+
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "model.yml"
+    path.write_text("\n".join([*lines, "files: *a8", "model_optimizer_args: *a8", ""]))
+    t0 = time.perf_counter()
+    res = run_cli("info", "--model", path)
+    assert time.perf_counter() - t0 < 5
+    assert_one_line_error(res, 2, str(path))
+    assert len(res.err) < 1000
