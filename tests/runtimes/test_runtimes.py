@@ -70,7 +70,7 @@ def test_model_files_are_judged_by_kind_and_size_before_they_are_read(tmp_path, 
     xml = tiny_ir(tmp_path / "ok", names=output_names())
     said = {"pipe": "is a named pipe", "huge xml": "more than the 64 MiB", "huge bin": "more than the 1,024 MiB",
             "huge onnx": "more than the 1,024 MiB", "bin too short": "Incorrect weights in bin file",
-            "entity expansion": "has 0 inputs"}[case]  # fmt: skip
+            "entity expansion": "has 0 inputs|Unable to read the model"}[case]  # fmt: skip
     if case == "pipe":
         os.mkfifo(tmp_path / "p.xml")
         xml = tmp_path / "p.xml"
@@ -80,7 +80,7 @@ def test_model_files_are_judged_by_kind_and_size_before_they_are_read(tmp_path, 
         _sparse(xml.with_suffix(".bin"), (1 << 30) + 1)
     elif case == "huge onnx":
         xml = _sparse(tmp_path / "m.onnx", (1 << 30) + 1)
-    elif case == "entity expansion":  # a billion laughs in the .xml: OpenVINO's XML reader does not expand entities
+    elif case == "entity expansion":  # a billion laughs in the .xml: never expanded (OpenVINO 2023.3 refuses the DTD)
         laughs = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
         xml.write_text(f'<?xml version="1.0"?><!DOCTYPE n [<!ENTITY l0 "lol">{laughs}]><net name="&l9;" version="11">'
                        "<layers></layers><edges></edges></net>")  # fmt: skip
