@@ -30,9 +30,9 @@ EXIT_TERMINATED = 128 + signal.SIGTERM  # 143
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_MISMATCH: "verification mismatch: the converted model does not match the original",
-    EXIT_USAGE: "bad usage or bad input (flags, model.yml, checkpoint, model or image files)",
+    EXIT_USAGE: "bad usage or bad input (flags, model.yml, checkpoint, model, image, key or report files, budgets)",
     EXIT_UNREACHABLE: "no source reachable: every URL and mirror failed, or offline with a cold cache",
-    EXIT_INTEGRITY: "integrity failure: checksum or size mismatch, unsafe archive, a damaged golden file, manifest or ledger",
+    EXIT_INTEGRITY: "integrity failure: checksum or size mismatch, unsafe archive, damaged golden file, manifest, ledger or bundle",
     EXIT_WORKER: "a worker process or Ray actor died (out of memory, or killed); finished work is kept: run again to go on",
     EXIT_INTERNAL: "internal error: a bug in sshconv (report it with the -v output)",
     EXIT_INTERRUPTED: "interrupted by SIGINT; nothing half-written is left, run the command again",
