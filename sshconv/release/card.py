@@ -60,7 +60,7 @@ def _shape(field: Field) -> tuple:
 def _report(bundle: Path, name: str, error: type[SshconvError]) -> Field:
     fix = "ask for the bundle again" if error is IntegrityError else "give the report as sshconv wrote it"
     path = bundle / name
-    return Field(read_json(path, error, fix), Path(name) if error is IntegrityError else path, error, fix)
+    return Field(read_json(path, error, fix), path, error, fix)
 
 
 def report_facts(report: Field, where: str) -> dict[str, Any]:
