@@ -39,7 +39,7 @@ def check_signing(key: Path, cert: Path | None = None, chain: Sequence[Path] = (
     private = load_pem(key, "sign_key", "private")
     if cert is not None:
         (leaf, *_) = load_pem(cert, "sign_cert", "certificates")
-        if leaf.public_key().public_bytes(*_SPKI) != private.public_key().public_bytes(*_SPKI):
+        if _numbers(leaf.public_key()) != _numbers(private.public_key()):
             raise InputError(f"{param('sign_cert')} {cert}: certifies another key than {param('sign_key')} {key}; "
                              "give the certificate issued for this key")  # fmt: skip
     for c in chain:
@@ -47,7 +47,9 @@ def check_signing(key: Path, cert: Path | None = None, chain: Sequence[Path] = (
     return ms
 
 
-_SPKI: tuple = ()  # (Encoding.PEM, PublicFormat.SubjectPublicKeyInfo), set on first use: cryptography loads lazily
+def _numbers(public_key):
+    """A public key's numbers, to compare keys (``None`` for a kind that has none)."""
+    return public_key.public_numbers() if hasattr(public_key, "public_numbers") else None
 
 
 def load_pem(path: Path, what: str, kind: str):
@@ -59,8 +61,6 @@ def load_pem(path: Path, what: str, kind: str):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    global _SPKI
-    _SPKI = (serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     path = Path(path)
     wanted = {"private": "an elliptic-curve private key", "public": "an elliptic-curve public key",
               "certificates": "X.509 certificates"}[kind]  # fmt: skip

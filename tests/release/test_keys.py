@@ -2,7 +2,7 @@
 
 Quick tier, both stacks (the ``sign`` extra is in both): the keys are made here with ``cryptography``; the bundle
 being built never gets as far as reading its conversion folder, and the bundle being checked is the hand-made one
-of test_agreement with a signature file beside it.
+of this folder's conftest.py with a signature file beside it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import os
 import pytest
 
 from ..conftest import assert_one_line_error, run_cli
-from .test_agreement import bundle  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.quick
 
@@ -78,13 +77,13 @@ def test_a_certificate_of_another_key_is_refused(keys, tmp_path):
 
 @pytest.mark.parametrize("key, said", [("ec.pem", "holds a PEM private key"), ("rsa.pub", "an RSA key"),
                                        ("text.pem", "not a PEM file"), ("pipe.pem", "not a regular file")])  # fmt: skip
-def test_a_wrong_public_key_is_bad_input_not_a_failed_signature(keys, bundle, key, said):  # noqa: F811
+def test_a_wrong_public_key_is_bad_input_not_a_failed_signature(keys, bundle, key, said):
     (bundle / "model.sig").write_text("{}")
     res = run_cli("verify", "--bundle", bundle, "--public-key", keys / key)
     assert_one_line_error(res, 2, "--public-key", key, said)
 
 
-def test_a_wrong_certificate_chain_is_bad_input(keys, bundle):  # noqa: F811
+def test_a_wrong_certificate_chain_is_bad_input(keys, bundle):
     (bundle / "model.sig").write_text("{}")
     res = run_cli("verify", "--bundle", bundle, "--cert-chain", keys / "ec.pem")
     assert_one_line_error(res, 2, "--cert-chain", "not X.509 certificates")

@@ -1,5 +1,5 @@
 """Reports handed to ``sshconv bundle`` are input: a hand-edited one is one line naming the file and the field, exit 2,
-before minutes of verification (quick tier, both stacks: the conversion folder is test_agreement's hand-made one)."""
+before minutes of verification (quick tier, both stacks: the conversion folder is conftest.py's hand-made bundle's)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import pytest
 
 from ..conftest import assert_one_line_error, run_cli
-from .test_agreement import bundle  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.quick
 
@@ -46,7 +45,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_a_hand_edited_report_is_refused_naming_the_field(bundle, tmp_path, case):  # noqa: F811
+def test_a_hand_edited_report_is_refused_naming_the_field(bundle, tmp_path, case):
     kind, make, said = CASES[case]
     report = tmp_path / f"{kind}.json"
     report.write_text(json.dumps(make(bundle)) if make else "[" * 100_000 + "]" * 100_000)
@@ -57,7 +56,7 @@ def test_a_hand_edited_report_is_refused_naming_the_field(bundle, tmp_path, case
     assert not out.exists()
 
 
-def test_the_reports_as_written_pass_these_checks(bundle):  # noqa: F811
+def test_the_reports_as_written_pass_these_checks(bundle):
     """The same checks on the reports as sshconv writes them: the cases above differ from these in one field each."""
     from sshconv.conversion.manifest import read_manifest
     from sshconv.release.bundle import _check_report
