@@ -10,18 +10,23 @@ in one process, every engine at its best configuration (OpenVINO with every core
 pinned; MXNet with OMP_NUM_THREADS = cores). The pyramid runs on the first ``--pyramid-photos``
 photos only (it costs about 12 times a 640x640 photo). Prints the CPU, then one line per
 protocol and engine: seconds per photo (inference and the protocol's decoding), the mAP (OMZ's
-accuracy checker) and the three official APs.
+accuracy checker) and the three official APs; then what a run on all of WIDER FACE val costs at
+that pace: hours on one such machine, and how many such machines (``eval --ray``, one worker each)
+bring it under an hour.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Photos in WIDER FACE val (eval_tools' wider_face_val.mat).
+WIDER_VAL_PHOTOS = 3226
 sys.path.insert(0, str(ROOT))
 
 
@@ -45,7 +50,8 @@ def main() -> None:
 
     spec = load_model_spec(None)
     print(f"CPU: {cpu_name()} ({available_cores()} cores; {cpu_flags()})")
-    print(f"{'protocol':<17} {'engine':<12} {'photos':>6} {'s/photo':>8} {'mAP %':>7} {'Easy':>7} {'Medium':>7} {'Hard':>7}")
+    print(f"{'protocol':<17} {'engine':<12} {'photos':>6} {'s/photo':>8} {'mAP %':>7} {'Easy':>7} {'Medium':>7} {'Hard':>7} "
+          f"{'val h':>6} {'<1 h':>5}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="sshconv-protocols-") as tmp:
         tmp = Path(tmp)
         data = tmp / "photos"
@@ -61,9 +67,11 @@ def main() -> None:
                               irs=[*irs, *onnx], work_dir=tmp / f"w-{protocol}", protocol=protocol, metric="both")  # fmt: skip
             for label, r in result.results.items():
                 name = labels.get(label.removeprefix("ir:"), label)
-                w = r.wider
-                print(f"{protocol:<17} {name:<12} {r.photos:6d} {r.seconds / max(r.photos, 1):8.2f} {r.ap.map_percent:7.2f} "
-                      + " ".join(f"{w[s].ap:7.4f}" for s in ("easy", "medium", "hard")))  # fmt: skip
+                w, per_photo = r.wider, r.seconds / max(r.photos, 1)
+                hours = per_photo * WIDER_VAL_PHOTOS / 3600
+                print(f"{protocol:<17} {name:<12} {r.photos:6d} {per_photo:8.2f} {r.ap.map_percent:7.2f} "
+                      + " ".join(f"{w[s].ap:7.4f}" for s in ("easy", "medium", "hard"))
+                      + f" {hours:6.2f} {math.ceil(hours):5d}")  # fmt: skip
 
 
 def _subset(data: Path, out: Path, count: int) -> None:

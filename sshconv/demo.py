@@ -167,10 +167,11 @@ def _quantized_is_valid(manifest) -> bool:
     )
 
 
-def _verification_key(artifacts_dir: Path, samples: int, self_test: bool) -> dict[str, Any]:
+def _verification_key(artifacts_dir: Path, samples: int, self_test: bool, photos: int | None) -> dict[str, Any]:
     from .conversion.manifest import MANIFEST_NAME
 
-    return {"manifest_sha256": sha256_file(artifacts_dir / MANIFEST_NAME), "samples": samples, "self_test": self_test}
+    key = {"manifest_sha256": sha256_file(artifacts_dir / MANIFEST_NAME), "samples": samples, "self_test": self_test}
+    return key if photos is None else {**key, "photos": photos}  # the default's stamps stay valid
 
 
 def _verified_stamp(workdir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -193,6 +194,7 @@ def run_demo(
     self_test: bool = False,
     eval_photos: int = DEMO_EVAL_PHOTOS,
     fail_fast: bool = False,
+    photos: int | None = None,
     on_event: EventHandler | None = None,
 ) -> DemoResult:
     """Run synth -> download -> convert -> quantize -> verify (+ HTML report) -> bench in ``workdir``, offline.
@@ -200,7 +202,8 @@ def run_demo(
     ``samples`` random images are verified besides the three patterns; ``bench_seconds``
     is the timed budget per engine (``0`` skips the benchmark); ``self_test`` adds the
     verifier's negative controls; ``fail_fast`` stops the verification at the first model that
-    fails; ``eval_photos`` generated photos are evaluated (``0`` skips it). ``on_event``
+    fails; ``photos`` generated photos with faces are verified on (``None``: verify's default, 8 with an INT8 IR);
+    ``eval_photos`` generated photos are evaluated (``0`` skips it). ``on_event``
     receives the demo's own events (stage ``demo``, one ``progress`` per step) and every
     step's events, unchanged.
     A verification mismatch is not an exception: ``result.passed`` is False.
@@ -220,6 +223,8 @@ def run_demo(
         raise UsageError(f"demo: {param('eval_photos')} must be >= 0, got {eval_photos}")
     if bench_seconds < 0:
         raise UsageError(f"demo: {param('bench_seconds')} must be >= 0, got {bench_seconds}")
+    if photos is not None and photos < 0:
+        raise UsageError(f"demo: {param('photos')} must be >= 0, got {photos}")
     work = ensure_dir(Path(workdir), "demo work folder")
     res = DemoResult(work)
     emit = Emitter("demo", on_event)
@@ -296,7 +301,7 @@ def run_demo(
     # 6. verify every artifact, with the HTML report and the golden file
     t0 = time.perf_counter()
     res.report, res.verify_json, res.golden = work / "report.html", work / "verify.json", work / "golden.npz"
-    key = _verification_key(converted, samples, self_test)
+    key = _verification_key(converted, samples, self_test, photos)
     stamp = _verified_stamp(work, key)
     verified = None  # this run's verification, when it made one
     if stamp is not None:
@@ -304,7 +309,7 @@ def run_demo(
         step(6, "verify", "reused", t0, res.verdict)
     else:
         (work / STAMP).unlink(missing_ok=True)
-        options = VerifyOptions(samples=samples, self_test=self_test, fail_fast=fail_fast)
+        options = VerifyOptions(samples=samples, self_test=self_test, fail_fast=fail_fast, photos=photos)
         result = verify(
             spec, input_dir=checkpoint, artifacts=converted, options=options, json_report=res.verify_json,
             save_golden_to=res.golden, on_event=on_event,
@@ -373,17 +378,16 @@ def _faces_cover(manifest) -> bool:
 
 
 def _demo_bundle(spec, work: Path, converted: Path, res: DemoResult, verified, on_event):
-    """The bundle step: a key pair in ``W/signing`` (once); the bundle made again unless the one there holds exactly
-    these models and golden file and is intact (its reports are then those of the run that made it: an evaluation
-    resumed from its ledger gives the same numbers), from this run's verification ``verified`` when it made one; then
-    its files, signature and card checked as its receiver checks them first. Returns ``(bundle, public key, status,
-    detail)``."""
+    """The bundle step: a key pair in ``W/signing`` (once); the bundle made again unless the one there is made alike
+    (:func:`~sshconv.release.bundle.made_alike`) and intact, from this run's verification ``verified`` when it made
+    one; then its files, signature and card checked as its receiver checks them first. Returns ``(bundle, public key,
+    status, detail)``."""
     import shutil
 
     from .conversion.manifest import read_manifest
     from .errors import SshconvError
     from .release import build_bundle, check_bundle_files
-    from .release.bundle import built_from, report_fits
+    from .release.bundle import built_from, made_alike, report_fits
     from .release.card import check_card
     from .release.layout import BENCH_REPORT, EVAL_REPORT, LISTING, MODELS
     from .release.signing import make_key_pair
@@ -401,8 +405,7 @@ def _demo_bundle(spec, work: Path, converted: Path, res: DemoResult, verified, o
     out = work / "bundle"
     try:
         listing = read_json_file(out / LISTING)
-        made_of = {k: v for k, v in built_from(manifest, res.golden, {}).items() if k != "reports"}
-        same = {k: v for k, v in listing.get("built_from", {}).items() if k != "reports"} == made_of
+        same = made_alike(listing.get("built_from"), built_from(manifest, res.golden, reports))
         checked = check_bundle_files(out, public) if same else None
     except (OSError, ValueError, SshconvError):
         checked = None

@@ -33,7 +33,7 @@ EXIT_CODES = {
     EXIT_USAGE: "bad usage or bad input (flags, model.yml, checkpoint, model, image, key or report files, budgets)",
     EXIT_UNREACHABLE: "no source reachable: every URL and mirror failed, or offline with a cold cache",
     EXIT_INTEGRITY: "integrity failure: checksum or size mismatch, unsafe archive, damaged golden file, manifest, ledger or bundle",
-    EXIT_WORKER: "a worker process or Ray actor died (out of memory, or killed); finished work is kept: run again to go on",
+    EXIT_WORKER: "a worker process died (out of memory, or killed), or a Ray cluster lost its head or every worker; finished work is kept: run again to go on",
     EXIT_INTERNAL: "internal error: a bug in sshconv (report it with the -v output)",
     EXIT_INTERRUPTED: "interrupted by SIGINT; nothing half-written is left, run the command again",
     EXIT_TERMINATED: "terminated by SIGTERM; nothing half-written is left, run the command again",

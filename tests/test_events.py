@@ -100,12 +100,15 @@ def test_plain_lines_where_stderr_is_not_a_terminal():
     emit.progress(7, 100, "photo", item="b.jpg")
     emit.progress(8, 100, "photo", item="c.jpg")  # within the next interval: not written
     now[0] = 2 * LINE_INTERVAL + 5
-    emit.progress(9, 100, "photo", item="d.jpg")
+    emit.progress(9, 100, "photo", item="d.jpg", per_second=0.25, seconds_left=364.0)  # eval's pace, when it has one
+    now[0] = 3 * LINE_INTERVAL + 5
+    emit.progress(10, 100, "photo", item="e.jpg", per_second=0.2, seconds_left=4 * 3600 + 300.0)
     emit("done")
     assert out.getvalue().splitlines() == [
         f"eval: 7/100 photo: b.jpg ({LINE_INTERVAL + 1:.0f} s)",
-        f"eval: 9/100 photo: d.jpg ({2 * LINE_INTERVAL + 5:.0f} s)",
-        f"eval: done ({2 * LINE_INTERVAL + 5:.0f} s)",
+        f"eval: 9/100 photo: d.jpg ({2 * LINE_INTERVAL + 5:.0f} s, 0.25 photo/s, 6 min left)",
+        f"eval: 10/100 photo: e.jpg ({3 * LINE_INTERVAL + 5:.0f} s, 0.2 photo/s, 4 h 05 min left)",
+        f"eval: done ({3 * LINE_INTERVAL + 5:.0f} s)",
     ]
     quiet = io.StringIO()
     short = Emitter("convert", ProgressRenderer("lines", quiet, clock=lambda: 0.0), interval=0)

@@ -12,6 +12,7 @@ from .common import (
     add_json,
     add_model,
     add_onnx,
+    add_photos,
     add_progress,
     add_runtime,
     add_shapes,
@@ -173,7 +174,7 @@ def cmd_demo(args) -> int:
 
     res = run_with_progress(
         args, run_demo, args.workdir, samples=args.samples, bench_seconds=args.bench_seconds, self_test=args.self_test,
-        eval_photos=args.eval_photos, fail_fast=args.fail_fast,
+        eval_photos=args.eval_photos, fail_fast=args.fail_fast, photos=args.photos,
     )  # fmt: skip
     if args.json:
         print_json(res.to_dict())
@@ -208,6 +209,7 @@ def cmd_demo(args) -> int:
 
 def add_demo(sub) -> None:
     from ..demo import DEFAULT_WORKDIR, DEMO_BENCH_SECONDS, DEMO_EVAL_PHOTOS, DEMO_SAMPLES
+    from ..model.spec import VERIFY_PHOTOS, VERIFY_PHOTOS_QUANTIZED
 
     p = command(
         sub, "demo", "The whole pipeline offline: synth, download --from-file, convert (both routes), quantize (INT8), "
@@ -239,6 +241,7 @@ def add_demo(sub) -> None:
         "--eval-photos", metavar="N", type=int, default=DEMO_EVAL_PHOTOS,
         help=f"generated photos the evaluation runs on; 0 skips it (default {DEMO_EVAL_PHOTOS})",
     )  # fmt: skip
+    add_photos(p, f"default {VERIFY_PHOTOS}; {VERIFY_PHOTOS_QUANTIZED} when an INT8 IR is checked")
     p.add_argument("--self-test", action="store_true", help="also run the verifier's negative controls (slower)")
     add_fail_fast(p)
     add_progress(p)

@@ -35,6 +35,7 @@ def cmd_eval(args) -> int:
         args, evaluate, spec, args.dataset, input_dir=args.input_dir, artifacts=args.artifacts,
         irs=[*args.ir, *args.onnx], work_dir=args.work_dir, resume=args.resume, jobs=args.jobs, ray=args.ray,
         json_report=json_file, protocol=args.protocol, metric=args.metric, submission_dir=args.submission_dir,
+        worker_wait=args.worker_wait,
     )  # fmt: skip
     html = None
     if args.html is not None:
@@ -86,7 +87,7 @@ def print_eval(result) -> None:
 
 
 def add_eval(sub) -> None:
-    from ..evaluation import DEFAULT_METRIC, DEFAULT_PROTOCOL, DEFAULT_WORK_DIR, METRICS, PROTOCOLS
+    from ..evaluation import DEFAULT_METRIC, DEFAULT_PROTOCOL, DEFAULT_WORK_DIR, METRICS, PROTOCOLS, WORKER_WAIT
 
     p = command(
         sub, "eval", "The card's WIDER FACE mAP (as OMZ's accuracy checker computes it) and/or the official WIDER FACE "
@@ -127,5 +128,8 @@ def add_eval(sub) -> None:
     p.add_argument("--jobs", metavar="N", type=int,
                    help="worker processes here (default 1), or with --ray the cluster's workers (default one per node)")  # fmt: skip
     p.add_argument("--ray", metavar="ADDRESS", help="run the workers on this Ray cluster (host:port; the ray extra)")
+    p.add_argument("--worker-wait", metavar="S", type=float,
+                   help=f"with --ray: seconds the run may have no worker (lost with their nodes, none started again) before "
+                        f"it stops, keeping its photos (default {WORKER_WAIT:g})")  # fmt: skip
     add_progress(p)
     p.add_argument("--print-json", action="store_true", help="deprecated: the same as --json")

@@ -28,6 +28,15 @@ def default_mode(stream: TextIO | None = None) -> str:
     return "bar" if stream.isatty() else "lines"
 
 
+def _duration(seconds: float) -> str:
+    """``42 s``, ``7 min``, ``3 h 05 min``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} min"
+
+
 class ProgressRenderer:
     """Call it with each event; :meth:`close` when the command ends (also on errors)."""
 
@@ -55,7 +64,8 @@ class ProgressRenderer:
             total = f"/{event['total']}" if event.get("total") is not None else ""
             item = f": {event['item']}" if event.get("item") and event.get("unit") != "B" else ""
             unit = event.get("unit") or "steps"
-            print(f"{stage}: {event.get('done', 0)}{total} {unit}{item} ({now - state[0]:.0f} s)", file=self.stream, flush=True)
+            pace = f", {event['per_second']:.3g} {unit}/s, {_duration(event['seconds_left'])} left" if "per_second" in event else ""
+            print(f"{stage}: {event.get('done', 0)}{total} {unit}{item} ({now - state[0]:.0f} s{pace})", file=self.stream, flush=True)
             state[1], state[2] = now, state[2] + 1
         elif kind == "done":  # retries and errors are not repeated here: the command's last line says what failed
             if state[2]:

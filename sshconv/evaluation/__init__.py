@@ -7,7 +7,7 @@ WIDER FACE Easy/Medium/Hard.
 * :mod:`.wider_ap`: WIDER FACE's official Easy/Medium/Hard evaluation; :mod:`.submission`: its files;
 * :mod:`.engines`: what is evaluated (MXNet, IRs, ONNX), with the hashes of their files;
 * :mod:`.worker`: one worker, every engine loaded once, one photo at a time;
-* :mod:`.pool`: workers in this process, in processes, or on a Ray cluster;
+* :mod:`.pool`: workers in this process, in processes, or on a Ray cluster (:mod:`.cluster`);
 * :mod:`.ledger`: every photo's results on disk as they come (resumable);
 * :mod:`.core`: :func:`evaluate`; :mod:`.report`: the HTML page.
 
@@ -22,9 +22,11 @@ PROTOCOLS = ("omz", "upstream", "upstream-pyramid")
 DEFAULT_PROTOCOL = "omz"
 METRICS = ("omz-map", "wider", "both")
 DEFAULT_METRIC = "omz-map"
+#: On a Ray cluster, seconds a run may have no worker able to run photos before it ends (exit 5; :mod:`.cluster`).
+WORKER_WAIT = 120.0
 
-__all__ = ["DEFAULT_METRIC", "DEFAULT_PROTOCOL", "DEFAULT_WORK_DIR", "METRICS", "PROTOCOLS", "EvalResult", "evaluate",
-           "find_dataset"]
+__all__ = ["DEFAULT_METRIC", "DEFAULT_PROTOCOL", "DEFAULT_WORK_DIR", "METRICS", "PROTOCOLS", "WORKER_WAIT", "EvalResult",
+           "evaluate", "find_dataset"]
 
 
 def __getattr__(name: str):

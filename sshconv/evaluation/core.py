@@ -162,12 +162,18 @@ def evaluate(
     irs: Sequence[str | Path] = (), work_dir: str | Path | None = None, resume: bool = False, jobs: int | None = None,
     ray: str | None = None, json_report: str | Path | None = None, on_event: EventHandler | None = None,
     protocol: str = DEFAULT_PROTOCOL, metric: str = DEFAULT_METRIC, submission_dir: str | Path | None = None,
+    worker_wait: float | None = None,
 ) -> EvalResult:  # fmt: skip
     """Evaluate every engine on ``dataset``; see the module's docstring. ``jobs``: worker processes (or Ray actors).
 
     ``protocol``: one of :data:`~sshconv.evaluation.PROTOCOLS` (:mod:`.upstream`); ``metric``: ``omz-map``, ``wider``
     or ``both``;
-    ``submission_dir``: where each engine's WIDER submission files go (``<engine>/<event>/<photo>.txt``).
+    ``submission_dir``: where each engine's WIDER submission files go (``<engine>/<event>/<photo>.txt``);
+    ``worker_wait``: on a Ray cluster, the seconds a run may have no worker able to run photos (workers lost, none
+    started again) before it ends with exit 5 (:data:`~.cluster.WORKER_WAIT` by default).
+
+    Progress events (stage ``eval``, unit ``image``) carry ``per_second`` (this run's photos a second) and
+    ``seconds_left`` at that pace, from the second photo on; a worker lost or a node that joined is a ``retry`` event.
 
     ``work_dir`` holds one folder a run (:func:`~.ledger.run_folder`): the same run continues, another starts its own;
     ``resume`` asks for an earlier run, and a changed model or dataset is refused, naming what changed.
@@ -176,6 +182,8 @@ def evaluate(
 
     if jobs is not None and jobs < 1:
         raise UsageError(f"eval: {param('jobs')} {jobs}: expected 1 or more workers")
+    if worker_wait is not None and not worker_wait > 0:
+        raise UsageError(f"eval: {param('worker_wait')} {worker_wait}: expected a number of seconds > 0")
     if protocol not in PROTOCOLS:
         raise UsageError(f"eval: {param('protocol')} {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
     if metric not in METRICS:
@@ -212,10 +220,12 @@ def evaluate(
         from .pool import run_photos
 
         workers: dict[str, Any] = {}  # filled by the pool: what ran the photos
-        for result in run_photos(_tasks(ds, ledger.done(), hashes), engines, spec, jobs, ray, workers=workers, method=method):
+        results = run_photos(_tasks(ds, ledger.done(), hashes), engines, spec, jobs, ray, workers=workers, method=method,
+                             worker_wait=worker_wait, notify=lambda text: emit("retry", item=str(ds.folder), reason=text))  # fmt: skip
+        for result in results:
             ledger.add(result, hashes.pop(result["index"]))
             done += 1
-            emit.progress(done, total, unit="image", item=str(ds.folder))
+            emit.progress(done, total, unit="image", item=str(ds.folder), **_pace(done - held, total - done, started))
         wall = time.perf_counter() - started
         emit("done", item=str(ds.folder), done=done, total=total)
         result = _summarise(ledger, ds, engines, held, wall, workers, truth, metric != "wider")
@@ -237,6 +247,14 @@ def evaluate(
 
             atomic_write_text(Path(json_report), json.dumps(result.to_dict(), indent=2) + "\n")
     return result
+
+
+def _pace(finished: int, left: int, started: float) -> dict[str, float]:
+    """Photos a second in this run so far, and the seconds the photos left take at that pace (none before two)."""
+    if finished < 2:
+        return {}
+    rate = finished / max(time.perf_counter() - started, 1e-9)
+    return {"per_second": round(rate, 4), "seconds_left": round(left / rate, 1)}
 
 
 def _wider_truth(ds: Dataset):

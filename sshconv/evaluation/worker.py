@@ -25,6 +25,8 @@ from ..engines import REFERENCE, Engine, open_runner
 from . import omz, omz_map, upstream
 from .submission import submission_lines
 
+#: Photos in flight per worker (a process or a Ray actor): one running, one waiting, so no worker idles between photos.
+IN_FLIGHT = 2
 #: Boxes at or above this score are the "faces" of a photo for parity and pictures.
 FACE_THRESHOLD = SCORE_THRESHOLD
 #: A face is missed (or extra) only when it is clearly above the threshold on one side, by

@@ -168,6 +168,16 @@ def built_from(manifest, golden: Path, reports: dict[str, str | Path | None]) ->
             "reports": {where: sha256_file(path) for where, path in sorted(reports.items()) if path is not None}}  # fmt: skip
 
 
+def made_alike(recorded: Any, now: dict[str, Any]) -> bool:
+    """A bundle's recorded :func:`built_from` is ``now``: the same models and golden file, and reports of the same
+    kinds (by kind, not by hash: an evaluation resumed from its ledger rewrites its report with the same numbers and
+    this run's timings)."""
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("reports"), dict):
+        return False
+    rest = {k: v for k, v in recorded.items() if k != "reports"}
+    return rest == {k: v for k, v in now.items() if k != "reports"} and sorted(recorded["reports"]) == sorted(now["reports"])
+
+
 def report_fits(path: Path, manifest, where: str) -> bool:
     """The report at ``path`` (``EVAL_REPORT`` or ``BENCH_REPORT``) measured this conversion's files."""
     try:
