@@ -14,9 +14,12 @@ What a cluster of preemptible machines does to a run, and what this module does 
   meets (out of memory on a huge photo) ends the run instead of the cluster;
 * a node joins: when ``jobs`` was not given (one actor per node), an actor is started on it and
   takes photos as soon as its engines are loaded;
-* no actor is left and none can start (no room anywhere) for ``wait`` seconds, or the head stops
-  answering for :data:`HEAD_GRACE` seconds: :class:`~sshconv.errors.WorkerDied` (exit 5), every
-  finished photo kept in the ledger; the same command continues the run.
+* the head stops answering: the actors left go on (the head is needed only to start new ones);
+  when no result has come for :data:`HEAD_GRACE` seconds while it is silent, the run ends;
+* no actor is left and none can start (no room anywhere) for ``wait`` seconds: the run ends.
+
+A run that ends raises :class:`~sshconv.errors.WorkerDied` (exit 5), every finished photo kept in
+the ledger; the same command continues the run.
 
 Whichever worker finished a photo, and however often it ran, its result is given once. Ray's own
 retries are not used: they would re-run a photo on an actor that Ray restarts in place, which
@@ -40,7 +43,7 @@ from .worker import IN_FLIGHT, Worker
 
 #: Times a photo may be started before its losses end the run.
 MAX_ATTEMPTS = 3
-#: Seconds the head may stop answering before the run ends (exit 5).
+#: Seconds without a result while the head does not answer before the run ends (exit 5).
 HEAD_GRACE = 10.0
 #: Seconds between looks at the head while no result comes, and at most between looks at it and at the nodes.
 POLL = 1.0
@@ -280,7 +283,7 @@ def on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict, 
         attempts: dict[int, int] = {}
         given: set[int] = set()
         it, exhausted = iter(tasks), False
-        idle_since = looked = nodes_looked = time.monotonic()
+        idle_since = looked = nodes_looked = last_result = time.monotonic()
         head_missing: float | None = None
         while True:
             while (actor := fleet.free()) is not None and (queue or not exhausted):
@@ -298,21 +301,21 @@ def on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict, 
                 idle_since = now
             if not ready or now - looked >= LOOK_EVERY:  # the cluster looked at: each quiet second, or every few
                 looked = now
-                if not _head_answers(address):
+                if _head_answers(address):
+                    head_missing = None
+                    if now - nodes_looked >= LOOK_EVERY:
+                        nodes_looked, before = now, fleet.joined
+                        fleet.look_for_nodes()
+                        if fleet.joined > before and notify:
+                            notify(f"{fleet.joined - before} node(s) joined the cluster")
+                else:  # the actors left may go on without it (it only starts new ones): the end is when nothing comes
                     head_missing = head_missing or now
-                    if now - head_missing >= HEAD_GRACE:
+                    if not ready and now - max(head_missing, last_result) >= HEAD_GRACE:
                         head_lost = True
                         raise WorkerDied(
-                            f"eval: the Ray head at {address} stopped answering (its machine lost, or it "
-                            f"was stopped); {KEPT}: start the cluster again and run the same command"
+                            f"eval: the Ray head at {address} stopped answering (its machine lost, or it was stopped) "
+                            f"and no worker left has a result; {KEPT}: start the cluster again and run the same command"
                         )
-                    continue
-                head_missing = None
-                if now - nodes_looked >= LOOK_EVERY:
-                    nodes_looked, before = now, fleet.joined
-                    fleet.look_for_nodes()
-                    if fleet.joined > before and notify:
-                        notify(f"{fleet.joined - before} node(s) joined the cluster")
             if not ready:
                 if not fleet.holds and now - idle_since >= wait:
                     raise WorkerDied(
@@ -363,6 +366,7 @@ def on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict, 
                         notify(f"a Ray worker was lost ({type(exc).__name__}); {len(again)} photo(s) given to the others")
                     continue
                 node = fleet.node.get(actor, "?")
+                last_result = now
                 if result["index"] not in given:
                     given.add(result["index"])
                     fleet.photos_by_node[node] = fleet.photos_by_node.get(node, 0) + 1

@@ -5,7 +5,8 @@ On the conversion stack MXNet is evaluated beside the IR (mAP parity, accuracy_c
 the conversion stack made are evaluated alone. The ways of running one evaluation (resumed, in worker processes, on
 Ray, upstream's protocol and its pyramid) run once, on the runtime stack (``neutral``): they are one code path whatever
 the engine (MXNet in worker processes: README's Python example, tests/test_readme.py; MXNet at frame sizes other than
-640x640: the ``verify_shapes`` fixture, tests/verification/test_shapes.py).
+640x640: the ``verify_shapes`` fixture, tests/verification/test_shapes.py). A real Ray cluster, the same numbers through
+lost workers, nodes and head: tests/evaluation/test_cluster.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +27,8 @@ from sshconv.dataset.photos import make_photos
 from sshconv.evaluation import omz
 from sshconv.model.parse import load_model_spec
 from tests.conftest import assert_one_line_error, break_ir_weights, conversion_stack, run_cli
+
+from .conftest import eval_process, free_port, numbers
 
 pytestmark = pytest.mark.slow
 #: Photos of the tests that compare ways of running one evaluation (in this process, resumed, in workers, on Ray):
@@ -60,10 +62,6 @@ def reference(photos, engines, tmp_path_factory) -> dict:
     assert res.code == 0, res.err
     return {"report": json.loads((out / "r.json").read_text()), "html": (out / "r.html").read_text(), "out": res.out}
 
-
-def _numbers(report: dict) -> dict:
-    """The results without the timings (which differ from run to run)."""
-    return {k: {kk: vv for kk, vv in v.items() if kk != "seconds_per_photo"} for k, v in report["results"].items()}
 
 
 def test_eval_reports_map_parity_and_a_page(reference):
@@ -122,15 +120,11 @@ def test_a_wrong_conversion_scores_lower(photos, converted_dir, reference, tmp_p
     assert results[f"ir:{broken}"]["map"] < results[f"ir:{good}"]["map"] - 3.0
 
 
-def _eval_process(*argv) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "sshconv", "eval", *map(str, argv), "--progress", "json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-
 
 @pytest.mark.neutral
 def test_resume_after_kill_9_gives_the_same_numbers(photos, engines, reference, tmp_path):
     work = tmp_path / "w"
-    proc = _eval_process("--dataset", photos, *engines, "--work-dir", work)
+    proc = eval_process("--dataset", photos, *engines, "--work-dir", work)
     for line in proc.stderr:  # wait until two photos are in the ledger, then kill without warning
         event = json.loads(line)
         if event.get("event") == "progress" and event.get("done", 0) >= 2:
@@ -142,7 +136,7 @@ def test_resume_after_kill_9_gives_the_same_numbers(photos, engines, reference, 
     assert res.code == 0, res.err
     report = json.loads((tmp_path / "r.json").read_text())
     assert 2 <= report["resumed_photos"] < PHOTOS
-    assert _numbers(report) == _numbers(reference["report"])
+    assert numbers(report) == numbers(reference["report"])
     again = run_cli("eval", "--dataset", photos, *engines, "--work-dir", work, "--resume", "--json")
     assert again.code == 0 and json.loads(again.out)["resumed_photos"] == PHOTOS, again.err
 
@@ -177,7 +171,7 @@ def test_worker_processes_give_the_same_numbers(photos, engines, reference, tmp_
     assert res.code == 0, res.err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["workers"]["kind"] == "processes" and report["workers"]["count"] == 2
-    assert _numbers(report) == _numbers(reference["report"])
+    assert numbers(report) == numbers(reference["report"])
 
 
 def _children(pid: int) -> list[int]:
@@ -198,7 +192,7 @@ def test_a_worker_process_that_dies_is_its_own_exit_code_and_loses_nothing(photo
     same command run again goes on from them to the uninterrupted run's numbers."""
     ir = ["--ir", str(converted_dir / "ir/mo/FP32/ssh-mxnet.xml")]
     work = tmp_path / "w"
-    proc = _eval_process("--dataset", photos, *ir, "--work-dir", work, "--jobs", "2")
+    proc = eval_process("--dataset", photos, *ir, "--work-dir", work, "--jobs", "2")
     for line in proc.stderr:
         event = json.loads(line) if line.startswith("{") else {}
         if event.get("event") == "progress" and event.get("done", 0) >= 1:
@@ -236,83 +230,6 @@ def test_the_spawn_pitfall_is_named_in_one_line_at_once(photos, converted_dir, t
     assert time.time() - started < 180
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def ray_head():
-    """A real Ray head on 127.0.0.1 (2 CPUs), in its own process group, stopped with it after the module's tests (one
-    head: starting and stopping one costs about half a minute; a test that kills a worker leaves the head running).
-
-    ``ray start --block`` keeps the head in the foreground; ending its process group ends every
-    process of this cluster and of no other. Its folder is short: Ray's sockets live in it.
-    """
-    import tempfile
-
-    ray_cli = Path(sys.executable).parent / "ray"
-    if not ray_cli.exists():
-        pytest.fail("the ray extra is part of the test install: pip install 'sshconv[ray]'")
-    port = _free_port()
-    folder = Path(tempfile.mkdtemp(prefix="sshconv-ray-", dir="/tmp"))
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    start = [ray_cli, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2",
-             "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={folder}"]  # fmt: skip
-    head = subprocess.Popen(start, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert head.poll() is None and time.time() < deadline, "the Ray head did not start"
-                time.sleep(0.5)
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(5)  # Ray's orderly stop takes half a minute more; the group's processes are all this cluster's
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.mark.neutral
-def test_a_ray_cluster_gives_the_same_numbers(photos, engines, reference, ray_head, tmp_path):
-    started = time.time()
-    res = run_cli("eval", "--dataset", photos, *engines, "--work-dir", tmp_path / "w", "--ray", ray_head, "--jobs", "2",
-                  "--json-file", tmp_path / "r.json")  # fmt: skip
-    assert res.code == 0, res.err
-    report = json.loads((tmp_path / "r.json").read_text())
-    assert report["workers"]["kind"] == "ray" and report["workers"]["count"] == 2
-    assert _numbers(report) == _numbers(reference["report"])
-    assert time.time() - started < 600
-
-
-@pytest.mark.neutral
-def test_a_ray_worker_that_dies_is_replaced_and_the_run_finishes(photos, engines, reference, ray_head, tmp_path):
-    """An actor killed as the OOM killer kills: its photos run again on a worker started in its place, and the numbers
-    are the uninterrupted run's (a node lost, a node joining and the head lost: tests/evaluation/test_cluster.py)."""
-    work, report = tmp_path / "w", tmp_path / "r.json"
-    proc = _eval_process("--dataset", photos, *engines, "--work-dir", work, "--ray", ray_head, "--jobs", "1",
-                         "--json-file", report)  # fmt: skip
-    for line in proc.stderr:
-        event = json.loads(line) if line.startswith("{") else {}
-        if event.get("event") == "progress" and event.get("done", 0) >= 1:
-            break
-    actors = subprocess.run(["pgrep", "-f", "ray::_RayWorker"], capture_output=True, text=True).stdout.split()
-    assert actors, "no Ray actor process found"
-    for pid in actors:
-        os.kill(int(pid), signal.SIGKILL)
-    err = proc.stderr.read()
-    assert proc.wait(timeout=180) == 0, err
-    doc = json.loads(report.read_text())
-    assert doc["workers"]["lost"] == 1 and _numbers(doc) == _numbers(reference["report"])
-
 
 @pytest.mark.neutral
 def test_a_ray_address_where_something_else_answers_is_exit_3_at_once(photos, converted_dir, tmp_path):
@@ -340,7 +257,7 @@ def test_a_ray_address_where_something_else_answers_is_exit_3_at_once(photos, co
 def test_a_ray_address_where_nothing_answers_is_exit_3_at_once(photos, converted_dir, tmp_path):
     started = time.time()
     res = run_cli("eval", "--dataset", photos, "--ir", converted_dir / "ir/mo/FP32/ssh-mxnet.xml", "--work-dir", tmp_path / "w",
-                  "--ray", f"127.0.0.1:{_free_port()}")  # fmt: skip
+                  "--ray", f"127.0.0.1:{free_port()}")  # fmt: skip
     assert_one_line_error(res, 3, "Ray cluster", "nothing answers", "ray start --head")
     assert time.time() - started < 60
     # The run stopped before its first photo: its empty ledger does not stand in the way of the next one.
@@ -449,7 +366,7 @@ def upstream_run(official, converted_dir, tmp_path_factory) -> dict:
     broken = break_ir_weights(good, out / "broken", "rpn_cls_score_stride16_weight", -1.0)
     args = ["--dataset", official, "--ir", good, "--ir", broken, "--protocol", "upstream", "--metric", "both",
             "--work-dir", out / "w"]  # fmt: skip
-    proc = _eval_process(*args)
+    proc = eval_process(*args)
     for line in proc.stderr:  # one photo in the ledger, then killed without warning
         event = json.loads(line)
         if event.get("event") == "progress" and event.get("done", 0) >= 1:
