@@ -38,7 +38,7 @@ from ..events import Emitter, EventHandler
 from ..model.network import CARD_GFLOPS
 from ..model.shapes import check_shape, shape_text
 from ..versions import cpu_name, engine_config
-from .ceilings import Ceiling, ceiling_key, measure_ceilings
+from .ceilings import Ceiling, ceiling_key, ceiling_seconds, measure_ceilings
 
 if TYPE_CHECKING:  # numpy loads when something is timed, so that `sshconv --help` stays light
     import numpy as np
@@ -329,7 +329,7 @@ def run_bench(
     total = (len(engines) + len(to_faces)) * len(shapes) + 1
     emit = Emitter("bench", on_event)
     emit.start(total, item="matrix-multiply ceilings (f32, bf16, int8)")
-    result = BenchResult(shapes, seconds, measure_ceilings(mode), mode=mode, cpu=cpu_name())
+    result = BenchResult(shapes, seconds, measure_ceilings(mode, ceiling_seconds(seconds)), mode=mode, cpu=cpu_name())
     step = 1
     for shape in shapes:
         key = shape_text(shape)

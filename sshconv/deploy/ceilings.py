@@ -36,8 +36,10 @@ CEILING_SIZES = (2048,)
 FORMS = ("weights", "gemm", "conv")
 #: The ``conv`` form: channels, feature-map side and chained layers.
 CONV_CHANNELS, CONV_SIDE, CONV_LAYERS = 512, 40, 6
-#: Seconds spent measuring each precision's ceiling (over every size and form).
+#: Seconds spent measuring each precision's ceiling (over every size and form), and the least a benchmark of fewer
+#: seconds per engine spends on it (:func:`ceiling_seconds`).
 CEILING_SECONDS = 2.0
+CEILING_MIN_SECONDS = 0.5
 MIN_RUNS = 3
 PRECISIONS = ("f32", "bf16", "int8")
 
@@ -156,6 +158,12 @@ def measure_ceiling(
         if gflops > best.gflops_per_s:
             best = Ceiling(precision, used, gflops, size, form, available_cores(), mode)
     return best
+
+
+def ceiling_seconds(bench_seconds: float) -> float:
+    """A ceiling is timed as long as each engine (a short benchmark is a rough one throughout), between
+    :data:`CEILING_MIN_SECONDS` and :data:`CEILING_SECONDS`."""
+    return min(CEILING_SECONDS, max(CEILING_MIN_SECONDS, bench_seconds))
 
 
 def measure_ceilings(mode: str = "latency", seconds: float = CEILING_SECONDS, sizes=CEILING_SIZES) -> dict[str, Ceiling]:

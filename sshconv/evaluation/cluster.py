@@ -15,7 +15,8 @@ What a cluster of preemptible machines does to a run, and what this module does 
 * a node joins: when ``jobs`` was not given (one actor per node), an actor is started on it and
   takes photos as soon as its engines are loaded;
 * the head stops answering: the actors left go on (the head is needed only to start new ones);
-  when no result has come for :data:`HEAD_GRACE` seconds while it is silent, the run ends;
+  when it has been silent for :data:`HEAD_GRACE` seconds and no actor is left (their calls fail
+  within a second of their death), the run ends;
 * no actor is left and none can start (no room anywhere) for ``wait`` seconds: the run ends.
 
 A run that ends raises :class:`~sshconv.errors.WorkerDied` (exit 5), every finished photo kept in
@@ -43,7 +44,7 @@ from .worker import IN_FLIGHT, Worker
 
 #: Times a photo may be started before its losses end the run.
 MAX_ATTEMPTS = 3
-#: Seconds without a result while the head does not answer before the run ends (exit 5).
+#: Seconds the head may be silent, with no actor left, before the run ends (exit 5).
 HEAD_GRACE = 10.0
 #: Seconds between looks at the head while no result comes, and at most between looks at it and at the nodes.
 POLL = 1.0
@@ -283,7 +284,7 @@ def on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict, 
         attempts: dict[int, int] = {}
         given: set[int] = set()
         it, exhausted = iter(tasks), False
-        idle_since = looked = nodes_looked = last_result = time.monotonic()
+        idle_since = looked = nodes_looked = time.monotonic()
         head_missing: float | None = None
         while True:
             while (actor := fleet.free()) is not None and (queue or not exhausted):
@@ -310,7 +311,7 @@ def on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict, 
                             notify(f"{fleet.joined - before} node(s) joined the cluster")
                 else:  # the actors left may go on without it (it only starts new ones): the end is when nothing comes
                     head_missing = head_missing or now
-                    if not ready and now - max(head_missing, last_result) >= HEAD_GRACE:
+                    if not fleet.holds and now - head_missing >= HEAD_GRACE:  # no worker left, none can start
                         head_lost = True
                         raise WorkerDied(
                             f"eval: the Ray head at {address} stopped answering (its machine lost, or it was stopped) "
@@ -366,7 +367,6 @@ def on_ray(tasks, engines, spec, jobs: int | None, address: str, workers: dict, 
                         notify(f"a Ray worker was lost ({type(exc).__name__}); {len(again)} photo(s) given to the others")
                     continue
                 node = fleet.node.get(actor, "?")
-                last_result = now
                 if result["index"] not in given:
                     given.add(result["index"])
                     fleet.photos_by_node[node] = fleet.photos_by_node.get(node, 0) + 1
