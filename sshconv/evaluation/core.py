@@ -170,7 +170,7 @@ def evaluate(
     or ``both``;
     ``submission_dir``: where each engine's WIDER submission files go (``<engine>/<event>/<photo>.txt``);
     ``worker_wait``: on a Ray cluster, the seconds a run may have no worker able to run photos (workers lost, none
-    started again) before it ends with exit 5 (:data:`~.cluster.WORKER_WAIT` by default).
+    started again) before it ends with exit 5 (:data:`~sshconv.evaluation.WORKER_WAIT` by default).
 
     Progress events (stage ``eval``, unit ``image``) carry ``per_second`` (this run's photos a second) and
     ``seconds_left`` at that pace, from the second photo on; a worker lost or a node that joined is a ``retry`` event.
