@@ -152,8 +152,8 @@ def _conversion_is_valid(out: Path, checkpoint: Path) -> bool:
     return True
 
 
-def _quantized_is_valid(manifest) -> bool:
-    """The manifest lists the demo route's INT8 IR, made from its current FP32 IR with the demo's settings."""
+def _quantized_is_valid(manifest, count: int) -> bool:
+    """The manifest lists the demo route's INT8 IR, made from its current FP32 IR on ``count`` of the demo's photos."""
     from .conversion.quantize import DEFAULT_CALIBRATION_SEED
 
     record = manifest.quantization.get(f"ir/{DEMO_QUANTIZE_ROUTE}/INT8") or {}
@@ -162,7 +162,7 @@ def _quantized_is_valid(manifest) -> bool:
     return (
         bool(fp32)
         and (record.get("from") or {}).get("sha256") == fp32[0].sha256
-        and calib.get("count") == DEMO_CALIBRATION_COUNT
+        and calib.get("count") == count
         and calib.get("seed") == DEFAULT_CALIBRATION_SEED
     )
 
@@ -195,6 +195,7 @@ def run_demo(
     eval_photos: int = DEMO_EVAL_PHOTOS,
     fail_fast: bool = False,
     photos: int | None = None,
+    calibration_count: int = DEMO_CALIBRATION_COUNT,
     on_event: EventHandler | None = None,
 ) -> DemoResult:
     """Run synth -> download -> convert -> quantize -> verify (+ HTML report) -> bench in ``workdir``, offline.
@@ -203,6 +204,7 @@ def run_demo(
     is the timed budget per engine (``0`` skips the benchmark); ``self_test`` adds the
     verifier's negative controls; ``fail_fast`` stops the verification at the first model that
     fails; ``photos`` generated photos with faces are verified on (``None``: verify's default, 8 with an INT8 IR);
+    ``calibration_count`` generated photos calibrate the INT8 IR;
     ``eval_photos`` generated photos are evaluated (``0`` skips it). ``on_event``
     receives the demo's own events (stage ``demo``, one ``progress`` per step) and every
     step's events, unchanged.
@@ -217,14 +219,10 @@ def run_demo(
     from .verification.core import VerifyOptions, verify
     from .verification.report import verdict_text, write_report
 
-    if samples < 0:
-        raise UsageError(f"demo: {param('samples')} must be >= 0, got {samples}")
-    if eval_photos < 0:
-        raise UsageError(f"demo: {param('eval_photos')} must be >= 0, got {eval_photos}")
-    if bench_seconds < 0:
-        raise UsageError(f"demo: {param('bench_seconds')} must be >= 0, got {bench_seconds}")
-    if photos is not None and photos < 0:
-        raise UsageError(f"demo: {param('photos')} must be >= 0, got {photos}")
+    numbers = {"samples": samples, "eval_photos": eval_photos, "bench_seconds": bench_seconds, "photos": photos}
+    for name, value, least in [*((k, v, 0) for k, v in numbers.items()), ("calibration_count", calibration_count, 1)]:
+        if value is not None and value < least:
+            raise UsageError(f"demo: {param(name)} must be >= {least}, got {value}")
     work = ensure_dir(Path(workdir), "demo work folder")
     res = DemoResult(work)
     emit = Emitter("demo", on_event)
@@ -273,15 +271,15 @@ def run_demo(
 
     # 4. the Model Optimizer FP32 IR to INT8
     t0 = time.perf_counter()
-    if _quantized_is_valid(manifest):
+    if _quantized_is_valid(manifest, calibration_count):
         step(4, "quantize", "reused", t0, f"ir/{DEMO_QUANTIZE_ROUTE}/INT8")
     else:
         from .conversion.quantize import QuantizeOptions, quantize_artifacts
 
         try:
-            options = QuantizeOptions(count=DEMO_CALIBRATION_COUNT)
+            options = QuantizeOptions(count=calibration_count)
             manifest = quantize_artifacts(spec, converted, options, via=DEMO_QUANTIZE_ROUTE, on_event=on_event)
-            step(4, "quantize", "done", t0, f"ir/{DEMO_QUANTIZE_ROUTE}/INT8, {DEMO_CALIBRATION_COUNT} calibration photos")
+            step(4, "quantize", "done", t0, f"ir/{DEMO_QUANTIZE_ROUTE}/INT8, {calibration_count} calibration photos")
         except MissingExtraError as exc:
             step(4, "quantize", "skipped", t0, str(exc).split("; ")[-1])
 

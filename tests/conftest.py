@@ -94,15 +94,17 @@ _copy_trainings(COMMITTED_TRAINING, Path(os.environ["SSHCONV_CACHE_DIR"]))
 _copy_trainings(_training_store(), Path(os.environ["SSHCONV_CACHE_DIR"]))
 
 
-#: The files that take longest (scripts/test_times.py on CI's logs), longest first. With ``-n 2 --dist loadfile`` a
-#: worker runs a whole file at a time, taking the next when it is done: starting with these, the two workers end
-#: close together instead of one waiting at the end for a long file started last. The other files follow in order.
+#: The files that take longest (scripts/test_times.py on CI's logs), longest first. With ``-n 2 --dist loadfile`` (the
+#: runtime stack's suite in CI) a worker runs a whole file at a time, taking the next when it is done: starting with
+#: these, the two workers end close together instead of one waiting at the end for a long file started last. The other
+#: files follow in order.
 COSTLIEST_FIRST = (
     "tests/test_demo.py",
     "tests/release/test_bundle.py",
     "tests/evaluation/test_eval.py",
     "tests/conversion/test_quantize.py",
     "tests/verification/test_verify.py",
+    "tests/evaluation/test_cluster.py",
     "tests/deploy/test_faces.py",
     "tests/test_hostile.py",
     "tests/verification/test_shapes.py",

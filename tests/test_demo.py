@@ -21,8 +21,9 @@ from sshconv.release import check_bundle_files
 from .conftest import conversion_stack, needs_conversion_stack, run_cli
 
 #: The demo's flags in these tests: verified on the patterns and one generated photo (7 models x 4 inputs instead of
-#: 7 x 11: detection parity on the default 8 photos is tests/conversion/test_quantize.py's).
-FEW = ("--samples", "0", "--photos", "1")
+#: 7 x 11: detection parity on the default 8 photos is tests/conversion/test_quantize.py's), the INT8 IR calibrated
+#: on 4 photos instead of 16 (about 2 s a photo; quantizing on the default count is the faces fixture's, tests/conftest.py).
+FEW = ("--samples", "0", "--photos", "1", "--calibration-count", "4")
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_demo_from_an_empty_folder_runs_every_step(first_demo):
     }
     int8 = next(c for c in verify_doc["checks"] if c["label"] == "ir/mo/INT8")
     assert int8["reference"] == "mxnet" and int8["detection_parity"]["recall"] >= 0.95
-    assert manifest["quantization"]["ir/mo/INT8"]["calibration"]["count"] == 16
+    assert manifest["quantization"]["ir/mo/INT8"]["calibration"]["count"] == 4
     page = (work / "report.html").read_text()
     assert f"HTML report: {work / 'report.html'}" in res.out
     assert all(name in page for name in output_names()) and page.count("data:image/png;base64,") == 6
@@ -180,6 +181,13 @@ def test_a_failing_verification_is_exit_1_and_leaves_no_stamp(first_demo, tmp_pa
     xml.unlink()
     xml.write_text(text + "\n")
     assert not _conversion_is_valid(work / "converted", work / "checkpoint")
+
+
+def test_demo_refuses_a_count_below_its_least_before_anything_runs(tmp_path):
+    for flag, value in (("--calibration-count", "0"), ("--photos", "-1"), ("--bench-seconds", "-1")):
+        res = run_cli("demo", "--workdir", tmp_path / "w", flag, value)
+        assert res.code == 2 and f"{flag} must be >= " in res.err and len(res.err.strip().splitlines()) == 1, res.err
+    assert not (tmp_path / "w").exists()
 
 
 def test_demo_rejects_an_unusable_workdir(tmp_path):

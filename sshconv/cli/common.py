@@ -121,6 +121,10 @@ def add_photos(p: argparse.ArgumentParser, default: str) -> None:
     )  # fmt: skip
 
 
+def add_calibration_count(p: argparse.ArgumentParser, default: int) -> None:
+    p.add_argument("--calibration-count", metavar="N", type=int, default=default, help=f"calibration photos (default {default})")
+
+
 def add_shapes(p: argparse.ArgumentParser) -> None:
     from ..model.shapes import SWEEP, SWEEP_NAME, shape_text
 

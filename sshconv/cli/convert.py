@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .common import (
     add_artifacts,
+    add_calibration_count,
     add_faces,
     add_input_dir,
     add_ir,
@@ -152,10 +153,7 @@ def add_quantize(sub) -> None:
         help="calibrate on the photos in DIR and its sub-folders (the first N by path), fitted as `detect` fits them "
         "(default: generated photos)",
     )  # fmt: skip
-    p.add_argument(
-        "--calibration-count", metavar="N", type=int, default=DEFAULT_CALIBRATION_COUNT,
-        help=f"calibration photos (default {DEFAULT_CALIBRATION_COUNT})",
-    )  # fmt: skip
+    add_calibration_count(p, DEFAULT_CALIBRATION_COUNT)
     p.add_argument(
         "--calibration-seed", metavar="S", type=int, default=DEFAULT_CALIBRATION_SEED,
         help=f"seed of the generated calibration photos (default {DEFAULT_CALIBRATION_SEED})",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .common import (
     add_artifacts,
+    add_calibration_count,
     add_fail_fast,
     add_input_dir,
     add_ir,
@@ -175,6 +176,7 @@ def cmd_demo(args) -> int:
     res = run_with_progress(
         args, run_demo, args.workdir, samples=args.samples, bench_seconds=args.bench_seconds, self_test=args.self_test,
         eval_photos=args.eval_photos, fail_fast=args.fail_fast, photos=args.photos,
+        calibration_count=args.calibration_count,
     )  # fmt: skip
     if args.json:
         print_json(res.to_dict())
@@ -208,7 +210,7 @@ def cmd_demo(args) -> int:
 
 
 def add_demo(sub) -> None:
-    from ..demo import DEFAULT_WORKDIR, DEMO_BENCH_SECONDS, DEMO_EVAL_PHOTOS, DEMO_SAMPLES
+    from ..demo import DEFAULT_WORKDIR, DEMO_BENCH_SECONDS, DEMO_CALIBRATION_COUNT, DEMO_EVAL_PHOTOS, DEMO_SAMPLES
     from ..model.spec import VERIFY_PHOTOS, VERIFY_PHOTOS_QUANTIZED
 
     p = command(
@@ -242,6 +244,7 @@ def add_demo(sub) -> None:
         help=f"generated photos the evaluation runs on; 0 skips it (default {DEMO_EVAL_PHOTOS})",
     )  # fmt: skip
     add_photos(p, f"default {VERIFY_PHOTOS}; {VERIFY_PHOTOS_QUANTIZED} when an INT8 IR is checked")
+    add_calibration_count(p, DEMO_CALIBRATION_COUNT)
     p.add_argument("--self-test", action="store_true", help="also run the verifier's negative controls (slower)")
     add_fail_fast(p)
     add_progress(p)

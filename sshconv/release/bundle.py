@@ -105,7 +105,8 @@ def build_bundle(
         if verified is not None:
             result = verified
         else:
-            options = VerifyOptions(shapes=None if golden is not None else parse_shapes("sweep"))
+            # A failure refuses the bundle whatever follows it: the first model that fails ends the verification.
+            options = VerifyOptions(shapes=None if golden is not None else parse_shapes("sweep"), fail_fast=True)
             result = verify(spec, input_dir=input_dir, golden=golden_in if golden is not None else None, artifacts=artifacts,
                             options=options, save_golden_to=golden_in if golden is None else None, on_event=on_event)  # fmt: skip
         if not result.passed:

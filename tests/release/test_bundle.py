@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tarfile
 from pathlib import Path
@@ -256,6 +257,8 @@ def test_bundles_are_reproducible_and_refused_when_verification_fails(request, c
     res = run_cli("bundle", "--model", yml, "--artifacts", converted_dir, "--golden", wrong, "--out", tmp_path / "c",
                   "--progress", "none")  # fmt: skip
     assert res.code == 1 and "refused, verification failed for" in res.err, res.err
+    # The first model that fails ends the verification: one model named, not every one.
+    assert re.search(r"failed for [^ ,]+ of ", res.err), res.err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["first", "second", "small.npz", "wrong.npz"]
     # An existing target, a report about other files: refused before anything runs.
     res = run_cli("bundle", "--model", yml, "--artifacts", converted_dir, "--golden", golden, "--out", tmp_path / "first")
