@@ -251,6 +251,14 @@ def synth_dir(tmp_path_factory) -> Path:
     def build() -> Path:
         folder = tmp_path_factory.mktemp("synth")
         synthesize(folder)  # its training takes minutes, far more on a loaded machine: fixtures have no time limit
+        from sshconv.model.checkpoint import PARAMS_FILE, SYMBOL_FILE
+
+        # the checkpoint and its model.yml (not the archive), for the runtime stack's reference without MXNet
+        shared = _shared_dir()
+        if shared is not None:
+            (shared / "checkpoint").mkdir(parents=True, exist_ok=True)
+            for name in (SYMBOL_FILE, PARAMS_FILE, "model.yml"):
+                shutil.copyfile(folder / name, shared / "checkpoint" / name)
         return folder
 
     try:

@@ -1,0 +1,54 @@
+"""The float64 NumPy interpreter of the checkpoint: MXNet's outputs (the session's golden files, which MXNet wrote on
+the conversion stack) within the FP32 tolerances at the card's shape and at 1x481x777, without MXNet; and a
+preprocessing mistake far outside them, so the comparison can fail."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sshconv.model.parse import load_model_spec
+from sshconv.runtimes.numpy_ref import NumpyRunner
+from sshconv.verification.compare import compare_outputs
+from sshconv.verification.golden import load_golden
+from sshconv.verification.tolerances import resolve_tolerances
+
+from ..conftest import _from_shared, conversion_stack
+
+pytestmark = [pytest.mark.slow, pytest.mark.neutral]
+
+
+@pytest.fixture(scope="module")
+def checkpoint_dir(request):
+    """The synthetic checkpoint the golden files come from (the conversion stack shares it as ``checkpoint``)."""
+    return request.getfixturevalue("synth_dir") if conversion_stack() else _from_shared("checkpoint")
+
+
+def _photo(golden, shape):
+    samples, refs, _ = load_golden(golden)
+    i = next(k for k, s in enumerate(samples) if s.kind == "photo" and tuple(s.tensor.shape) == shape)
+    return samples[i], refs[i]
+
+
+def test_the_interpreter_gives_mxnets_outputs_at_two_shapes_and_catches_a_wrong_mean(
+    checkpoint_dir, golden_file, golden_shapes_file
+):
+    spec = load_model_spec(checkpoint_dir / "model.yml")
+    tolerances = resolve_tolerances(spec, "FP32")
+    cases = [_photo(golden_file, (1, 3, 640, 640)), _photo(golden_shapes_file, (1, 3, 481, 777))]
+    with NumpyRunner(checkpoint_dir, spec) as runner:
+        for sample, ref in cases:
+            out = runner.infer(sample.tensor)
+            assert all(out[k].dtype == np.float32 and out[k].shape == ref[k].shape for k in ref)
+            stats = compare_outputs([ref], [out], tolerances)
+            assert all(s.passed for s in stats), [(s.name, s.margin) for s in stats]
+            # far inside: float64 against MXNet's float32 (measured: a margin of about 0.01)
+            assert max(s.margin for s in stats) < 0.2, [(s.name, s.margin) for s in stats]
+    # The same photo with the mean not subtracted: the comparison fails, by far.
+    no_mean = dataclasses.replace(spec, input=dataclasses.replace(spec.input, mean_values=()))
+    sample, ref = cases[1]
+    with NumpyRunner(checkpoint_dir, no_mean) as runner:
+        stats = compare_outputs([ref], [runner.infer(sample.tensor)], tolerances)
+    assert not all(s.passed for s in stats) and max(s.margin for s in stats) > 10
