@@ -157,7 +157,7 @@ def _share(path: Path, name: str) -> None:
     shared = _shared_dir()
     if shared is None:
         return
-    shared.mkdir(parents=True, exist_ok=True)
+    (shared / name).parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():
         shutil.copytree(path, shared / name, dirs_exist_ok=True)
     else:
@@ -253,12 +253,8 @@ def synth_dir(tmp_path_factory) -> Path:
         synthesize(folder)  # its training takes minutes, far more on a loaded machine: fixtures have no time limit
         from sshconv.model.checkpoint import PARAMS_FILE, SYMBOL_FILE
 
-        # the checkpoint and its model.yml (not the archive), for the runtime stack's reference without MXNet
-        shared = _shared_dir()
-        if shared is not None:
-            (shared / "checkpoint").mkdir(parents=True, exist_ok=True)
-            for name in (SYMBOL_FILE, PARAMS_FILE, "model.yml"):
-                shutil.copyfile(folder / name, shared / "checkpoint" / name)
+        for name in (SYMBOL_FILE, PARAMS_FILE, "model.yml"):  # not the archive: for the runtime stack's NumPy reference
+            _share(folder / name, f"checkpoint/{name}")
         return folder
 
     try:

@@ -126,6 +126,13 @@ def check_params_fit(symbol, args: dict, auxs: dict, params_path: Path, input_na
             )
 
 
+def check_outputs(symbol_path: Path, names: list[str], expected: list[str]) -> None:
+    """The symbol's outputs are model.yml's, in its order."""
+    if list(names) != list(expected):
+        raise CheckpointError(f"{symbol_path}: outputs are {list(names)}, model.yml expects {list(expected)}; "
+                              "this is a different network (or model.yml's `outputs` is wrong)")  # fmt: skip
+
+
 def load_checkpoint(folder: str | Path, expected_outputs: list[str] | None = None) -> Checkpoint:
     """Load and check a checkpoint folder; optionally check its output names."""
     from ..extras import require
@@ -134,12 +141,7 @@ def load_checkpoint(folder: str | Path, expected_outputs: list[str] | None = Non
     require("mxnet", "reading the MXNet checkpoint")
     symbol = read_symbol_json(sym_path)
     if expected_outputs is not None:
-        names = [plain_name(n) for n in symbol.list_outputs()]
-        if names != list(expected_outputs):
-            raise CheckpointError(
-                f"{sym_path}: outputs are {names}, model.yml expects {list(expected_outputs)}; "
-                "this is a different network (or model.yml's `outputs` is wrong)"
-            )
+        check_outputs(sym_path, [plain_name(n) for n in symbol.list_outputs()], expected_outputs)
     args, auxs = read_params(params_path)
     check_params_fit(symbol, args, auxs, params_path)
     return Checkpoint(Path(folder), symbol, args, auxs)

@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import CheckpointError
 from ..fsutil import read_json_file
 
-#: The operations of the SSH symbol; the attribute values each supports where it has several.
+#: The operations of the SSH symbol (which of their attribute values are built: :func:`_shape_of`).
 OPERATIONS = ("Convolution", "Deconvolution", "Activation", "Pooling", "Concat", "Reshape", "SoftmaxActivation", "Crop",
               "elemwise_add")  # fmt: skip
 _ADVICE = "the symbol file is damaged or not this network's"

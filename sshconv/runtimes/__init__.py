@@ -1,6 +1,7 @@
 """Runtimes, one module per framework, each a :class:`~.base.Runner` with the same raw-BGR contract.
 
 * :mod:`.mxnet`: :class:`MXNetRunner`, the reference (the checkpoint, preprocessed in NumPy);
+* :mod:`.numpy_ref`: :class:`NumpyRunner`, the same checkpoint interpreted in float64 NumPy, without MXNet;
 * :mod:`.openvino`: :class:`OpenVINORunner`, IR or ONNX files on the CPU plugin;
 * :mod:`.onnxruntime`: :class:`OnnxRuntimeRunner`, the ONNX file on ONNX Runtime (the ``onnxruntime`` extra).
 

@@ -36,18 +36,19 @@ def check_raw_input(raw_bgr: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32)
 
 
-def reference_preprocess(raw_bgr: np.ndarray, input_spec: InputSpec = InputSpec()) -> np.ndarray:
-    """What the original SSH code feeds MXNet: channels reversed (BGR -> RGB), then the mean subtracted.
+def reference_preprocess(raw_bgr: np.ndarray, input_spec: InputSpec = InputSpec(), dtype=np.float32) -> np.ndarray:
+    """What the original SSH code feeds MXNet: channels reversed (BGR -> RGB), then the mean subtracted, in ``dtype``
+    (float32 as MXNet computes; float64 for the NumPy reference).
 
     The mean values are in the network's channel order (RGB), as Model Optimizer's
     ``--mean_values`` are: MO reverses the channels first, then subtracts them.
     """
-    x = np.asarray(raw_bgr, dtype=np.float32)
+    x = np.asarray(raw_bgr, dtype=dtype)
     if input_spec.reverse_input_channels:
         x = x[:, ::-1]
     if input_spec.mean_values:
-        x = x - np.asarray(input_spec.mean_values, dtype=np.float32).reshape(1, -1, 1, 1)
-    return np.ascontiguousarray(x, dtype=np.float32)
+        x = x - np.asarray(input_spec.mean_values, dtype=dtype).reshape(1, -1, 1, 1)
+    return np.ascontiguousarray(x, dtype=dtype)
 
 
 class Runner:

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError
 from ..model.spec import ModelSpec
 from ..model.symbol_file import Node, SymbolGraph, infer_shapes
-from .base import Runner
+from .base import Runner, reference_preprocess
 
 
 def _windows(x: np.ndarray, kernel, stride, dilate, out_hw):
@@ -149,29 +148,23 @@ class NumpyRunner(Runner):
         self.params: dict[str, np.ndarray] = {}
 
     def _activate(self) -> None:
-        from ..model.checkpoint import checkpoint_files
+        from ..model.checkpoint import check_outputs, checkpoint_files
         from ..model.params_file import read_params_numpy
         from ..model.symbol_file import read_symbol
 
         symbol_path, params_path = checkpoint_files(self.checkpoint_dir)
         self.graph = read_symbol(symbol_path)
-        if self.graph.output_names() != list(self.spec.output_names):
-            raise CheckpointError(f"{symbol_path}: outputs are {self.graph.output_names()}, model.yml expects "
-                                  f"{list(self.spec.output_names)}; this is a different network (or model.yml's `outputs` is wrong)")  # fmt: skip
+        check_outputs(symbol_path, self.graph.output_names(), self.spec.output_names)
         args, auxs = read_params_numpy(params_path)
-        self.params = {**auxs, **args}
-        infer_shapes(self.graph, {k: v.shape for k, v in self.params.items()}, {self.spec.input.name: self.input_shape})
+        self.params = {k: v.astype(np.float64) for k, v in {**auxs, **args}.items()}  # once, not every frame
+        self._reshape(self.input_shape)
 
     def _deactivate(self) -> None:
         self.graph, self.params = None, {}
 
     def infer_impl(self, raw_bgr: np.ndarray) -> dict[str, np.ndarray]:
-        x = raw_bgr.astype(np.float64)
-        if self.spec.input.reverse_input_channels:
-            x = x[:, ::-1]
-        if self.spec.input.mean_values:
-            x = x - np.asarray(self.spec.input.mean_values, dtype=np.float64).reshape(1, -1, 1, 1)
-        out = interpret(self.graph, self.params, {self.spec.input.name: np.ascontiguousarray(x)})
+        x = reference_preprocess(raw_bgr, self.spec.input, np.float64)
+        out = interpret(self.graph, self.params, {self.spec.input.name: x})
         # computed in float64, handed over as every runner's are: float32, each the nearest to the exact value
         return {name: out[name].astype(np.float32) for name in self.spec.output_names}
 
