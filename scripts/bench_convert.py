@@ -1,8 +1,9 @@
-"""Time the two conversion routes of `sshconv convert` on the full-size model, in one run.
+"""Time the three conversion routes of `sshconv convert` on the full-size model, in one run (conversion stack).
 
 Each route runs in a child process of its own (`convert(via=(route,))`, FP32 and FP16),
-so that its peak memory (the child's peak RSS) is its own. Prints both wall times,
-their ratio (target: ONNX route <= 1.5x the Model Optimizer route) and both peaks.
+so that its peak memory (the child's peak RSS) is its own. Prints the wall times, the
+ratio of the ONNX route's to the Model Optimizer route's (target: <= 1.5x), the native
+route's (no MXNet: the symbol built with OpenVINO's own operations) beside them, and the peaks.
 
     python scripts/bench_convert.py                      # on a fresh synthetic checkpoint
     python scripts/bench_convert.py --input-dir ./ssh    # on a checkpoint folder
@@ -76,20 +77,25 @@ def main() -> int:
             input_dir = Path(tmp) / "synth"
             print(f"synthesizing a full-size checkpoint in {input_dir} ...", flush=True)
             synthesize(input_dir)
-        runs: dict[str, list[dict]] = {"mo": [], "onnx": []}
+        runs: dict[str, list[dict]] = {"mo": [], "onnx": [], "native": []}
         for _ in range(args.repeat):
-            for route in ("mo", "onnx"):
+            for route in runs:
                 res = run_child(route, input_dir)
                 runs[route].append(res)
                 steps = ", ".join(f"{k} {v:.2f}" for k, v in res["timings"].items())
-                print(f"  {route:<4} convert() {res['wall_s']:.2f} s, peak RSS {res['peak_mb']:.0f} MB  ({steps})", flush=True)
+                print(f"  {route:<6} convert() {res['wall_s']:.2f} s, peak RSS {res['peak_mb']:.0f} MB  ({steps})", flush=True)
         stock = run_child("stock-export", input_dir) if args.stock_export else None
 
+    from sshconv.versions import available_cores, cpu_name
+
+    print(f"on {cpu_name()}, {available_cores()} cores")
     med = {r: statistics.median(x["wall_s"] for x in runs[r]) for r in runs}
     peak = {r: max(x["peak_mb"] for x in runs[r]) for r in runs}
     ratio = med["onnx"] / med["mo"]
     print(f"MO route   (checkpoint -> Model Optimizer -> IR FP32+FP16): {med['mo']:.2f} s, peak RSS {peak['mo']:.0f} MB")
     print(f"ONNX route (checkpoint -> ONNX -> IR FP32+FP16):            {med['onnx']:.2f} s, peak RSS {peak['onnx']:.0f} MB")
+    print(f"native route (checkpoint read by NumPy -> OpenVINO ops -> IR FP32+FP16, no MXNet): {med['native']:.2f} s, "
+          f"peak RSS {peak['native']:.0f} MB ({med['native'] / med['mo']:.2f}x the MO route)")
     verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
     print(f"ratio ONNX/MO: {ratio:.2f} ({verdict} the target <= {TARGET_RATIO})")
     if stock is not None:

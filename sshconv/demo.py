@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .conversion.options import ROUTES, WEIGHTS
+from .conversion.options import MXNET_ROUTES, WEIGHTS
 from .errors import MissingExtraError, SourceUnreachableError, UsageError, param
 from .events import Emitter, EventHandler
 from .fsutil import atomic_write_text, ensure_dir, read_json_file, sha256_file
@@ -141,7 +141,7 @@ def _conversion_is_valid(out: Path, checkpoint: Path) -> bool:
 
     try:
         manifest = read_manifest(out)
-        if set(manifest.routes) != set(ROUTES) or set(manifest.weights) - {"INT8"} != set(WEIGHTS):
+        if set(manifest.routes) != set(MXNET_ROUTES) or set(manifest.weights) - {"INT8"} != set(WEIGHTS):
             return False
         hashes = manifest.source_hashes()
         if any(hashes.get(name) != sha256_file(checkpoint / name) for name in (SYMBOL_FILE, PARAMS_FILE)):
@@ -264,7 +264,7 @@ def run_demo(
     if _conversion_is_valid(converted, checkpoint):
         step(3, "convert", "reused", t0, str(converted))
     else:
-        convert(spec, checkpoint, converted, via=ROUTES, precisions=WEIGHTS, on_event=on_event)
+        convert(spec, checkpoint, converted, via=MXNET_ROUTES, precisions=WEIGHTS, on_event=on_event)
         step(3, "convert", "done", t0, str(converted))
     res.artifacts_dir = converted
     manifest = read_manifest(converted)

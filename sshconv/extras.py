@@ -26,7 +26,7 @@ EXECUTION = "f32"
 #: Module -> the extra that installs it, and the Python it needs (None: any supported one).
 EXTRAS = {
     "mxnet": ("convert", "3.11"),
-    "onnx": ("convert", "3.11"),
+    "onnx": ("faces", None),  # the faces wrapper; the onnx route needs MXNet, whose hint comes first
     "openvino.tools.mo": ("convert", "3.11"),
     "onnxruntime": ("onnxruntime", None),
     "nncf": ("int8", None),
@@ -61,3 +61,12 @@ def require(module: str, purpose: str) -> ModuleType:
         raise MissingExtraError(
             f"{purpose} needs {module}, which cannot be imported here ({why}); install {what} with {install_hint(module)}"
         ) from None
+
+
+def why_missing(module: str) -> str | None:
+    """None where ``module`` imports here; else the one line :func:`require` would raise (for automatic choices)."""
+    try:
+        require(module, "this")
+    except MissingExtraError as exc:
+        return str(exc)
+    return None

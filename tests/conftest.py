@@ -268,6 +268,13 @@ _SYNTH_FAILED: list[str] = []
 
 
 @pytest.fixture(scope="session")
+def checkpoint_dir(request) -> Path:
+    """The synthetic checkpoint on either stack (read-only): ``synth_dir`` where MXNet is, else the conversion stack's
+    copy of it (``checkpoint`` in the shared folder), which the golden files were made from."""
+    return request.getfixturevalue("synth_dir") if conversion_stack() else _from_shared("checkpoint")
+
+
+@pytest.fixture(scope="session")
 def converted_dir(request, tmp_path_factory) -> Path:
     """``sshconv convert`` of the synthetic checkpoint, both routes, FP32 and FP16 (read-only).
 

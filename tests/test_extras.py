@@ -25,6 +25,7 @@ def _without(tmp_path, module: str) -> dict[str, str]:
 def test_require_names_the_extra():
     assert install_hint("mxnet") == CONVERT_HINT
     assert install_hint("onnxruntime") == "pip install 'sshconv[onnxruntime]'"
+    assert install_hint("onnx") == "pip install 'sshconv[faces]'"  # the faces wrapper; the onnx route needs MXNet first
     with pytest.raises(MissingExtraError, match=r"doing it needs onnxruntime, .*pip install 'sshconv\[onnxruntime\]'"):
         _fail_import("onnxruntime")
 
@@ -47,14 +48,15 @@ def _fail_import(module: str):
     "argv",
     [
         ["synth", "--output-dir", "{tmp}/synthetic"],
-        ["convert", "--input-dir", "{tmp}", "--output-dir", "{tmp}/converted"],
+        ["convert", "--input-dir", "{tmp}", "--output-dir", "{tmp}/converted", "--via", "mo"],
         ["info", "--input-dir", "{tmp}"],
-        ["verify", "--input-dir", "{tmp}", "--ir", "{tmp}/ir/tiny.xml"],
+        ["verify", "--input-dir", "{tmp}", "--ir", "{tmp}/ir/tiny.xml", "--reference", "mxnet"],
     ],
     ids=["synth", "convert", "info", "verify"],
 )
 @pytest.mark.quick
 def test_checkpoint_commands_without_mxnet_name_the_convert_extra(tmp_path, argv):
+    """Where MXNet is asked for. (By default, convert and verify go without it: tests/conversion/test_native.py.)"""
     (tmp_path / "sshb-symbol.json").write_text("{}")
     (tmp_path / "sshb-0000.params").write_bytes(b"x")
     tiny_ir(tmp_path / "ir", names=output_names())  # a valid model: verify reads models before MXNet

@@ -51,7 +51,7 @@ def add_convert(sub) -> None:
     from ..conversion.options import ROUTES, WEIGHTS
 
     p = command(
-        sub, "convert", "Convert the MXNet checkpoint to OpenVINO IR (Model Optimizer and/or MXNet -> ONNX), raw-BGR input.",
+        sub, "convert", "Convert the MXNet checkpoint to OpenVINO IR (Model Optimizer, MXNet -> ONNX, or without MXNet), raw-BGR input.",
         "sshconv convert --input-dir ./synthetic --output-dir ./converted --via all --precision all", cmd_convert,
         notes="The checkpoint is --input-dir (default: `sshconv download`'s folder, if it holds one), or an ONNX "
         "artifact with --from-onnx.",
@@ -64,8 +64,10 @@ def add_convert(sub) -> None:
         help="convert this ONNX artifact (preprocessing inside) with the installed OpenVINO instead; no MXNet needed",
     )  # fmt: skip
     p.add_argument(
-        "--via", choices=(*ROUTES, "all"), default="all", help="Model Optimizer, MXNet -> ONNX -> IR, or both (default all)"
-    )
+        "--via", choices=(*ROUTES, "all", "auto"), default="auto",
+        help="mo: Model Optimizer; onnx: MXNet -> ONNX -> IR; native: sshconv's own builder, no MXNet; all; auto (the "
+        "default): mo and onnx where MXNet imports, else native",
+    )  # fmt: skip
     p.add_argument(
         "--precision",
         choices=(*WEIGHTS, "all"),
@@ -144,7 +146,7 @@ def add_quantize(sub) -> None:
         "--via",
         choices=(*ROUTES, "all"),
         default="all",
-        help="with --artifacts: the FP32 IRs of this route, or both (default all)",
+        help="with --artifacts: the FP32 IRs of this route, or of every route in the folder (default all)",
     )
     add_ir(p)
     p.add_argument("--out", metavar="Y.xml", type=Path, help="where the INT8 IR goes (with --ir); its .bin beside it")

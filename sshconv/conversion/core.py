@@ -26,12 +26,12 @@ from pathlib import Path
 from ..errors import CheckpointError, ModelFileError, UsageError, first_line, param
 from ..events import Emitter, EventHandler
 from ..fsutil import ensure_dir, no_space_left, sha256_file
-from ..model.checkpoint import Checkpoint, load_checkpoint
+from ..model.checkpoint import SYMBOL_FILE, Checkpoint, load_checkpoint, read_checkpoint
 from ..model.spec import ModelSpec, plain_name
 from ..versions import tool_versions
 from .ir import finish_ir_model, save_ir
 from .manifest import ONNX_INPUT_DIMS, Artifact, Manifest, input_contract, ir_path, onnx_path, remove_manifest
-from .options import ROUTES, WEIGHTS, choices, parse_input_shape
+from .options import MXNET_ROUTES, ROUTES, WEIGHTS, choices, default_routes, parse_input_shape
 
 
 def convert(
@@ -39,37 +39,47 @@ def convert(
     input_dir: str | Path,
     output_dir: str | Path,
     *,
-    via: str | Iterable[str] = ROUTES,
+    via: str | Iterable[str] = "auto",
     precisions: str | Iterable[str] = WEIGHTS,
     input_shape: str | Sequence[int] | None = None,
     on_event: EventHandler | None = None,
 ) -> Manifest:
     """Convert the checkpoint in ``input_dir`` to IR in ``output_dir``; return the manifest.
 
-    ``via`` picks the routes (``mo``, ``onnx`` or ``all``), ``precisions`` how the IR stores
+    ``via`` picks the routes (``mo``, ``onnx``, ``native``, ``all``, or ``auto``: :func:`~.options.default_routes`), ``precisions`` how the IR stores
     its weights (``FP32``, ``FP16``: compressed, or ``all``), ``input_shape`` the IR's input
     shape (default: model.yml's). Progress goes to ``on_event`` (stage ``convert``: ``start``,
     ``progress`` per step, ``artifact`` per file written, ``done``). The manifest is also
     written to ``output_dir/manifest.json``, last.
     """
     t_start = time.perf_counter()
-    routes = choices(via, ROUTES, "route", "via")
+    routes = choices(default_routes() if via == "auto" else via, ROUTES, "route", "via")
     weights = choices(precisions, WEIGHTS, "weight precision", "precisions")
     shape = parse_input_shape(input_shape, spec.input.shape)
     emit = Emitter("convert", on_event)
     steps = 1 + len(routes)
     emit.start(steps, item=str(output_dir))
 
+    # The checkpoint, read by MXNet for its routes, and by NumPy alone for the native one (then MXNet is not needed).
     input_dir = Path(input_dir)
     t0 = time.perf_counter()
-    ckpt = load_checkpoint(input_dir, expected_outputs=spec.output_names)
-    outputs = _output_shapes(spec, ckpt, shape)
+    ckpt = native = None
+    if set(routes) & set(MXNET_ROUTES):
+        ckpt = load_checkpoint(input_dir, expected_outputs=spec.output_names)
+        found = dict(_output_shapes(ckpt, shape))
+    if "native" in routes:
+        native = read_checkpoint(input_dir, spec.output_names, spec.input.name, shape)
+        shapes = native.shapes(spec.input.name, shape)
+        found = {native.graph.nodes[i].name: shapes[i] for i, _ in native.graph.heads}
+    outputs = _checked_outputs(spec, input_dir / SYMBOL_FILE, found, shape)
     source = {
         "folder": str(input_dir.absolute()),
-        "files": {name: {"sha256": digest, "size": (input_dir / name).stat().st_size} for name, digest in ckpt.hashes().items()},
-    }
+        "files": {name: {"sha256": digest, "size": (input_dir / name).stat().st_size}
+                  for name, digest in (ckpt or native).hashes().items()},
+    }  # fmt: skip
     timings: dict[str, float] = {"load_checkpoint": time.perf_counter() - t0}
-    emit.progress(1, steps, item="checkpoint", seconds=round(timings["load_checkpoint"], 3))
+    step = 1
+    emit.progress(step, steps, item="checkpoint", seconds=round(timings["load_checkpoint"], 3))
 
     writer = _Writer(output_dir, weights, emit)
 
@@ -81,7 +91,8 @@ def convert(
         finish_ir_model(model, spec, outputs, _mxnet_names(ckpt))
         writer.save_irs(model, "mo")
         timings["mo"] = time.perf_counter() - t0
-        emit.progress(2, steps, item="mo", seconds=round(timings["mo"], 3))
+        step += 1
+        emit.progress(step, steps, item="mo", seconds=round(timings["mo"], 3))
 
     if "onnx" in routes:
         from .mxnet_onnx import export_onnx, onnx_to_ov
@@ -98,7 +109,19 @@ def convert(
         writer.save_irs(model, "onnx")
         timings["onnx_to_ir"] = time.perf_counter() - t1
         timings["onnx"] = time.perf_counter() - t0
-        emit.progress(steps, steps, item="onnx", seconds=round(timings["onnx"], 3))
+        step += 1
+        emit.progress(step, steps, item="onnx", seconds=round(timings["onnx"], 3))
+
+    if "native" in routes:
+        from .native import native_model
+
+        t0 = time.perf_counter()
+        model = native_model(native, spec, shape)
+        finish_ir_model(model, spec, outputs, {n.name for n in native.graph.nodes})
+        writer.save_irs(model, "native")
+        timings["native"] = time.perf_counter() - t0
+        step += 1
+        emit.progress(step, steps, item="native", seconds=round(timings["native"], 3))
 
     timings["total"] = time.perf_counter() - t_start
     return writer.finish(spec, routes, shape, outputs, source, timings)
@@ -198,19 +221,23 @@ class _Writer:
         return manifest
 
 
-def _output_shapes(spec: ModelSpec, ckpt: Checkpoint, shape: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
-    """Each output's name and shape for ``shape``, in model.yml's order; checked against model.yml."""
+def _output_shapes(ckpt: Checkpoint, shape: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
+    """Each output's name and shape for ``shape``, as MXNet infers them."""
     from ..model.network import output_shapes
 
     try:
-        found = dict(output_shapes(ckpt.symbol, shape))
+        return output_shapes(ckpt.symbol, shape)
     except Exception as exc:  # MXNetError: the graph does not accept this shape
         first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else exc.__class__.__name__
         raise CheckpointError(f"{ckpt.symbol_path}: cannot infer output shapes for input {list(shape)} ({first})") from None
+
+
+def _checked_outputs(spec: ModelSpec, symbol_path: Path, found: dict, shape) -> list[tuple[str, tuple[int, ...]]]:
+    """The outputs' names and shapes in model.yml's order, each checked against model.yml's."""
     for o in spec.outputs_for(shape[2], shape[3]):
         if tuple(found[o.name]) != tuple(o.shape):
             raise CheckpointError(
-                f"{ckpt.symbol_path}: output {o.name} has shape {list(found[o.name])} for input {list(shape)}, "
+                f"{symbol_path}: output {o.name} has shape {list(found[o.name])} for input {list(shape)}, "
                 f"model.yml expects {list(o.shape)}; this is a different network (or model.yml's `outputs` is wrong)"
             )
     return [(o.name, tuple(found[o.name])) for o in spec.outputs]
@@ -226,7 +253,7 @@ def convert_from(
     *,
     input_dir: str | Path | None = None,
     from_onnx: str | Path | None = None,
-    via: str | Iterable[str] = "all",
+    via: str | Iterable[str] = "auto",
     precisions: str | Iterable[str] = WEIGHTS,
     input_shape: str | Sequence[int] | None = None,
     faces=None,
@@ -236,7 +263,7 @@ def convert_from(
     folder), or :func:`convert_onnx` an ONNX artifact (``from_onnx``), with the combinations checked here;
     with ``faces`` (:class:`~.faces_graph.FacesOptions`), a faces artifact beside each model (:mod:`.faces`)."""
     if from_onnx is not None:
-        if input_dir is not None or input_shape is not None or via not in ("all", ROUTES):
+        if input_dir is not None or input_shape is not None or via not in ("all", "auto", ROUTES):
             raise UsageError(
                 f"convert: {param('from_onnx')} takes the ONNX file's own input shape and route; "
                 f"drop {param('input_dir')}, {param('input_shape')} and {param('via')}"

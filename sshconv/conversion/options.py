@@ -7,8 +7,10 @@ from pathlib import Path
 
 from ..errors import UsageError, param
 
-#: The two routes from the MXNet checkpoint to IR.
-ROUTES = ("mo", "onnx")
+#: The routes from the MXNet checkpoint to IR: Model Optimizer, MXNet's ONNX exporter, and sshconv's own builder.
+ROUTES = ("mo", "onnx", "native")
+#: The routes that need MXNet (the conversion stack); ``native`` needs only NumPy and OpenVINO.
+MXNET_ROUTES = ("mo", "onnx")
 #: How an IR stores its weights: FP32, or compressed to FP16 (computation precision is the runtime's choice).
 WEIGHTS = ("FP32", "FP16")
 #: The score floor a faces artifact bakes in by default (upstream's evaluation threshold); its fits: detection.fitting.
@@ -51,6 +53,13 @@ def default_input_dir() -> Path:
             f"run `sshconv download` first, or pass a checkpoint folder as {param('input_dir')} (e.g. from `sshconv synth`)"
         )
     return folder
+
+
+def default_routes() -> tuple[str, ...]:
+    """``--via auto``: the MXNet routes where MXNet imports (the conversion stack), else ``native``."""
+    from ..extras import why_missing
+
+    return MXNET_ROUTES if why_missing("mxnet") is None else ("native",)
 
 
 def choices(values: str | Iterable[str], allowed: tuple[str, ...], what: str, name: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ its HTML (:func:`engine_label`):
 
 ===========================  =====================================================
 ``mxnet``                    the checkpoint: the reference wherever it is present
+``numpy``                    the checkpoint run by NumPy in float64: the reference without MXNet
 ``ir/<route>/<weights>``     an IR of a conversion folder (``ir/mo/FP32``, ``ir/onnx/INT8``)
 ``onnx``                     the conversion folder's ONNX file
 ``ir``, ``onnx``             one file given by path (several: ``ir:<path>``)
@@ -29,6 +30,8 @@ from ..model.checkpoint import PARAMS_FILE, SYMBOL_FILE
 
 #: The engine every other is compared with: MXNet running the checkpoint.
 REFERENCE = "mxnet"
+#: What can run the checkpoint as the reference: MXNet, or sshconv's float64 NumPy interpreter where MXNet is absent.
+REFERENCES = ("mxnet", "numpy")
 #: What runs each kind of engine by default: the checkpoint on MXNet, model files on OpenVINO.
 DEFAULT_RUNTIME = RUNTIMES[0]
 CHECKPOINT_FILES = (SYMBOL_FILE, PARAMS_FILE)
@@ -39,7 +42,7 @@ class Engine:
     """One thing that runs: a checkpoint on MXNet, or a model file on OpenVINO or ONNX Runtime."""
 
     label: str
-    runtime: str  # "mxnet", "openvino" or "onnxruntime"
+    runtime: str  # "mxnet" or "numpy" (the checkpoint), "openvino" or "onnxruntime"
     path: Path  # the checkpoint folder, or the model file (.xml / .onnx)
     weights: str | None = None  # how a model stores its weights (FP32 / FP16 / INT8); None for MXNet
     execution: str = EXECUTION  # "f32" or "bf16"
@@ -49,7 +52,7 @@ class Engine:
 
     @property
     def is_reference(self) -> bool:
-        return self.runtime == "mxnet"
+        return self.runtime in REFERENCES
 
     def file_paths(self) -> dict[str, Path]:
         folder = self.path if self.is_reference else self.path.parent
@@ -89,15 +92,30 @@ def engine_label(artifact: str, execution: str = EXECUTION, runtime: str = DEFAU
     return label
 
 
-def checkpoint_engine(folder: str | Path) -> Engine:
-    """MXNet on the checkpoint in ``folder``, its files hashed (a missing one is a one-line error)."""
+def checkpoint_engine(folder: str | Path, runtime: str = REFERENCE) -> Engine:
+    """The checkpoint in ``folder`` run by MXNet (or ``numpy``), its files hashed (a missing one is a one-line error)."""
     folder = Path(folder)
     missing = [n for n in CHECKPOINT_FILES if not (folder / n).is_file()]
     if missing:
         raise ModelFileError(
             f"checkpoint {folder}: no {', '.join(missing)}; pass the folder `sshconv download` or `sshconv synth` filled"
         )
-    return Engine(REFERENCE, "mxnet", folder, artifact=REFERENCE, files={n: sha256_file(folder / n) for n in CHECKPOINT_FILES})
+    return Engine(runtime, runtime, folder, artifact=runtime, files={n: sha256_file(folder / n) for n in CHECKPOINT_FILES})
+
+
+def reference_runtime(choice: str) -> tuple[str, str]:
+    """``(runtime, why)`` of the reference for ``choice`` (``auto``, ``mxnet`` or ``numpy``): ``auto`` is MXNet where it
+    imports, else NumPy, and ``why`` then says so (empty for a choice the user made)."""
+    from ..extras import why_missing
+
+    if choice not in ("auto", *REFERENCES):
+        raise UsageError(f"{param('reference')} {choice!r}: expected auto, {', '.join(REFERENCES)}")
+    if choice != "auto":
+        return choice, ""
+    missing = why_missing("mxnet")
+    if missing is None:
+        return REFERENCE, ""
+    return "numpy", "chosen automatically: MXNet cannot be imported here"
 
 
 def model_engine(path: str | Path, artifact: str, runtime: str = DEFAULT_RUNTIME, route: str | None = None,

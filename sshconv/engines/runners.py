@@ -26,11 +26,13 @@ def open_runner(
     ``threads`` caps OpenVINO's inference threads (MXNet's are set by ``OMP_NUM_THREADS``
     before it loads).
     """
-    from ..runtimes import MXNetRunner, OnnxRuntimeRunner, OpenVINORunner
+    from ..runtimes import MXNetRunner, NumpyRunner, OnnxRuntimeRunner, OpenVINORunner
 
     shape = input_shape if input_shape is not None else (spec.input.shape if spec is not None else None)
     if engine.runtime == "mxnet":
         return MXNetRunner(engine.path, spec, shape)
+    if engine.runtime == "numpy":
+        return NumpyRunner(engine.path, spec, shape)
     if engine.runtime == "onnxruntime":
         return OnnxRuntimeRunner(engine.path, spec, shape)
     return OpenVINORunner(model if model is not None else engine.path, spec, engine.execution, shape,

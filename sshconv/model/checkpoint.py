@@ -21,12 +21,8 @@ PARAMS_FILE = f"{PREFIX}-{EPOCH:04d}.params"
 _FIX = f"run `sshconv download` (or `sshconv synth`) and pass the checkpoint folder as {param('input_dir')}"
 
 
-@dataclass
-class Checkpoint:
+class _Files:
     folder: Path
-    symbol: Any  # mx.sym.Symbol
-    arg_params: dict
-    aux_params: dict
 
     @property
     def symbol_path(self) -> Path:
@@ -38,6 +34,31 @@ class Checkpoint:
 
     def hashes(self) -> dict[str, str]:
         return {SYMBOL_FILE: sha256_file(self.symbol_path), PARAMS_FILE: sha256_file(self.params_path)}
+
+
+@dataclass
+class Checkpoint(_Files):
+    """The checkpoint as MXNet loads it."""
+
+    folder: Path
+    symbol: Any  # mx.sym.Symbol
+    arg_params: dict
+    aux_params: dict
+
+
+@dataclass
+class SymbolCheckpoint(_Files):
+    """The checkpoint read without MXNet: the symbol's graph and every parameter as a NumPy array, by name."""
+
+    folder: Path
+    graph: Any  # symbol_file.SymbolGraph
+    params: dict  # name (no arg:/aux: prefix) -> np.ndarray, as stored (float32 in sshb)
+
+    def shapes(self, input_name: str, input_shape) -> list[tuple[int, ...]]:
+        """Every node's output shape for this input shape (a parameter that does not fit is a CheckpointError)."""
+        from .symbol_file import infer_shapes
+
+        return infer_shapes(self.graph, {k: v.shape for k, v in self.params.items()}, {input_name: tuple(input_shape)})
 
 
 def checkpoint_files(folder: str | Path) -> tuple[Path, Path]:
@@ -145,3 +166,20 @@ def load_checkpoint(folder: str | Path, expected_outputs: list[str] | None = Non
     args, auxs = read_params(params_path)
     check_params_fit(symbol, args, auxs, params_path)
     return Checkpoint(Path(folder), symbol, args, auxs)
+
+
+def read_checkpoint(folder: str | Path, expected_outputs: list[str] | None = None, input_name: str = "data",
+                    input_shape=(1, 3, 640, 640)) -> SymbolCheckpoint:  # fmt: skip
+    """Read and check a checkpoint folder with NumPy alone (no MXNet): the symbol's operations known, its outputs
+    model.yml's (``expected_outputs``), every parameter it reads present with the shape it needs at ``input_shape``."""
+    from .params_file import read_params_numpy
+    from .symbol_file import read_symbol
+
+    sym_path, params_path = checkpoint_files(folder)
+    graph = read_symbol(sym_path)
+    if expected_outputs is not None:
+        check_outputs(sym_path, graph.output_names(), expected_outputs)
+    args, auxs = read_params_numpy(params_path)
+    ckpt = SymbolCheckpoint(Path(folder), graph, {**auxs, **args})
+    ckpt.shapes(input_name, input_shape)
+    return ckpt

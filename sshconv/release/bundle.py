@@ -74,13 +74,14 @@ def build_bundle(
     from ..conversion.manifest import read_manifest
     from ..model.shapes import parse_shapes
     from ..verification import VerifyOptions, verify
+    from ..verification.golden import load_golden
     from ..verification.results import jsonable
 
     emit = Emitter("bundle", on_event)
     out, artifacts = Path(out), Path(artifacts).resolve()
     if (golden is None) == (input_dir is None):
         raise UsageError(f"bundle: give the reference, one of {param('golden')} (a golden file) or {param('input_dir')} "
-                         "(the checkpoint, on the conversion stack)")  # fmt: skip
+                         "(the checkpoint)")  # fmt: skip
     for target in (out, *([tarball_path(out)] if tarball else [])):
         if target.exists() or target.is_symlink():
             raise OutputError(f"bundle {target}: already exists; remove it or choose another {param('out')}")
@@ -96,6 +97,8 @@ def build_bundle(
     for where, path in reports.items():
         if path is not None:
             _check_report(Path(path), read_json_input(Path(path)), manifest, where)
+    if golden is not None and verified is None:  # missing, foreign or damaged: one line, before anything is written
+        load_golden(golden)
     emit.start(total=4, unit="step", item="verify")
     with atomic_folder(out, "bundle") as tmp:
         (tmp / GOLDEN).mkdir()

@@ -12,12 +12,14 @@ Which runner an engine gets is decided in one place, :func:`sshconv.engines.open
 from ..extras import RUNTIMES
 from .base import Runner, check_raw_input, reference_preprocess
 from .mxnet import MXNetRunner
+from .numpy_ref import NumpyRunner
 from .onnxruntime import OnnxRuntimeRunner
 from .openvino import OpenVINORunner, check_model_contract, check_model_file, ir_weights, read_openvino_model
 
 __all__ = [
     "RUNTIMES",
     "MXNetRunner",
+    "NumpyRunner",
     "OnnxRuntimeRunner",
     "OpenVINORunner",
     "Runner",

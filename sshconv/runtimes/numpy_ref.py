@@ -148,16 +148,11 @@ class NumpyRunner(Runner):
         self.params: dict[str, np.ndarray] = {}
 
     def _activate(self) -> None:
-        from ..model.checkpoint import check_outputs, checkpoint_files
-        from ..model.params_file import read_params_numpy
-        from ..model.symbol_file import read_symbol
+        from ..model.checkpoint import read_checkpoint
 
-        symbol_path, params_path = checkpoint_files(self.checkpoint_dir)
-        self.graph = read_symbol(symbol_path)
-        check_outputs(symbol_path, self.graph.output_names(), self.spec.output_names)
-        args, auxs = read_params_numpy(params_path)
-        self.params = {k: v.astype(np.float64) for k, v in {**auxs, **args}.items()}  # once, not every frame
-        self._reshape(self.input_shape)
+        ckpt = read_checkpoint(self.checkpoint_dir, self.spec.output_names, self.spec.input.name, self.input_shape)
+        self.graph = ckpt.graph
+        self.params = {k: v.astype(np.float64) for k, v in ckpt.params.items()}  # once, not every frame
 
     def _deactivate(self) -> None:
         self.graph, self.params = None, {}

@@ -27,7 +27,7 @@ import numpy as np
 from ..detection.decode import DecodeConfig
 from ..engines import REFERENCE, Engine, Plan, open_runner, plan_engines
 from ..engines.plan import EXECUTION as F32
-from ..engines.plan import checkpoint_engine, model_engine, with_execution
+from ..engines.plan import checkpoint_engine, model_engine, reference_runtime, with_execution
 from ..errors import InputError, UsageError, param
 from ..events import Emitter, EventHandler
 from ..extras import RUNTIMES
@@ -73,6 +73,7 @@ class VerifyOptions:
     fail_fast: bool = False
     bf16: bool = False
     runtime: str = "openvino"  # what runs ONNX files: openvino or onnxruntime (IRs always run on OpenVINO)
+    reference: str = "auto"  # what runs the checkpoint: mxnet, numpy (float64, no MXNet) or auto (MXNet where it imports)
     decode_config: DecodeConfig | None = None  # default: DecodeConfig.for_spec(spec)
     #: Input shapes (N, 3, H, W) every model is run and compared at; ``None``: model.yml's. A golden file holds its own.
     shapes: Sequence[Sequence[int]] | None = None
@@ -120,6 +121,7 @@ def verify(
     Progress goes to ``on_event`` (stage ``verify``; one ``progress`` per model × sample).
     """
     _check_arguments(input_dir, golden, against, ir, onnx, artifacts, options, save_golden_to, json_report)
+    ref_runtime, ref_note = reference_runtime(options.reference) if input_dir is not None else (None, "")
     config = options.decode_config or DecodeConfig.for_spec(spec)
     tolerances = {p: resolve_tolerances(spec, p, options.overrides) for p in PRECISIONS}
     tolerances.update({q: tolerances[INFORMATIONAL_TOLERANCES] for q in QUANTIZED})
@@ -148,9 +150,12 @@ def verify(
         shapes = options.shapes if options.shapes is not None else (spec.input.shape,)
         samples = make_shape_samples(shapes, options.samples, options.seed, options.images, photos=photos)
         seed = options.seed
-        engine = checkpoint_engine(input_dir) if input_dir is not None else model_engine(against, "reference", options.runtime)
+        if input_dir is not None:
+            engine = checkpoint_engine(input_dir, ref_runtime)
+        else:
+            engine = model_engine(against, "reference", options.runtime)
         _check_same_checkpoint(engine, plan, artifacts, input_dir)
-        reference = REFERENCE if engine.is_reference else f"model:{against}"
+        reference = engine.label if engine.is_reference else f"model:{against}"
         prefix = "checkpoint" if engine.is_reference else "reference"
         ref_hashes = {f"{prefix}:{k}": v for k, v in engine.files.items()}
         reference_run = _Run(reference, engine, None, str(engine.path), "FP32", engine.execution, engine.runtime)
@@ -164,10 +169,11 @@ def verify(
     hashes = {**plan.hashes, **ref_hashes}
 
     result = VerifyResult([], samples, seed, reference, hashes=hashes, self_test=options.self_test)
+    result.reference_note = ref_note if reference_run is not None and reference_run.engine.is_reference else ""
     result.checkpoint = {"synthetic": is_synthetic(spec), "model_yml": str(spec.path)}
     result.raw_outputs["reference"] = list(refs)
     if save_golden_to is not None:
-        meta = {"seed": seed, "checkpoint_sha256": {k.split(":", 1)[1]: v for k, v in hashes.items() if k.startswith("checkpoint:")},
+        meta = {"seed": seed, "reference": reference, "checkpoint_sha256": {k.split(":", 1)[1]: v for k, v in hashes.items() if k.startswith("checkpoint:")},
                 "environment": environment(), "input": spec.input.__dict__}  # fmt: skip
         result.golden_written = str(save_golden(save_golden_to, samples, refs, meta))
         result.hashes[Path(save_golden_to).name] = sha256_file(save_golden_to)
@@ -181,10 +187,12 @@ def verify(
             break
     _compare_all(result, made, refs, tolerances, config, spec)
     if plan.faces and result.stopped_after is None:
-        result.faces = check_faces(plan, samples, refs, spec, tolerances, config, input_dir, options.self_test)
+        checkpoint = reference_run.engine if reference_run is not None and reference_run.engine.is_reference else None
+        result.faces = check_faces(plan, samples, refs, spec, tolerances, config, checkpoint, options.self_test)
         result.hashes.update({f"{e.label}:{name}": digest for e in plan.faces for name, digest in e.files.items()})
     for check in result.checks:
-        if not check.passed and input_dir is not None and check.tolerance_set not in ("BF16", *QUANTIZED):
+        # where the first layer parts from MXNet's: with MXNet as the reference (the NumPy one keeps no layer names)
+        if not check.passed and reference == REFERENCE and check.tolerance_set not in ("BF16", *QUANTIZED):
             run = next(r for r in runs if r.label == check.label)
             worst = max(check.outputs, key=lambda o: (not o.passed, o.margin if np.isfinite(o.margin) else 1e300))
             sample = samples[worst.argmax_margin[0]] if worst.argmax_margin else samples[0]
@@ -225,6 +233,9 @@ def _check_arguments(
             f"verify: pass the MXNet checkpoint as {param('input_dir')}, or a golden file as {param('golden')} "
             f"(or a reference model as {param('against')}) to verify without MXNet"
         )
+    if options.reference != "auto" and (input_dir is None or golden is not None):
+        raise UsageError(f"verify: {param('reference')} picks what runs the checkpoint; pass the checkpoint as "
+                         f"{param('input_dir')} (a golden file holds outputs already made)")  # fmt: skip
     if options.runtime not in RUNTIMES:
         raise UsageError(f"{param('runtime')} {options.runtime!r}: expected one of {', '.join(RUNTIMES)}")
     if options.runtime == "onnxruntime" and ir is not None:

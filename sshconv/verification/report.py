@@ -347,13 +347,14 @@ def report_data(result, raw: RawOutputs | None = None, title: str = "sshconv ver
 def checkpoint_text(result) -> str:
     """What checkpoint the page judges the artifacts against, in one sentence."""
     ck = result.checkpoint or {}
+    ran = f" Run by {result.reference} ({result.reference_note})." if result.reference_note else ""
     params = {k.split(":", 1)[1]: v for k, v in result.hashes.items() if k.startswith("checkpoint:")}
     files = ", ".join(f"{n} sha256 {d[:12]}…" for n, d in sorted(params.items())) or "files not recorded"
     if ck.get("synthetic"):
         return (f"Judged against a synthetic checkpoint made by `sshconv synth` ({files}): the exact sshb architecture "
                 "with designed and trained weights that find the faces of generated photos, not upstream's trained "
-                "weights; its faces say whether the conversion is right, not how good the real detector is.")  # fmt: skip
-    return f"Judged against the checkpoint {files} (reference: {result.reference})."
+                "weights; its faces say whether the conversion is right, not how good the real detector is." + ran)  # fmt: skip
+    return f"Judged against the checkpoint {files} (reference: {result.reference}).{ran}"
 
 
 def _check_label(check) -> str:

@@ -271,7 +271,7 @@ class VerifyResult:
     checks: list[CheckResult]
     samples: list[Sample]
     seed: int
-    reference: str  # "mxnet", "golden:<file>" or "model:<file>"
+    reference: str  # "mxnet", "numpy", "golden:<file>" or "model:<file>"
     pairs: list[CheckResult] = field(default_factory=list)  # IR against IR (mo vs onnx)
     controls: list[ControlResult] = field(default_factory=list)
     faces: list[Any] = field(default_factory=list)  # faces artifacts' checks and controls (verification/faces.py)
@@ -283,6 +283,8 @@ class VerifyResult:
     checkpoint: dict[str, Any] = field(default_factory=dict)
     #: The model after which a ``fail_fast`` verification stopped (it failed; the models after it were not run).
     stopped_after: str | None = None
+    #: Why the reference is what it is, where sshconv chose it (``--reference auto`` without MXNet); else empty.
+    reference_note: str = ""
     #: ``{"reference": [outputs per sample], check label: [outputs per sample]}``, for plots (not in JSON).
     raw_outputs: dict[str, list[dict[str, np.ndarray]]] = field(default_factory=dict, repr=False)
 
@@ -302,7 +304,8 @@ class VerifyResult:
 
     def to_dict(self, boxes: bool = False) -> dict[str, Any]:
         return {
-            "passed": self.passed, "exit_code": self.exit_code, "reference": self.reference, "seed": self.seed,
+            "passed": self.passed, "exit_code": self.exit_code, "reference": self.reference,
+            "reference_note": self.reference_note, "seed": self.seed,
             "environment": self.environment, "hashes": self.hashes,
             "samples": [s.to_dict() for s in self.samples],
             "checks": [c.to_dict(boxes) for c in self.checks], "pairs": [p.to_dict(boxes) for p in self.pairs],

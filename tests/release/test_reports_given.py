@@ -65,3 +65,13 @@ def test_the_reports_as_written_pass_these_checks(bundle):
     manifest = read_manifest(bundle / "artifacts")
     _check_report(bundle / "e.json", _eval(bundle), manifest, EVAL_REPORT)
     _check_report(bundle / "b.json", _bench(bundle), manifest, BENCH_REPORT)
+
+
+def test_a_golden_file_that_is_missing_or_not_one_is_refused_before_anything_is_written(bundle, tmp_path):
+    out = tmp_path / "out"
+    res = run_cli("bundle", "--artifacts", bundle / "artifacts", "--golden", tmp_path / "none.npz", "--out", out)
+    assert_one_line_error(res, 2, "none.npz: no such file")
+    (tmp_path / "text.npz").write_text("not a golden file")
+    res = run_cli("bundle", "--artifacts", bundle / "artifacts", "--golden", tmp_path / "text.npz", "--out", out)
+    assert_one_line_error(res, 2, "text.npz: not a golden npz")
+    assert not out.exists()

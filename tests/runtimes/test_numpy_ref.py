@@ -15,15 +15,7 @@ from sshconv.verification.compare import compare_outputs
 from sshconv.verification.golden import load_golden
 from sshconv.verification.tolerances import resolve_tolerances
 
-from ..conftest import _from_shared, conversion_stack
-
 pytestmark = [pytest.mark.slow, pytest.mark.neutral]
-
-
-@pytest.fixture(scope="module")
-def checkpoint_dir(request):
-    """The synthetic checkpoint the golden files come from (the conversion stack shares it as ``checkpoint``)."""
-    return request.getfixturevalue("synth_dir") if conversion_stack() else _from_shared("checkpoint")
 
 
 def _photo(golden, shape):
