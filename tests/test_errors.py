@@ -13,12 +13,11 @@ from .conftest import ROOT, assert_one_line_error, run_cli
 pytestmark = pytest.mark.quick
 
 
-def test_every_exit_code_is_in_the_table_and_in_readme():
+def test_every_exit_code_is_in_the_table_and_in_the_docs():
     assert {0, 1, 2, 3, 4, EXIT_WORKER, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED} == set(EXIT_CODES)
     assert EXIT_WORKER == 5
     assert (EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TERMINATED) == (70, 130, 143)
-    readme = (ROOT / "README.md").read_text()
-    table = readme[readme.index("## Exit codes") :]
+    table = (ROOT / "docs" / "exit-codes.md").read_text()
     documented = {int(c) for c in re.findall(r"^\| (\d+) ", table, re.M)}
     assert documented == set(EXIT_CODES)
 

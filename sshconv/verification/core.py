@@ -187,12 +187,13 @@ def verify(
             break
     _compare_all(result, made, refs, tolerances, config, spec)
     if plan.faces and result.stopped_after is None:
-        checkpoint = reference_run.engine if reference_run is not None and reference_run.engine.is_reference else None
+        checkpoint = None if input_dir is None else checkpoint_engine(input_dir, ref_runtime)
         result.faces = check_faces(plan, samples, refs, spec, tolerances, config, checkpoint, options.self_test)
         result.hashes.update({f"{e.label}:{name}": digest for e in plan.faces for name, digest in e.files.items()})
     for check in result.checks:
-        # where the first layer parts from MXNet's: with MXNet as the reference (the NumPy one keeps no layer names)
-        if not check.passed and reference == REFERENCE and check.tolerance_set not in ("BF16", *QUANTIZED):
+        # where the first layer parts from MXNet's, where MXNet runs the checkpoint (the NumPy reference does not
+        # compare layers), also when the outputs came from a golden file
+        if not check.passed and ref_runtime == REFERENCE and check.tolerance_set not in ("BF16", *QUANTIZED):
             run = next(r for r in runs if r.label == check.label)
             worst = max(check.outputs, key=lambda o: (not o.passed, o.margin if np.isfinite(o.margin) else 1e300))
             sample = samples[worst.argmax_margin[0]] if worst.argmax_margin else samples[0]

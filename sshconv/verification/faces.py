@@ -250,12 +250,12 @@ def faces_checks_for(engines: Sequence, spec, fit_of: Mapping[str, str], floor: 
     return checks
 
 
-def check_faces(plan, samples, refs, spec, tolerances, config: DecodeConfig, input_dir, self_test: bool) -> list[FacesCheck]:
-    """Every faces artifact of ``plan`` (and, with ``self_test``, the controls) on every sample."""
+def check_faces(plan, samples, refs, spec, tolerances, config: DecodeConfig, checkpoint, self_test: bool) -> list[FacesCheck]:
+    """Every faces artifact of ``plan`` (and, with ``self_test``, the controls) on every sample; ``checkpoint`` (the
+    reference's engine, MXNet or NumPy) runs on frames a fit resized."""
     import contextlib
 
     from ..engines import open_runner
-    from ..engines.plan import checkpoint_engine
     from ..runtimes.faces import FacesRunner
     from ..runtimes.openvino import read_openvino_model
     from .compare import score_slack
@@ -265,14 +265,18 @@ def check_faces(plan, samples, refs, spec, tolerances, config: DecodeConfig, inp
     checks = faces_checks_for(plan.faces, spec, fit_of, float(options.get("score_floor", 0.05)), self_test)
     engines = {e.label: e for e in plan.faces}
     with contextlib.ExitStack() as stack:
-        mxnet = []
+        checkpoint_runner, ran = [], {}
 
         def reference(sample, fitted: np.ndarray) -> Mapping[str, np.ndarray]:
             if fitted.shape == sample.tensor.shape and np.array_equal(fitted, sample.tensor):
                 return refs[sample.index]
-            if not mxnet:  # the fit resized the frames: MXNet runs on exactly what the artifact's network got
-                mxnet.append(stack.enter_context(open_runner(checkpoint_engine(input_dir), spec, input_shape=fitted.shape)))
-            return mxnet[0].infer(fitted)
+            done = ran.get((sample.index, fitted.shape))
+            if done is not None and np.array_equal(done[0], fitted):  # every artifact of one fit gets the same frame
+                return done[1]
+            if not checkpoint_runner:  # the fit resized the frames: the reference runs on exactly what the network got
+                checkpoint_runner.append(stack.enter_context(open_runner(checkpoint, spec, input_shape=fitted.shape)))
+            ran[(sample.index, fitted.shape)] = (fitted, checkpoint_runner[0].infer(fitted))
+            return ran[(sample.index, fitted.shape)][1]
 
         for check in checks:
             engine = engines[check.label.split(" control ")[0]]

@@ -42,18 +42,22 @@ def test_a_checkpoint_becomes_a_verified_bundle_without_mxnet(checkpoint_dir, go
     assert res.code == 0, res.out[-3000:]
     shapes = {tuple(o["input_shape"]) for c in json.loads(res.out)["checks"] for o in c["outputs"]}
     assert shapes == {(1, 3, 481, 777), (2, 3, 640, 640)}, shapes
-    # The faces artifact, then the NumPy reference, chosen because MXNet is absent: the IR passes, and every
-    # negative control (a wrong mean, no channel reversal, one layer's weights 1 % off) fails against it.
-    assert run_cli("convert", "--input-dir", checkpoint_dir, *model, "--output-dir", out, "--precision", "FP32",
-                   "--faces").code == 0  # fmt: skip
+    # The faces artifact (fitting frames to 256x256: the reference runs on the fitted frames too), then the NumPy
+    # reference, chosen because MXNet is absent: the IR and the faces artifact pass, and every negative control (a
+    # wrong mean, no channel reversal, one layer's weights 1 % off; strides swapped, upstream's +1 dropped, no NMS)
+    # fails against it.
+    faced = tmp_path / "faced"
+    assert run_cli("convert", "--input-dir", checkpoint_dir, *model, "--output-dir", faced, "--precision", "FP32",
+                   "--faces", "--faces-fit", "256x256").code == 0  # fmt: skip
     golden = tmp_path / "golden-320.npz"
-    res = run_cli("verify", "--input-dir", checkpoint_dir, *model, "--artifacts", out, "--shapes", "1x320x320",
+    res = run_cli("verify", "--input-dir", checkpoint_dir, *model, "--artifacts", faced, "--shapes", "1x320x320",
                   "--samples", "0", "--photos", "1", "--self-test", "--save-golden", golden)  # fmt: skip
     assert res.code == 0, res.out[-3000:]
     assert "reference: numpy (chosen automatically: MXNet cannot be imported here)" in res.out
     assert "caught (FAIL as expected)" in res.out and "NOT CAUGHT" not in res.out
     assert res.out.count("caught (FAIL as expected)") == 6  # three on the IR, three on its faces artifact
-    # INT8 by today's NNCF, a bundle verified against the NumPy reference's golden file, and its receiver's check.
+    # INT8 by today's NNCF, a bundle verified against the NumPy reference's golden file (of unfitted frames: the
+    # folder without faces artifacts), and its receiver's check.
     assert run_cli("quantize", *model, "--artifacts", out, "--calibration-count", "2").code == 0
     bundle = tmp_path / "bundle"
     res = run_cli("bundle", *model, "--artifacts", out, "--golden", golden, "--out", bundle)
