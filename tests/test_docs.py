@@ -1,7 +1,7 @@
 """The documentation cannot drift from the code: every `sshconv …` command line in README and docs/ parses with the
 real parser, the command reference is what the parser generates, every public name is in the API reference, the
-Python API example runs as written, every other Python example says why it is not run, and the site builds with
-warnings as errors (broken links, missing pages)."""
+Python examples run as written (each marked so; any other says why not), and the site builds with warnings as errors
+(broken links, missing pages)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,11 @@ from .conftest import ROOT, needs_conversion_stack
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 BLOCK = re.compile(r"(<!--[^\n]*-->\n)?```(\w*)\n(.*?)```", re.S)
 NOT_RUN = re.compile(r"<!-- not run: \S.*-->")
+RUN = "<!-- run by tests/test_docs.py -->\n"
 PYTHON_API = ROOT / "docs" / "python-api.md"
+#: The Python examples these tests run, in the order they run in one folder (by page), on which stack.
+CONVERSION_EXAMPLES = ("docs/python-api.md", "docs/commands/download.md", "docs/commands/convert.md")
+RUNTIME_EXAMPLES = ("docs/guides/faces.md",)
 
 
 def _blocks(lang: tuple[str, ...]):
@@ -92,9 +96,15 @@ def test_every_public_name_is_in_the_api_reference():
 
 @pytest.mark.quick
 def test_every_python_example_is_run_or_says_why_not():
-    unmarked = [(page.relative_to(ROOT).as_posix(), body.splitlines()[0]) for page, note, body in _blocks(("python",))
-                if page != PYTHON_API and not NOT_RUN.match(note)]  # fmt: skip
-    assert not unmarked, f"a Python example neither run by a test nor marked `<!-- not run: why -->`: {unmarked}"
+    marks = [(page.relative_to(ROOT).as_posix(), note) for page, note, _ in _blocks(("python",))]
+    unmarked = [page for page, note in marks if note != RUN and not NOT_RUN.match(note)]
+    assert not unmarked, f"a Python example marked neither `{RUN.strip()}` nor `<!-- not run: why -->`: {unmarked}"
+    run = {page for page, note in marks if note == RUN}
+    assert run == set(CONVERSION_EXAMPLES) | set(RUNTIME_EXAMPLES), "the examples marked as run are the ones run here"
+
+
+def _examples(page: str) -> list[str]:
+    return [body for p, note, body in _blocks(("python",)) if p == ROOT / page and note == RUN]
 
 
 @pytest.mark.quick
@@ -103,24 +113,44 @@ def test_readmes_links_lead_to_pages_that_exist():
     assert links and all((ROOT / link).is_file() for link in links if "://" not in link), links
 
 
-def _python_example() -> str:
-    return next(body for page, _, body in _blocks(("python",)) if page == PYTHON_API)
-
-
 @pytest.mark.slow
 @needs_conversion_stack
-def test_the_python_api_example_runs_as_written(synth_dir, tmp_path):
-    """In a fresh folder with what the text before it says to make: the synthetic checkpoint and 4 photos."""
+def test_the_python_examples_run_as_written(synth_dir, tmp_path):
+    """In a fresh folder with what the text before them says to make (the synthetic checkpoint and 4 photos): the
+    Python API example, then download's and convert's, each a script of its own."""
     from sshconv.dataset.photos import make_photos
 
     shutil.copytree(synth_dir, tmp_path / "synthetic")
     make_photos(tmp_path / "photos", count=4, seed=5)
-    (tmp_path / "example.py").write_text(_python_example())
-    res = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stderr[-3000:]
-    last = res.stdout.strip().splitlines()
-    assert last[-2].startswith("True"), res.stdout[-2000:]
-    assert "'mxnet':" in last[-1] and "'ir/mo/FP32':" in last[-1]
+    outs = []
+    for page in CONVERSION_EXAMPLES:
+        (tmp_path / "example.py").write_text(_examples(page)[0])
+        res = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, f"{page}: {res.stderr[-3000:]}"
+        outs.append(res.stdout.strip().splitlines())
+    api, download, convert = outs
+    assert api[-2].startswith("True"), api[-5:]
+    assert "'mxnet':" in api[-1] and "'ir/mo/FP32':" in api[-1]
+    assert download[-1].split()[0] in ("existing", "cache") or download[-1].startswith("from-file:"), download[-1]
+    assert convert[-1].startswith("['ir/native/FP32', 'ir/native/FP16']") and convert[-1].endswith("['native']")
+
+
+@pytest.mark.neutral
+def test_the_faces_guides_examples_run_as_written(faces_dir, tmp_path):
+    """Model API's and ONNX Runtime's examples, each in a folder where ``converted`` is a conversion with faces
+    artifacts and ``frame.jpg`` a photo with faces; each must find them."""
+    pytest.importorskip("model_api", reason="the modelapi extra: the runtime stack")
+    pytest.importorskip("onnxruntime", reason="the onnxruntime extra: the runtime stack")
+    from sshconv.dataset.photos import make_photos
+
+    make_photos(tmp_path / "photos", count=1, seed=5)
+    shutil.copyfile(next((tmp_path / "photos").rglob("*.jpg")), tmp_path / "frame.jpg")
+    (tmp_path / "converted").symlink_to(faces_dir)
+    found = ("assert len(result.bboxes) >= 1, result", "assert len(faces) >= 1, faces")
+    for code, check in zip(_examples(RUNTIME_EXAMPLES[0]), found):
+        (tmp_path / "example.py").write_text(code + check + "\n")
+        res = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stderr[-3000:]
 
 
 @pytest.mark.neutral
