@@ -227,6 +227,16 @@ def run_sshconv(*argv: str, timeout: float = 600, **kw) -> subprocess.CompletedP
     )  # fmt: skip
 
 
+def without_modules(tmp_path, *modules: str) -> dict[str, str]:
+    """An environment for :func:`run_sshconv` in which importing any of ``modules`` fails, as where they are not
+    installed (the rest of ``PYTHONPATH`` kept)."""
+    root = tmp_path / "blocked"
+    for module in modules:
+        (root / module).mkdir(parents=True, exist_ok=True)
+        (root / module / "__init__.py").write_text(f"raise ImportError('{module} is not installed here')\n")
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+
+
 def assert_one_line_error(result, code: int, *fragments: str) -> None:
     """The run failed with ``code`` and said why in one line, without a traceback."""
     err = result.err if isinstance(result, CliResult) else result.stderr

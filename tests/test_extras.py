@@ -8,17 +8,9 @@ from sshconv.errors import MissingExtraError
 from sshconv.extras import install_hint, require
 from sshconv.model.network import output_names
 
-from .conftest import assert_one_line_error, run_sshconv, tiny_ir
+from .conftest import assert_one_line_error, run_sshconv, tiny_ir, without_modules
 
 CONVERT_HINT = "pip install 'sshconv[convert]' on Python 3.11"
-
-
-def _without(tmp_path, module: str) -> dict[str, str]:
-    """An environment in which ``import module`` fails, as where it is not installed."""
-    blocker = tmp_path / f"no-{module}" / module
-    blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text(f"raise ImportError('{module} is not installed here')\n")
-    return {"PYTHONPATH": str(blocker.parent)}
 
 
 @pytest.mark.quick
@@ -60,7 +52,7 @@ def test_checkpoint_commands_without_mxnet_name_the_convert_extra(tmp_path, argv
     (tmp_path / "sshb-symbol.json").write_text("{}")
     (tmp_path / "sshb-0000.params").write_bytes(b"x")
     tiny_ir(tmp_path / "ir", names=output_names())  # a valid model: verify reads models before MXNet
-    proc = run_sshconv(*[a.replace("{tmp}", str(tmp_path)) for a in argv], env=_without(tmp_path, "mxnet"))
+    proc = run_sshconv(*[a.replace("{tmp}", str(tmp_path)) for a in argv], env=without_modules(tmp_path, "mxnet"))
     assert_one_line_error(proc, 2, "needs mxnet", CONVERT_HINT)
     assert not (tmp_path / "synthetic").exists() and not (tmp_path / "converted").exists()
 
@@ -69,7 +61,7 @@ def test_onnx_runtime_missing_names_its_extra(tmp_path):
     onnx = tmp_path / "m.onnx"
     onnx.write_bytes(b"x")
     proc = run_sshconv(
-        "bench", "--onnx", onnx, "--runtime", "onnxruntime", "--seconds", "1", env=_without(tmp_path, "onnxruntime")
+        "bench", "--onnx", onnx, "--runtime", "onnxruntime", "--seconds", "1", env=without_modules(tmp_path, "onnxruntime")
     )
     assert_one_line_error(proc, 2, "needs onnxruntime", "pip install 'sshconv[onnxruntime]'")
 

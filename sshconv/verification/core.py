@@ -187,7 +187,9 @@ def verify(
             break
     _compare_all(result, made, refs, tolerances, config, spec)
     if plan.faces and result.stopped_after is None:
-        checkpoint = None if input_dir is None else checkpoint_engine(input_dir, ref_runtime)
+        checkpoint = reference_run.engine if reference_run is not None and reference_run.engine.is_reference else None
+        if checkpoint is None and input_dir is not None:  # a golden file's outputs, the checkpoint for fitted frames
+            checkpoint = checkpoint_engine(input_dir, ref_runtime)
         result.faces = check_faces(plan, samples, refs, spec, tolerances, config, checkpoint, options.self_test)
         result.hashes.update({f"{e.label}:{name}": digest for e in plan.faces for name, digest in e.files.items()})
     for check in result.checks:

@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import shlex
 import sys
 
 import pytest
 
-from ..conftest import ROOT, assert_one_line_error, golden_subset, run_cli, run_sshconv
+from ..conftest import ROOT, assert_one_line_error, golden_subset, run_cli, run_sshconv, without_modules
 
 pytestmark = pytest.mark.slow
-
-
-def _blocked(tmp_path, *modules: str) -> dict[str, str]:
-    """An environment in which importing any of ``modules`` fails, as where they are not installed."""
-    root = tmp_path / "blocked"
-    for module in modules:
-        (root / module).mkdir(parents=True, exist_ok=True)
-        (root / module / "__init__.py").write_text(f"raise ImportError('{module} is not installed here')\n")
-    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
 
 
 def _quick_start(page) -> str:
@@ -44,7 +34,7 @@ def test_the_quick_start_without_mxnet_runs_as_written(checkpoint_dir, golden_sh
     steps = [shlex.split(line, comments=True)[1:] for line in block.splitlines()]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ssh").symlink_to(checkpoint_dir)
-    proc = run_sshconv(*steps[0], "--json", env=_blocked(tmp_path, "mxnet", "onnx"), cwd=tmp_path)
+    proc = run_sshconv(*steps[0], "--json", env=without_modules(tmp_path, "mxnet", "onnx"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["routes"] == ["native"]
     done = {argv[0] + (" --bundle" if "--bundle" in argv else ""): run_cli(*argv) for argv in steps[1:]}
